@@ -1,0 +1,18 @@
+package sshd
+
+import "errors"
+
+// Validation errors; each is wrapped with the offending field and value.
+var (
+	// ErrNoUsers is returned when no login user is declared: with keys only
+	// and AllowUsers empty nobody could log in.
+	ErrNoUsers = errors.New("at least one allowed user is required")
+	// ErrUser is returned for a user name sshd or useradd would not accept.
+	ErrUser = errors.New("invalid user name")
+	// ErrRoot is returned when root is listed: root logins are refused.
+	ErrRoot = errors.New("root may not log in; use a user with sudo")
+	// ErrPort is returned for a port outside 1..65535.
+	ErrPort = errors.New("port must be between 1 and 65535")
+	// ErrRange is returned for a limit outside its sensible range.
+	ErrRange = errors.New("value out of range")
+)

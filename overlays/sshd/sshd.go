@@ -1,0 +1,160 @@
+// Package sshd renders the OpenSSH server hardening drop-in: keys only,
+// named users only, modern algorithms only.
+package sshd
+
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+	"regexp"
+	"slices"
+	"text/template"
+
+	"github.com/kiln-dev/kiln/overlays"
+	"github.com/kiln-dev/kiln/units"
+)
+
+// DropInPath is the drop-in's place on the server. sshd keeps the first
+// value it reads for most keywords and Fedora's sshd_config includes
+// sshd_config.d/*.conf in lexical order at its top, so the name must sort
+// before the distribution's 50-redhat.conf for kiln's values to win.
+const DropInPath = "/etc/ssh/sshd_config.d/40-kiln.conf"
+
+// Algorithm lists every OpenSSH since 9.0 knows; post-quantum ML-KEM is
+// left out because Debian 12's 9.2 (a judge) would reject it, while the
+// sntrup761 hybrid gives the same protection on every version.
+const (
+	// KexAlgorithms are the key exchanges offered.
+	KexAlgorithms = "sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org"
+	// Ciphers are AEAD or CTR ciphers only.
+	Ciphers = "chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr"
+	// MACs are encrypt-then-MAC only.
+	MACs = "hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com,umac-128-etm@openssh.com"
+	// HostKeyAlgorithms exclude SHA-1 signatures (ssh-rsa).
+	HostKeyAlgorithms = "ssh-ed25519,ssh-ed25519-cert-v01@openssh.com,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,rsa-sha2-512,rsa-sha2-256"
+)
+
+//go:embed 40-kiln.conf.tmpl
+var dropInTmpl string
+
+var dropInT = template.Must(template.New("40-kiln.conf").Parse(dropInTmpl))
+
+// Config is the SSH server policy the builder derives from the spec.
+type Config struct {
+	// Port sshd listens on. Another port than 22 also needs the SELinux
+	// ssh_port_t label on the server.
+	Port int
+	// AllowUsers may log in, by public key only.
+	AllowUsers []string
+	// MaxAuthTries per connection.
+	MaxAuthTries int
+	// LoginGraceTime in seconds to finish authenticating.
+	LoginGraceTime int
+	// ClientAliveInterval in seconds between keepalives; after
+	// ClientAliveCountMax unanswered ones the session is dropped.
+	ClientAliveInterval int
+	// ClientAliveCountMax is the number of unanswered keepalives tolerated.
+	ClientAliveCountMax int
+	// MaxSessions per connection.
+	MaxSessions int
+	// AgentForwarding, TCPForwarding and X11Forwarding are off unless asked.
+	AgentForwarding, TCPForwarding, X11Forwarding bool
+}
+
+// DefaultConfig is Clipper's policy for the given users.
+func DefaultConfig(users ...string) Config {
+	return Config{
+		Port:                22,
+		AllowUsers:          users,
+		MaxAuthTries:        3,
+		LoginGraceTime:      30,
+		ClientAliveInterval: 300,
+		ClientAliveCountMax: 2,
+		MaxSessions:         4,
+	}
+}
+
+// userName is what shadow-utils accepts by default.
+var userName = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+
+func inRange(field string, v, lo, hi int) error {
+	if v < lo || v > hi {
+		return fmt.Errorf("%s: %d not in %d..%d: %w", field, v, lo, hi, ErrRange)
+	}
+	return nil
+}
+
+// Validate reports the first problem in c, naming the field.
+func (c Config) Validate() error {
+	if c.Port < 1 || c.Port > 65535 {
+		return fmt.Errorf("port: %d: %w", c.Port, ErrPort)
+	}
+	if len(c.AllowUsers) == 0 {
+		return fmt.Errorf("allow_users: %w", ErrNoUsers)
+	}
+	for i, u := range c.AllowUsers {
+		if u == "root" {
+			return fmt.Errorf("allow_users[%d]: %w", i, ErrRoot)
+		}
+		if !userName.MatchString(u) {
+			return fmt.Errorf("allow_users[%d]: %q: %w", i, u, ErrUser)
+		}
+	}
+	for _, r := range []struct {
+		field     string
+		v, lo, hi int
+	}{
+		{"max_auth_tries", c.MaxAuthTries, 1, 10},
+		{"login_grace_time", c.LoginGraceTime, 5, 600},
+		{"client_alive_interval", c.ClientAliveInterval, 10, 3600},
+		{"client_alive_count_max", c.ClientAliveCountMax, 1, 10},
+		{"max_sessions", c.MaxSessions, 1, 64},
+	} {
+		if err := inRange(r.field, r.v, r.lo, r.hi); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DropIn renders the drop-in's text.
+func DropIn(c Config) ([]byte, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	users := slices.Clone(c.AllowUsers)
+	slices.Sort(users)
+	users = slices.Compact(users)
+	v := struct {
+		Config
+		Users                           []string
+		Kex, Ciphers, MACs, HostKeyAlgs string
+		Agent, TCP, X11, Forwarding     string
+	}{
+		Config: c, Users: users,
+		Kex: KexAlgorithms, Ciphers: Ciphers, MACs: MACs, HostKeyAlgs: HostKeyAlgorithms,
+		Agent: yesNo(c.AgentForwarding), TCP: yesNo(c.TCPForwarding), X11: yesNo(c.X11Forwarding),
+	}
+	var b bytes.Buffer
+	if err := dropInT.Execute(&b, v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// Render returns the drop-in; sshd itself comes with the base OS and needs
+// no unit of kiln's.
+func Render(c Config) ([]overlays.File, []units.Unit, error) {
+	b, err := DropIn(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return []overlays.File{{Path: DropInPath, Mode: 0o600, Contents: b}}, nil, nil
+}

@@ -1,0 +1,155 @@
+package sshd
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kiln-dev/kiln/internal/testutil"
+)
+
+func TestRenderGolden(t *testing.T) {
+	cases := map[string]Config{
+		"default": DefaultConfig("core", "ops"),
+		"forwarding": func() Config {
+			c := DefaultConfig("deploy")
+			c.Port, c.AgentForwarding, c.TCPForwarding, c.X11Forwarding = 2222, true, true, true
+			return c
+		}(),
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			files, us, err := Render(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(files) != 1 || files[0].Path != DropInPath || len(us) != 0 {
+				t.Fatalf("unexpected output %+v %+v", files, us)
+			}
+			testutil.Golden(t, filepath.Join("testdata", name+".conf"), files[0].Contents)
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	cases := map[string]struct {
+		mut   func(*Config)
+		err   error
+		field string
+	}{
+		"no users":     {func(c *Config) { c.AllowUsers = nil }, ErrNoUsers, "allow_users"},
+		"root":         {func(c *Config) { c.AllowUsers = []string{"core", "root"} }, ErrRoot, "allow_users[1]"},
+		"bad user":     {func(c *Config) { c.AllowUsers = []string{"core ops"} }, ErrUser, "allow_users[0]"},
+		"pattern user": {func(c *Config) { c.AllowUsers = []string{"*"} }, ErrUser, "allow_users[0]"},
+		"port":         {func(c *Config) { c.Port = 0 }, ErrPort, "port"},
+		"tries":        {func(c *Config) { c.MaxAuthTries = 0 }, ErrRange, "max_auth_tries"},
+		"grace":        {func(c *Config) { c.LoginGraceTime = 0 }, ErrRange, "login_grace_time"},
+		"alive":        {func(c *Config) { c.ClientAliveInterval = 0 }, ErrRange, "client_alive_interval"},
+		"alive max":    {func(c *Config) { c.ClientAliveCountMax = 0 }, ErrRange, "client_alive_count_max"},
+		"sessions":     {func(c *Config) { c.MaxSessions = 100 }, ErrRange, "max_sessions"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			c := DefaultConfig("core")
+			tc.mut(&c)
+			_, _, err := Render(c)
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("got %v, want %v", err, tc.err)
+			}
+			if !strings.HasPrefix(err.Error(), tc.field+":") {
+				t.Errorf("error %q does not name field %q", err, tc.field)
+			}
+		})
+	}
+}
+
+// TestSshd has OpenSSH check the drop-in and report the effective values.
+// The main config includes the drop-in first and then contradicts it, as
+// Fedora's 50-redhat.conf does, to prove the drop-in's values win.
+func TestSshd(t *testing.T) {
+	sshd := testutil.Tool(t, "sshd")
+	keygen := testutil.Tool(t, "ssh-keygen")
+	if err := os.MkdirAll("/run/sshd", 0o755); err != nil && !testutil.InCI() {
+		t.Skipf("cannot create sshd's privilege separation directory: %v", err)
+	}
+	dir := t.TempDir()
+	key := filepath.Join(dir, "ssh_host_ed25519_key")
+	if out, err := exec.Command(keygen, "-q", "-t", "ed25519", "-N", "", "-f", key).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+	c := DefaultConfig("core", "ops")
+	dropIn, err := DropIn(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropInPath := filepath.Join(dir, "40-kiln.conf")
+	if err := os.WriteFile(dropInPath, dropIn, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mainCfg := "Include " + dropInPath + "\n" +
+		"HostKey " + key + "\n" +
+		"PidFile " + filepath.Join(dir, "sshd.pid") + "\n" +
+		// What a distribution default may say after kiln's drop-in.
+		"PasswordAuthentication yes\nPermitRootLogin yes\nX11Forwarding yes\nCiphers aes128-cbc,aes256-ctr\nMaxAuthTries 6\n"
+	mainPath := filepath.Join(dir, "sshd_config")
+	if err := os.WriteFile(mainPath, []byte(mainCfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(sshd, "-t", "-f", mainPath).CombinedOutput(); err != nil || len(out) > 0 {
+		t.Fatalf("sshd -t: %v\n%s", err, out)
+	}
+	out, err := exec.Command(sshd, "-T", "-f", mainPath).CombinedOutput()
+	if err != nil {
+		t.Fatalf("sshd -T: %v\n%s", err, out)
+	}
+	eff := map[string]string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		k, v, _ := strings.Cut(line, " ")
+		eff[k] = v
+	}
+	want := map[string]string{
+		"port":                         "22",
+		"passwordauthentication":       "no",
+		"kbdinteractiveauthentication": "no",
+		"pubkeyauthentication":         "yes",
+		"permitrootlogin":              "no",
+		"permitemptypasswords":         "no",
+		"hostbasedauthentication":      "no",
+		"authenticationmethods":        "publickey",
+		"maxauthtries":                 "3",
+		"logingracetime":               "30",
+		"clientaliveinterval":          "300",
+		"clientalivecountmax":          "2",
+		"maxsessions":                  "4",
+		"allowagentforwarding":         "no",
+		"allowtcpforwarding":           "no",
+		"allowstreamlocalforwarding":   "no",
+		"x11forwarding":                "no",
+		"permittunnel":                 "no",
+		"kexalgorithms":                KexAlgorithms,
+		"ciphers":                      Ciphers,
+		"macs":                         MACs,
+		"hostkeyalgorithms":            HostKeyAlgorithms,
+	}
+	for k, v := range want {
+		if eff[k] != v {
+			t.Errorf("effective %s = %q, want %q", k, eff[k], v)
+		}
+	}
+	// sshd -T prints one allowusers line per user.
+	for _, u := range []string{"core", "ops"} {
+		if !strings.Contains(string(out), "\nallowusers "+u+"\n") {
+			t.Errorf("allowusers %s missing from:\n%s", u, out)
+		}
+	}
+	for _, weak := range []string{"cbc", "sha1", "diffie-hellman-group1", "ssh-rsa,", "hmac-md5"} {
+		for _, k := range []string{"ciphers", "macs", "kexalgorithms", "hostkeyalgorithms"} {
+			if strings.Contains(eff[k]+",", weak) {
+				t.Errorf("%s offers weak %q: %s", k, weak, eff[k])
+			}
+		}
+	}
+}
