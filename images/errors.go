@@ -1,0 +1,49 @@
+package images
+
+import "errors"
+
+// Errors about the base artifacts kiln refuses to write into.
+var (
+	// ErrNoBootPartition means the disk has no GPT partition labelled boot.
+	ErrNoBootPartition = errors.New("no GPT partition labelled \"boot\"")
+	// ErrNoFirstboot means ignition.firstboot is missing from the boot
+	// filesystem, so Ignition would never run.
+	ErrNoFirstboot = errors.New("ignition.firstboot missing on the boot filesystem")
+	// ErrConfigExists means the base already carries an Ignition config.
+	ErrConfigExists = errors.New("base already contains an embedded Ignition config")
+	// ErrNoBLSEntry means no BLS entry with an options line was found.
+	ErrNoBLSEntry = errors.New("no BLS entry with an ignition.platform.id option")
+	// ErrConfigTooLarge means the config does not fit the embed area.
+	ErrConfigTooLarge = errors.New("ignition config does not fit")
+	// ErrNoEmbedArea means an ISO has no coreos/igninfo.json or kargs area.
+	ErrNoEmbedArea = errors.New("ISO has no embed area")
+	// ErrKargsTooLong means the kernel arguments do not fit the kargs area.
+	ErrKargsTooLong = errors.New("kernel arguments do not fit the ISO's kargs area")
+	// ErrBadKargsArea means the ISO's kargs area does not hold what
+	// kargs.json says it does.
+	ErrBadKargsArea = errors.New("ISO kargs area does not match coreos/kargs.json")
+	// ErrNotGPT means the disk has no valid GPT header.
+	ErrNotGPT = errors.New("disk has no GPT")
+)
+
+// Errors about requests.
+var (
+	// ErrUnknownPlatform means a platform kiln has no id for.
+	ErrUnknownPlatform = errors.New("unknown platform")
+	// ErrUnknownFormat means an output format kiln cannot write.
+	ErrUnknownFormat = errors.New("unknown output format")
+	// ErrMissingBase means a target needs a base artifact that was not given.
+	ErrMissingBase = errors.New("base artifact missing for target")
+	// ErrBadRequest means the request is incomplete.
+	ErrBadRequest = errors.New("invalid build request")
+)
+
+// Errors about reading outputs back.
+var (
+	// ErrUnknownArtifact means Inspect does not recognise the file.
+	ErrUnknownArtifact = errors.New("unrecognised artifact")
+	// ErrNoConfig means the artifact carries no Ignition config.
+	ErrNoConfig = errors.New("artifact carries no Ignition config")
+	// ErrBadQcow2 means a qcow2 file kiln cannot read.
+	ErrBadQcow2 = errors.New("unsupported or corrupt qcow2")
+)
