@@ -1,0 +1,130 @@
+package services
+
+import (
+	"fmt"
+
+	"github.com/kiln-dev/kiln/overlays"
+)
+
+// PgBouncerConfig is the connection pooler's configuration.
+type PgBouncerConfig struct {
+	// Image is the container image; it must provide /bin/sh and pgbouncer
+	// on PATH, and run as a non-root user (PgBouncer refuses root).
+	Image string
+	// ListenAddr and Port are where PgBouncer listens in the container.
+	ListenAddr string
+	Port       int
+	// ServerHost and ServerPort locate PostgreSQL on the container network.
+	ServerHost string
+	ServerPort int
+	// Database is the one database pooled (same name on both sides).
+	Database string
+	// User is the only user; it is also the admin console user.
+	User string
+	// PoolMode is session, transaction or statement.
+	PoolMode string
+	// MaxClientConn and DefaultPoolSize size the pool.
+	MaxClientConn, DefaultPoolSize int
+	// PasswordSecret names the Podman secret holding User's PostgreSQL
+	// password (the same secret PostgreSQL is initialised with).
+	PasswordSecret string
+	// AuthFile is where the start command writes the auth file inside the
+	// container; it must be on a writable, private path.
+	AuthFile string
+}
+
+// DefaultPgBouncer returns Clipper's PgBouncer configuration.
+func DefaultPgBouncer() PgBouncerConfig {
+	return PgBouncerConfig{
+		Image:           "docker.io/edoburu/pgbouncer:latest",
+		ListenAddr:      "0.0.0.0",
+		Port:            6432,
+		ServerHost:      "postgres",
+		ServerPort:      5436,
+		Database:        "clipper",
+		User:            "clipper",
+		PoolMode:        "transaction",
+		MaxClientConn:   1000,
+		DefaultPoolSize: 25,
+		PasswordSecret:  "postgres-password",
+		AuthFile:        "/tmp/pgbouncer-userlist.txt",
+	}
+}
+
+// Paths of the PgBouncer files, on the server and in the container.
+const (
+	PgBouncerConfigDir   = ConfigRoot + "/pgbouncer"
+	pgbouncerConfMount   = "/etc/kiln/pgbouncer"
+	pgbouncerIniFileName = "pgbouncer.ini"
+	pgbouncerImageUID    = 70 // the postgres user of the alpine image
+)
+
+// Validate checks the configuration without rendering it.
+func (c PgBouncerConfig) Validate() error {
+	if err := checkNonEmpty("pgbouncer image", c.Image); err != nil {
+		return err
+	}
+	if err := checkPort("pgbouncer port", c.Port); err != nil {
+		return err
+	}
+	if err := checkPort("pgbouncer server port", c.ServerPort); err != nil {
+		return err
+	}
+	for _, f := range []struct{ name, v string }{
+		{"pgbouncer listen address", c.ListenAddr},
+		{"pgbouncer server host", c.ServerHost},
+		{"pgbouncer database", c.Database},
+		{"pgbouncer user", c.User},
+		{"pgbouncer password secret", c.PasswordSecret},
+		{"pgbouncer auth file", c.AuthFile},
+	} {
+		if err := checkPlain(f.name, f.v); err != nil {
+			return err
+		}
+	}
+	switch c.PoolMode {
+	case "session", "transaction", "statement":
+	default:
+		return fmt.Errorf("pgbouncer pool_mode %q: want session, transaction or statement: %w", c.PoolMode, ErrInvalidValue)
+	}
+	if c.MaxClientConn < 1 || c.DefaultPoolSize < 1 {
+		return fmt.Errorf("pgbouncer max_client_conn %d / default_pool_size %d: %w", c.MaxClientConn, c.DefaultPoolSize, ErrInvalidValue)
+	}
+	return nil
+}
+
+// PgBouncer renders pgbouncer.ini.
+func PgBouncer(cfg PgBouncerConfig) ([]overlays.File, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ini, err := render("pgbouncer.ini.tmpl", cfg)
+	if err != nil {
+		return nil, err
+	}
+	return []overlays.File{{Path: PgBouncerConfigDir + "/" + pgbouncerIniFileName, Mode: 0o644, Contents: ini}}, nil
+}
+
+// PgBouncerStartScript is the shell script the container runs: it writes
+// the auth file from the password secret (doubling any double quote, as
+// the auth file format wants) and then execs PgBouncer. iniPath and
+// secretPath are container paths.
+func PgBouncerStartScript(cfg PgBouncerConfig, iniPath, secretPath string) string {
+	return fmt.Sprintf(`set -eu; umask 077; p=$(sed 's/"/""/g' %s); printf '"%%s" "%%s"\n' %s "$p" > %s; exec pgbouncer %s`,
+		secretPath, cfg.User, cfg.AuthFile, iniPath)
+}
+
+// PgBouncerRuntime describes the PgBouncer container. The entrypoint is
+// replaced by /bin/sh so that no image-specific script rewrites the
+// configuration.
+func PgBouncerRuntime(cfg PgBouncerConfig) Runtime {
+	secret := Secret{Name: cfg.PasswordSecret, UID: pgbouncerImageUID, GID: pgbouncerImageUID, Mode: 0o400}
+	return Runtime{
+		Image:      cfg.Image,
+		Entrypoint: "/bin/sh",
+		Exec:       []string{"-c", PgBouncerStartScript(cfg, pgbouncerConfMount+"/"+pgbouncerIniFileName, secret.Path())},
+		Secrets:    []Secret{secret},
+		Mounts:     []Mount{{Source: PgBouncerConfigDir, Target: pgbouncerConfMount, ReadOnly: true}},
+		Ports:      []int{cfg.Port},
+	}
+}
