@@ -1,0 +1,277 @@
+package builder
+
+import (
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/kiln-dev/kiln/builder/spec"
+	"github.com/kiln-dev/kiln/overlays"
+	"github.com/kiln-dev/kiln/units"
+)
+
+// Paths on the server that kiln owns.
+const (
+	EtcDir        = "/etc/kiln"
+	ReleasePath   = "/etc/kiln/release.json"
+	MotdPath      = "/etc/motd.d/50-kiln.motd"
+	LibexecDir    = "/usr/local/libexec/kiln"
+	SecretsScript = LibexecDir + "/kiln-secrets"
+	// NetworkSubnet is the appliance network's fixed subnet, so configs
+	// such as pg_hba.conf can name it.
+	NetworkSubnet = "10.89.10.0/24"
+)
+
+// Plan is everything kiln puts on the server, in typed form, before it is
+// written as Butane. Each field is filled by one numbered step of
+// newPlan.
+type Plan struct {
+	App      *spec.Appliance
+	Users    []butaneUser
+	Storage  butaneStorage
+	Files    []overlays.File
+	Dirs     []string
+	Units    []units.Unit
+	Warnings []string
+}
+
+// DataDir returns a directory on the persistent data filesystem.
+func (p *Plan) DataDir(parts ...string) string {
+	return path.Join(append([]string{p.App.Data.Path}, parts...)...)
+}
+
+// SecretsDir is where first boot writes generated secrets: on the data
+// filesystem, so that a rebuilt server keeps the passwords its databases
+// were initialised with.
+func (p *Plan) SecretsDir() string { return p.DataDir("secrets") }
+
+func newPlan(app *spec.Appliance) (*Plan, error) {
+	p := &Plan{App: app}
+	steps := []struct {
+		name string
+		run  func() error
+	}{
+		{"1 users", p.users},
+		{"2 data filesystem", p.data},
+		{"3 secrets", p.secrets},
+		{"4 network and volumes", p.networkAndVolumes},
+		{"5 services", p.services},
+		{"6 updates", p.updates},
+	}
+	for _, s := range steps {
+		if err := s.run(); err != nil {
+			return nil, fmt.Errorf("plan step %s: %w", s.name, err)
+		}
+	}
+	sort.SliceStable(p.Files, func(i, j int) bool { return p.Files[i].Path < p.Files[j].Path })
+	sort.SliceStable(p.Units, func(i, j int) bool { return p.Units[i].Name < p.Units[j].Name })
+	for i := 1; i < len(p.Files); i++ {
+		if p.Files[i].Path == p.Files[i-1].Path {
+			return nil, fmt.Errorf("%w: %s", ErrDuplicateFile, p.Files[i].Path)
+		}
+	}
+	for i := 1; i < len(p.Units); i++ {
+		if p.Units[i].Name == p.Units[i-1].Name {
+			return nil, fmt.Errorf("%w: %s", ErrDuplicateUnit, p.Units[i].Name)
+		}
+	}
+	return p, nil
+}
+
+func (p *Plan) addFile(path string, mode fs.FileMode, contents string) {
+	p.Files = append(p.Files, overlays.File{Path: path, Mode: mode, Contents: []byte(contents)})
+}
+
+// 1. Users log in with keys only; sudo is granted through a sudoers
+// drop-in rather than a group, so it is explicit in the config.
+func (p *Plan) users() error {
+	var sudoers []string
+	for _, u := range p.App.Users {
+		keys := make([]string, len(u.SSHKeys))
+		for i, k := range u.SSHKeys {
+			keys[i] = strings.TrimSpace(k)
+		}
+		p.Users = append(p.Users, butaneUser{Name: u.Name, Groups: u.Groups, SSHAuthorizedKeys: keys})
+		if u.Sudo {
+			sudoers = append(sudoers, u.Name+" ALL=(ALL) NOPASSWD: ALL")
+		}
+	}
+	if len(sudoers) > 0 {
+		p.addFile("/etc/sudoers.d/90-kiln", 0o440, "# Managed by kiln: users with sudo: true in the appliance spec.\n"+strings.Join(sudoers, "\n")+"\n")
+	}
+	return nil
+}
+
+// 2. The data filesystem is created only when the device is blank
+// (wipe_filesystem: false), and mounted by label.
+func (p *Plan) data() error {
+	d := p.App.Data
+	switch d.Mode {
+	case spec.DataNone:
+		p.Dirs = append(p.Dirs, d.Path)
+		return nil
+	case spec.DataPartition:
+		p.Storage.Disks = append(p.Storage.Disks, butaneDisk{
+			Device:    d.Device,
+			WipeTable: false,
+			Partitions: []butanePartition{{
+				Number: d.Partition.Number, Label: d.Label,
+				StartMiB: d.Partition.StartMiB, SizeMiB: d.Partition.SizeMiB,
+			}},
+		})
+		p.Storage.Filesystems = append(p.Storage.Filesystems, butaneFilesystem{
+			Device: "/dev/disk/by-partlabel/" + d.Label, Format: d.Format, Label: d.Label, WipeFilesystem: false,
+		})
+	case spec.DataVolume:
+		p.Storage.Filesystems = append(p.Storage.Filesystems, butaneFilesystem{
+			Device: d.Device, Format: d.Format, Label: d.Label, WipeFilesystem: false,
+		})
+	}
+	p.Units = append(p.Units, units.DataMount(d.Label, d.Path, d.Format))
+	return nil
+}
+
+// mountDeps are the units every container orders after: the data
+// filesystem and the generated secrets.
+func (p *Plan) mountDeps() []string {
+	deps := []string{"kiln-secrets.service"}
+	if p.App.Data.Mode != spec.DataNone {
+		deps = append([]string{units.MountUnitName(p.App.Data.Path)}, deps...)
+	}
+	return deps
+}
+
+// 3. Secrets are generated on the server by a first-boot oneshot and never
+// appear in the image.
+func (p *Plan) secrets() error {
+	var b strings.Builder
+	b.WriteString(secretsScriptHead)
+	for _, s := range p.App.Secrets {
+		fmt.Fprintf(&b, "generate %s %d\n", s.Name, s.Length)
+	}
+	p.Files = append(p.Files, overlays.File{Path: SecretsScript, Mode: 0o755, Contents: []byte(b.String())})
+	var after []string
+	if p.App.Data.Mode != spec.DataNone {
+		after = []string{units.MountUnitName(p.App.Data.Path)}
+	}
+	u := units.Oneshot("kiln-secrets", "Generate the appliance's secrets (never replaces one)",
+		"/usr/bin/env KILN_SECRETS_DIR="+p.SecretsDir()+" "+SecretsScript, after, nil)
+	p.Units = append(p.Units, u)
+	return nil
+}
+
+// secretsScriptHead generates each secret once: an existing file is never
+// replaced, because the databases were initialised with it. Podman's
+// secret store lives on the root disk, which a rebuild replaces, so the
+// Podman secret is re-created from the file whenever it is missing.
+const secretsScriptHead = `#!/bin/bash
+# Managed by kiln. Generates the appliance's secrets on first boot.
+set -euo pipefail
+dir=${KILN_SECRETS_DIR:?KILN_SECRETS_DIR must name the secrets directory}
+podman=${KILN_PODMAN:-podman}
+umask 077
+install -d -m 0700 "$dir"
+generate() {
+  local name=$1 length=$2 file="$dir/$1" value=""
+  if [ ! -s "$file" ]; then
+    while [ "${#value}" -lt "$length" ]; do
+      value+=$(head -c 512 /dev/urandom | tr -dc 'A-Za-z0-9')
+    done
+    printf '%s' "${value:0:$length}" > "$file.tmp"
+    chmod 0600 "$file.tmp"
+    mv -f "$file.tmp" "$file"
+  fi
+  if ! $podman secret exists "$name"; then
+    $podman secret create "$name" "$file" >/dev/null
+  fi
+}
+`
+
+// 4. One internal network for the appliance; named volumes live in
+// directories on the data filesystem.
+func (p *Plan) networkAndVolumes() error {
+	p.Units = append(p.Units, units.Network(p.App.Name, NetworkSubnet))
+	var tmpfiles strings.Builder
+	tmpfiles.WriteString("# Managed by kiln: volume directories on the data filesystem.\n")
+	for _, v := range p.App.Volumes {
+		dir := p.DataDir("volumes", v.Name)
+		mount := ""
+		if p.App.Data.Mode != spec.DataNone {
+			mount = units.MountUnitName(p.App.Data.Path)
+		}
+		p.Units = append(p.Units, units.Volume(v.Name, dir, mount))
+		fmt.Fprintf(&tmpfiles, "d %s 0755 root root -\n", dir)
+	}
+	p.addFile("/etc/tmpfiles.d/kiln.conf", 0o644, tmpfiles.String())
+	return nil
+}
+
+// 5. Each service becomes a Quadlet container, shaped by its kind's recipe.
+func (p *Plan) services() error {
+	for i := range p.App.Services {
+		s := &p.App.Services[i]
+		r := recipeFor(s.Kind)
+		c := units.Container{
+			Name:            s.Name,
+			Description:     fmt.Sprintf("%s %s (%s)", p.App.Name, s.Name, s.Kind),
+			Image:           s.Image,
+			Exec:            s.Command,
+			Network:         p.App.Name + ".network",
+			Env:             map[string]string{},
+			Requires:        s.DependsOn,
+			After:           p.mountDeps(),
+			User:            s.User,
+			NoNewPrivileges: !s.AllowPrivilegeEscalation,
+			MemoryMax:       s.Memory,
+		}
+		if s.CPUs > 0 {
+			c.CPUQuota = strconv.Itoa(int(s.CPUs*100+0.5)) + "%"
+		}
+		hostIP := "127.0.0.1"
+		if r.hostNetwork {
+			c.Network = "host"
+		}
+		for _, port := range s.Ports {
+			if c.Network == "host" {
+				continue // host networking: the process binds the port itself
+			}
+			ip := hostIP
+			if port.Public {
+				ip = "0.0.0.0"
+			}
+			c.Publish = append(c.Publish, units.Publish{HostIP: ip, HostPort: port.Port, ContainerPort: port.Target})
+		}
+		for _, sec := range s.Secrets {
+			c.Secrets = append(c.Secrets, units.SecretMount{Name: sec, Target: "/run/secrets/" + sec, UID: r.secretUID, Mode: "0400"})
+		}
+		for _, m := range s.Volumes {
+			c.Mounts = append(c.Mounts, units.Mount{Source: m.Volume + ".volume", Target: m.Path, ReadOnly: m.ReadOnly})
+		}
+		if err := r.apply(p, s, &c); err != nil {
+			return fmt.Errorf("service %s: %w", s.Name, err)
+		}
+		for k, v := range s.Env {
+			c.Env[k] = v // the spec overrides the recipe
+		}
+		if s.Health.Command != "" {
+			c.Health = units.Health{Command: s.Health.Command, Interval: s.Health.Interval, Timeout: s.Health.Timeout, Retries: s.Health.Retries, StartPeriod: s.Health.StartPeriod}
+		}
+		p.Units = append(p.Units, c.Unit())
+	}
+	return nil
+}
+
+// 6. Zincati would reboot the server into a new OS release on its own;
+// kiln's model is rebuild-to-upgrade, so it is off unless the spec asks.
+func (p *Plan) updates() error {
+	enabled := "false"
+	if p.App.Updates.Auto {
+		enabled = "true"
+	}
+	p.addFile("/etc/zincati/config.d/90-kiln-updates.toml", 0o644,
+		"# Managed by kiln: the appliance is upgraded by rebuilding it (updates.auto in the spec).\n[updates]\nenabled = "+enabled+"\n")
+	return nil
+}

@@ -1,0 +1,56 @@
+package builder
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/kiln-dev/kiln/builder/spec"
+	"github.com/kiln-dev/kiln/overlays"
+)
+
+// Release is /etc/kiln/release.json on the server: which appliance, which
+// version, and which configuration it was built from.
+type Release struct {
+	Name         string `json:"name"`
+	Version      string `json:"version"`
+	Description  string `json:"description,omitempty"`
+	ConfigDigest string `json:"config_digest"`
+}
+
+// exampleKey is the placeholder key `kiln init` writes. Nobody holds its
+// private half; a spec that still carries it would lock everyone out.
+const exampleKey = "AAAAC3NzaC1lZDI1NTE5AAAAIKilnExampleKeyReplaceMeWithYoursxxxxxxxxx"
+
+func exampleKeyWarnings(app *spec.Appliance, req Request) spec.Diagnostics {
+	var ds spec.Diagnostics
+	_, src, _ := spec.Decode(req.File, req.Spec)
+	for i, u := range app.Users {
+		for j, k := range u.SSHKeys {
+			if containsField(k, exampleKey) {
+				p := fmt.Sprintf("users[%d].ssh_keys[%d]", i, j)
+				ds = append(ds, spec.Diagnostic{Severity: spec.Warning, File: req.File, Pos: src.Pos(p), Path: p,
+					Msg: "this is the example key; nobody can log in with it", Fix: "replace it with your public key (cat ~/.ssh/id_ed25519.pub)"})
+			}
+		}
+	}
+	return ds
+}
+
+func containsField(s, f string) bool {
+	for i := 0; i+len(f) <= len(s); i++ {
+		if s[i:i+len(f)] == f {
+			return true
+		}
+	}
+	return false
+}
+
+// releaseFiles are the release file and the login banner that shows it.
+func releaseFiles(app *spec.Appliance, digest string) []overlays.File {
+	rel, _ := json.MarshalIndent(Release{Name: app.Name, Version: app.Version, Description: app.Description, ConfigDigest: digest}, "", "  ")
+	motd := fmt.Sprintf("%s %s — built by kiln\nconfig %s\nThis server is immutable: change the appliance spec and rebuild.\n", app.Name, app.Version, digest)
+	return []overlays.File{
+		{Path: ReleasePath, Mode: 0o644, Contents: append(rel, '\n')},
+		{Path: MotdPath, Mode: 0o644, Contents: []byte(motd)},
+	}
+}

@@ -1,0 +1,174 @@
+package spec
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// CheckCalendar validates a systemd OnCalendar expression (systemd.time(7)).
+// systemd-analyze is not on the machine that builds images, and no Go
+// library parses this grammar, so kiln carries this checker; its tests
+// compare it with `systemd-analyze calendar` on the same expressions.
+func CheckCalendar(expr string) error {
+	e := strings.TrimSpace(expr)
+	if e == "" {
+		return fmt.Errorf("empty calendar expression")
+	}
+	switch strings.ToLower(e) {
+	case "minutely", "hourly", "daily", "monthly", "weekly", "yearly", "annually", "quarterly", "semiannually":
+		return nil
+	}
+	toks := strings.Fields(e)
+	i := 0
+	if i < len(toks) && isWeekdayToken(toks[i]) {
+		if err := checkWeekdays(toks[i]); err != nil {
+			return err
+		}
+		i++
+	}
+	if i < len(toks) && !strings.Contains(toks[i], ":") && (strings.ContainsAny(toks[i], "-~") || toks[i] == "*") {
+		if err := checkDate(toks[i]); err != nil {
+			return err
+		}
+		i++
+	}
+	if i < len(toks) && strings.Contains(toks[i], ":") {
+		if err := checkTime(toks[i]); err != nil {
+			return err
+		}
+		i++
+	}
+	if i < len(toks) {
+		if i == len(toks)-1 && i > 0 && isTimezone(toks[i]) {
+			return nil
+		}
+		return fmt.Errorf("unexpected %q", toks[i])
+	}
+	if i == 0 {
+		return fmt.Errorf("no date, time or weekday")
+	}
+	return nil
+}
+
+var weekdays = map[string]bool{
+	"mon": true, "tue": true, "wed": true, "thu": true, "fri": true, "sat": true, "sun": true,
+	"monday": true, "tuesday": true, "wednesday": true, "thursday": true, "friday": true, "saturday": true, "sunday": true,
+}
+
+func isWeekdayToken(tok string) bool {
+	c := tok[0]
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+}
+
+func isTimezone(tok string) bool {
+	if tok == "UTC" {
+		return true
+	}
+	area, city, ok := strings.Cut(tok, "/")
+	return ok && area != "" && city != "" && !strings.ContainsAny(tok, ":*,")
+}
+
+func checkWeekdays(tok string) error {
+	for _, part := range strings.Split(tok, ",") {
+		lo, hi, isRange := strings.Cut(part, "..")
+		for _, d := range []string{lo, hi} {
+			if d == "" && !isRange {
+				continue
+			}
+			if !weekdays[strings.ToLower(d)] {
+				return fmt.Errorf("%q is not a weekday (use Mon, Tue, … or Mon..Fri)", d)
+			}
+		}
+	}
+	return nil
+}
+
+func checkDate(tok string) error {
+	if tok == "*" {
+		return nil
+	}
+	// The day may be counted from the month's end with "~".
+	parts := strings.Split(tok, "-")
+	if strings.Contains(tok, "~") {
+		i := strings.LastIndex(tok, "~")
+		head := strings.Split(tok[:i], "-")
+		parts = append(head, tok[i+1:])
+	}
+	var fields []struct {
+		name   string
+		lo, hi int
+	}
+	switch len(parts) {
+	case 2:
+		fields = []struct {
+			name   string
+			lo, hi int
+		}{{"month", 1, 12}, {"day", 1, 31}}
+	case 3:
+		fields = []struct {
+			name   string
+			lo, hi int
+		}{{"year", 1970, 2199}, {"month", 1, 12}, {"day", 1, 31}}
+	default:
+		return fmt.Errorf("date %q is not [YYYY-]MM-DD", tok)
+	}
+	for i, p := range parts {
+		if err := checkComponent(p, fields[i].name, fields[i].lo, fields[i].hi); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkTime(tok string) error {
+	parts := strings.Split(tok, ":")
+	if len(parts) < 2 || len(parts) > 3 {
+		return fmt.Errorf("time %q is not HH:MM[:SS]", tok)
+	}
+	names := []string{"hour", "minute", "second"}
+	his := []int{23, 59, 59}
+	for i, p := range parts {
+		if i == 2 {
+			p, _, _ = strings.Cut(p, ".")
+		}
+		if err := checkComponent(p, names[i], 0, his[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkComponent checks one field: "*", or a comma list of values, ranges
+// (a..b) and repetitions (v/step, a..b/step).
+func checkComponent(p, name string, lo, hi int) error {
+	if p == "" {
+		return fmt.Errorf("empty %s", name)
+	}
+	for _, item := range strings.Split(p, ",") {
+		base, step, hasStep := strings.Cut(item, "/")
+		if hasStep {
+			n, err := strconv.Atoi(step)
+			if err != nil || n <= 0 {
+				return fmt.Errorf("%s repetition %q is not a positive number", name, step)
+			}
+		}
+		if base == "*" {
+			continue
+		}
+		a, b, isRange := strings.Cut(base, "..")
+		for _, v := range []string{a, b} {
+			if v == "" && !isRange {
+				continue
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("%s %q is not a number", name, v)
+			}
+			if n < lo || n > hi {
+				return fmt.Errorf("%s %d is out of range %d..%d", name, n, lo, hi)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,464 @@
+package spec
+
+import (
+	"fmt"
+	"net/netip"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+
+	version "github.com/hashicorp/go-version"
+)
+
+var (
+	nameRE   = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+	userRE   = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+	envRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	sizeRE   = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?[KMGT]$`)
+	digestRE = regexp.MustCompile(`@sha256:[0-9a-f]{64}$`)
+	sshKeyRE = regexp.MustCompile(`^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/=]+( .*)?$`)
+)
+
+// Validate runs the semantic checks on a decoded, defaulted appliance. It is
+// pure: it reads nothing but its arguments.
+func Validate(a *Appliance, src *Source) Diagnostics {
+	v := &validator{src: src}
+	v.appliance(a)
+	return v.ds
+}
+
+type validator struct {
+	src *Source
+	ds  Diagnostics
+}
+
+func (v *validator) add(sev Severity, path, msg, fix string) {
+	file := ""
+	if v.src != nil {
+		file = v.src.File
+	}
+	v.ds = append(v.ds, Diagnostic{Severity: sev, File: file, Pos: v.src.Pos(path), Path: path, Msg: msg, Fix: fix})
+}
+
+func (v *validator) errorf(path, fix, format string, args ...any) {
+	v.add(Error, path, fmt.Sprintf(format, args...), fix)
+}
+
+func (v *validator) warnf(path, fix, format string, args ...any) {
+	v.add(Warning, path, fmt.Sprintf(format, args...), fix)
+}
+
+func (v *validator) appliance(a *Appliance) {
+	if a.Name == "" {
+		v.errorf("name", "add `name: myapp` (lowercase letters, digits, dashes)", "the appliance has no name")
+	} else if !nameRE.MatchString(a.Name) {
+		v.errorf("name", "use lowercase letters, digits and dashes, starting with a letter", "%q is not a valid name", a.Name)
+	}
+	if a.Version == "" {
+		v.errorf("version", "add `version: 1.0.0`", "the appliance has no version")
+	} else if _, err := version.NewVersion(a.Version); err != nil {
+		v.errorf("version", "use a semantic version such as 1.4.0", "%q is not a version", a.Version)
+	}
+	switch a.Base.Stream {
+	case "stable", "testing", "next":
+	default:
+		v.errorf("base.stream", "use stable, testing or next", "unknown FCOS stream %q", a.Base.Stream)
+	}
+	if a.Base.Release != "" {
+		if _, err := version.NewConstraint(a.Base.Release); err != nil {
+			v.errorf("base.release", `write a version constraint such as ">= 42" or "~> 42.2025"`, "%q is not a version constraint", a.Base.Release)
+		}
+	}
+	v.data(&a.Data)
+	v.users(a.Users)
+	v.ssh(&a.SSH)
+	v.firewall(&a.Firewall)
+	v.tls(a)
+	secrets := v.names("secrets", len(a.Secrets), func(i int) string { return a.Secrets[i].Name })
+	for i, s := range a.Secrets {
+		if s.Length < 16 || s.Length > 256 {
+			v.errorf(fmt.Sprintf("secrets[%d].length", i), "use a length between 16 and 256", "length %d is out of range", s.Length)
+		}
+	}
+	volumes := v.names("volumes", len(a.Volumes), func(i int) string { return a.Volumes[i].Name })
+	v.services(a, secrets, volumes)
+	v.backup(a)
+	for i, b := range a.Butane {
+		p := fmt.Sprintf("butane[%d]", i)
+		if b == "" {
+			v.errorf(p, "give the path of a Butane file, relative to the spec", "empty path")
+		}
+	}
+	v.targets(a.Targets)
+}
+
+// names checks a list of named entries: each named, validly, once.
+func (v *validator) names(list string, n int, name func(int) string) map[string]bool {
+	seen := map[string]int{}
+	for i := 0; i < n; i++ {
+		p := fmt.Sprintf("%s[%d].name", list, i)
+		nm := name(i)
+		switch {
+		case nm == "":
+			v.errorf(p, "give every entry a `name:`", "missing name")
+			continue
+		case !nameRE.MatchString(nm):
+			v.errorf(p, "use lowercase letters, digits and dashes, starting with a letter", "%q is not a valid name", nm)
+		}
+		if j, dup := seen[nm]; dup {
+			v.errorf(p, fmt.Sprintf("rename one of them (the first is at line %d)", v.src.Pos(fmt.Sprintf("%s[%d].name", list, j)).Line), "duplicate name %q", nm)
+			continue
+		}
+		seen[nm] = i
+	}
+	out := map[string]bool{}
+	for nm := range seen {
+		out[nm] = true
+	}
+	return out
+}
+
+func (v *validator) data(d *Data) {
+	switch d.Mode {
+	case DataPartition:
+		if d.Partition.Number < 5 || d.Partition.Number > 128 {
+			v.errorf("data.partition.number", "use 5 or higher: FCOS owns partitions 1 to 4", "partition %d is not free on an FCOS disk", d.Partition.Number)
+		}
+		if d.Partition.StartMiB < FCOSRootStartMiB+MinRootMiB {
+			v.errorf("data.partition.start_mib", fmt.Sprintf("use at least %d, leaving the root filesystem 8 GiB", FCOSRootStartMiB+MinRootMiB),
+				"start %d MiB leaves the root filesystem less than 8 GiB, and FCOS refuses to boot then", d.Partition.StartMiB)
+		}
+		if d.Partition.SizeMiB < 0 {
+			v.errorf("data.partition.size_mib", "use 0 for the rest of the disk, or a size in MiB", "negative size")
+		}
+	case DataVolume:
+		if d.Device == "" {
+			v.errorf("data.device", "name the attached volume, e.g. /dev/disk/by-id/scsi-0DO_Volume_NAME", "mode volume needs a device")
+		}
+	case DataNone:
+		v.warnf("data.mode", "use mode partition or volume to keep data across rebuilds", "the appliance is ephemeral: its data is lost on every rebuild")
+	default:
+		v.errorf("data.mode", "use partition, volume or none", "unknown data mode %q", d.Mode)
+	}
+	if d.Device != "" && !strings.HasPrefix(d.Device, "/dev/") {
+		v.errorf("data.device", "give a path under /dev, preferably /dev/disk/by-id/…", "%q is not a device path", d.Device)
+	}
+	if d.Mode != DataNone && !nameRE.MatchString(strings.ToLower(d.Label)) {
+		v.errorf("data.label", "use letters, digits and dashes (at most 12 for xfs)", "%q is not a usable filesystem label", d.Label)
+	}
+	if d.Format == "xfs" && len(d.Label) > 12 {
+		v.errorf("data.label", "shorten it to 12 characters or fewer", "xfs labels hold at most 12 characters; %q has %d", d.Label, len(d.Label))
+	}
+	if d.Format != "xfs" && d.Format != "ext4" {
+		v.errorf("data.format", "use xfs or ext4", "unknown filesystem %q", d.Format)
+	}
+	if !path.IsAbs(d.Path) || path.Clean(d.Path) != d.Path || d.Path == "/" {
+		v.errorf("data.path", "use a clean absolute path such as /var/lib/kiln", "%q is not a usable mount point", d.Path)
+	} else if !strings.HasPrefix(d.Path, "/var/") {
+		v.errorf("data.path", "mount it under /var, e.g. /var/lib/kiln", "%q is on FCOS's read-only /usr or outside /var; only /var and /etc are writable", d.Path)
+	}
+}
+
+func (v *validator) users(users []User) {
+	if len(users) == 0 {
+		v.errorf("users", "add a user with `name:` and `ssh_keys:`", "no users: nobody could log in")
+	}
+	v.names("users", len(users), func(i int) string { return users[i].Name })
+	for i, u := range users {
+		p := fmt.Sprintf("users[%d]", i)
+		if u.Name != "" && !userRE.MatchString(u.Name) {
+			v.errorf(p+".name", "use lowercase letters, digits, _ and -", "%q is not a valid user name", u.Name)
+		}
+		if u.Name == "root" {
+			v.errorf(p+".name", "use an unprivileged user with `sudo: true`", "root cannot log in over SSH")
+		}
+		if len(u.SSHKeys) == 0 {
+			v.errorf(p+".ssh_keys", "add at least one public key, e.g. the line from ~/.ssh/id_ed25519.pub", "user %q has no SSH keys and passwords are disabled", u.Name)
+		}
+		for j, k := range u.SSHKeys {
+			if !sshKeyRE.MatchString(strings.TrimSpace(k)) {
+				v.errorf(fmt.Sprintf("%s.ssh_keys[%d]", p, j), "paste a whole public key line (ssh-ed25519 AAAA… comment)", "not an SSH public key")
+			}
+		}
+	}
+}
+
+func (v *validator) ssh(s *SSH) {
+	if s.Port < 1 || s.Port > 65535 {
+		v.errorf("ssh.port", "use a port between 1 and 65535", "port %d is out of range", s.Port)
+	}
+	if s.RateLimit < 1 || s.RateLimit > 1000 {
+		v.errorf("ssh.rate_limit", "use new connections per minute between 1 and 1000", "rate limit %d is out of range", s.RateLimit)
+	}
+	f := s.Fail2ban
+	if f.Bantime < 60 || f.Findtime < 60 || f.Maxretry < 1 {
+		v.errorf("ssh.fail2ban", "use bantime and findtime of at least 60 seconds and maxretry of at least 1", "fail2ban settings out of range")
+	}
+}
+
+func (v *validator) firewall(f *Firewall) {
+	for i, r := range f.Allow {
+		p := fmt.Sprintf("firewall.allow[%d]", i)
+		if r.Port < 1 || r.Port > 65535 {
+			v.errorf(p+".port", "use a port between 1 and 65535", "port %d is out of range", r.Port)
+		}
+		if len(r.From) == 0 {
+			v.errorf(p+".from", "list the source networks, e.g. [203.0.113.0/24]", "an allow rule with no sources")
+		}
+		for j, c := range r.From {
+			if _, err := netip.ParsePrefix(c); err != nil {
+				v.errorf(fmt.Sprintf("%s.from[%d]", p, j), "write a CIDR such as 203.0.113.0/24 or 2001:db8::/32", "%q is not a network", c)
+			}
+		}
+	}
+}
+
+func (v *validator) tls(a *Appliance) {
+	for i, d := range a.TLS.Domains {
+		if !isDomain(d) {
+			v.errorf(fmt.Sprintf("tls.domains[%d]", i), "write a host name such as clipper.example.com", "%q is not a domain name", d)
+		}
+	}
+	switch a.TLS.ACME {
+	case "letsencrypt", "letsencrypt-staging", "none":
+	default:
+		if !strings.HasPrefix(a.TLS.ACME, "https://") {
+			v.errorf("tls.acme", "use letsencrypt, letsencrypt-staging, none or an https:// directory URL", "unknown ACME directory %q", a.TLS.ACME)
+		}
+	}
+	if a.TLS.ACME != "none" && len(a.TLS.Domains) > 0 && !strings.Contains(a.TLS.Email, "@") {
+		v.errorf("tls.email", "add `email:` for the ACME account (expiry notices go there)", "ACME needs a contact email")
+	}
+}
+
+func isDomain(d string) bool {
+	if len(d) == 0 || len(d) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(d, ".") {
+		if l == "" || len(l) > 63 || strings.HasPrefix(l, "-") || strings.HasSuffix(l, "-") {
+			return false
+		}
+		for _, c := range l {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '*' && l == "*") {
+				return false
+			}
+		}
+	}
+	return strings.Contains(d, ".")
+}
+
+func (v *validator) services(a *Appliance, secrets, volumes map[string]bool) {
+	if len(a.Services) == 0 {
+		v.errorf("services", "add at least one service", "the appliance runs no services")
+	}
+	names := v.names("services", len(a.Services), func(i int) string { return a.Services[i].Name })
+	ports := map[int]string{}
+	for i := range a.Services {
+		s := &a.Services[i]
+		p := fmt.Sprintf("services[%d]", i)
+		role, ok := KindRole(s.Kind)
+		if !ok {
+			v.errorf(p+".kind", "use one of: "+strings.Join(Kinds(), ", "), "unknown kind %q", s.Kind)
+		}
+		v.image(p+".image", s.Image)
+		for j, port := range s.Ports {
+			pp := fmt.Sprintf("%s.ports[%d]", p, j)
+			if port.Port < 1 || port.Port > 65535 {
+				v.errorf(pp+".port", "use a port between 1 and 65535", "port %d is out of range", port.Port)
+				continue
+			}
+			if port.Target < 1 || port.Target > 65535 {
+				v.errorf(pp+".target", "use a port between 1 and 65535", "port %d is out of range", port.Target)
+			}
+			if other, dup := ports[port.Port]; dup {
+				v.errorf(pp+".port", "give each service its own host port", "port %d is already used by service %q", port.Port, other)
+			} else {
+				ports[port.Port] = s.Name
+			}
+			if port.Port == a.SSH.Port {
+				v.errorf(pp+".port", "choose another port", "port %d is sshd's", port.Port)
+			}
+			if port.Public && (role == RoleDatabase || role == RoleCache || role == RoleMonitoring) {
+				if port.Force {
+					v.warnf(pp+".public", "reach it over an SSH tunnel or a firewall allow-list instead", "the %s port %d of %q is open to the internet", role, port.Port, s.Name)
+				} else {
+					v.errorf(pp+".public", "remove `public: true` and reach it over SSH or `firewall.allow`; `force: true` overrides", "a %s port (%q, %d) must not be public", role, s.Name, port.Port)
+				}
+			}
+			if port.Public && role != RoleEdge && !port.Force {
+				if role == RoleApp {
+					v.warnf(pp+".public", "put the service behind the edge instead", "port %d of %q bypasses the TLS edge", port.Port, s.Name)
+				}
+			}
+		}
+		for k := range s.Env {
+			if !envRE.MatchString(k) {
+				v.errorf(p+".env."+k, "use letters, digits and _ , not starting with a digit", "%q is not an environment variable name", k)
+			}
+		}
+		for j, sec := range s.Secrets {
+			if !secrets[sec] {
+				v.errorf(fmt.Sprintf("%s.secrets[%d]", p, j), "declare it under the top-level `secrets:` list", "undefined secret %q", sec)
+			}
+		}
+		for j, m := range s.Volumes {
+			mp := fmt.Sprintf("%s.volumes[%d]", p, j)
+			if !volumes[m.Volume] {
+				v.errorf(mp+".volume", "declare it under the top-level `volumes:` list", "undefined volume %q", m.Volume)
+			}
+			if !path.IsAbs(m.Path) {
+				v.errorf(mp+".path", "give an absolute path inside the container", "%q is not an absolute path", m.Path)
+			}
+		}
+		for j, d := range s.DependsOn {
+			dp := fmt.Sprintf("%s.depends_on[%d]", p, j)
+			switch {
+			case d == s.Name:
+				v.errorf(dp, "remove it", "service %q depends on itself", d)
+			case !names[d]:
+				v.errorf(dp, "name a service defined under `services:`", "unknown service %q", d)
+			}
+		}
+		if s.Memory != "" && !sizeRE.MatchString(s.Memory) {
+			v.errorf(p+".memory", "write a size such as 512M or 2G", "%q is not a memory size", s.Memory)
+		}
+		if s.CPUs < 0 || s.CPUs > 256 {
+			v.errorf(p+".cpus", "write a number of CPUs such as 0.5 or 2", "%v CPUs is out of range", s.CPUs)
+		}
+		for _, d := range []struct{ field, val string }{{"interval", s.Health.Interval}, {"timeout", s.Health.Timeout}, {"start_period", s.Health.StartPeriod}} {
+			if d.val == "" {
+				continue
+			}
+			if dur, err := time.ParseDuration(d.val); err != nil || dur <= 0 {
+				v.errorf(p+".health."+d.field, "write a duration such as 30s or 1m", "%q is not a duration", d.val)
+			}
+		}
+	}
+	v.dependencyCycles(a)
+}
+
+// dependencyCycles refuses depends_on loops, which systemd would break at
+// random at boot.
+func (v *validator) dependencyCycles(a *Appliance) {
+	idx := map[string]int{}
+	for i, s := range a.Services {
+		idx[s.Name] = i
+	}
+	state := make([]int, len(a.Services)) // 0 new, 1 visiting, 2 done
+	var visit func(i int, chain []string) bool
+	visit = func(i int, chain []string) bool {
+		if state[i] == 1 {
+			v.errorf(fmt.Sprintf("services[%d].depends_on", i), "remove one dependency of the loop", "dependency loop: %s", strings.Join(append(chain, a.Services[i].Name), " → "))
+			return true
+		}
+		if state[i] == 2 {
+			return false
+		}
+		state[i] = 1
+		for _, d := range a.Services[i].DependsOn {
+			if j, ok := idx[d]; ok && j != i && visit(j, append(chain, a.Services[i].Name)) {
+				return true
+			}
+		}
+		state[i] = 2
+		return false
+	}
+	for i := range a.Services {
+		if visit(i, nil) {
+			return
+		}
+	}
+}
+
+func (v *validator) image(p, ref string) {
+	if ref == "" {
+		v.errorf(p, "give an image reference such as docker.io/library/redis:8.2-alpine", "missing image")
+		return
+	}
+	if strings.ContainsAny(ref, " \t\n") {
+		v.errorf(p, "remove the spaces", "%q is not an image reference", ref)
+		return
+	}
+	last := ref[strings.LastIndex(ref, "/")+1:]
+	hasDigest := digestRE.MatchString(ref)
+	if !hasDigest && strings.Contains(ref, "@") {
+		v.errorf(p, "write the digest as @sha256: and 64 hex digits", "malformed digest in %q", ref)
+		return
+	}
+	hasTag := strings.Contains(strings.Split(last, "@")[0], ":")
+	if !hasTag && !hasDigest {
+		v.errorf(p, "add a tag (:1.2.3) or better a digest (@sha256:…)", "image %q has no tag or digest, so every build could run different code", ref)
+		return
+	}
+	if strings.HasSuffix(strings.Split(last, "@")[0], ":latest") && !hasDigest {
+		v.warnf(p, "use a version tag, and a digest to pin it", "image %q uses the moving tag latest", ref)
+	}
+	if !hasDigest {
+		v.warnf(p, "append @sha256:<digest> (`podman image inspect --format '{{.Digest}}'`); --strict requires it", "image %q is not pinned by digest", ref)
+	}
+}
+
+func (v *validator) backup(a *Appliance) {
+	b := &a.Backup
+	if b.Disabled {
+		return
+	}
+	v.names("backup.schedules", len(b.Schedules), func(i int) string { return b.Schedules[i].Name })
+	for i, s := range b.Schedules {
+		if err := CheckCalendar(s.OnCalendar); err != nil {
+			v.errorf(fmt.Sprintf("backup.schedules[%d].on_calendar", i), `write a systemd calendar expression such as "*-*-* 02:00:00" or "Sun *-*-* 03:00:00"`, "invalid OnCalendar %q: %v", s.OnCalendar, err)
+		}
+	}
+	r := b.Retention
+	if r.Daily < 0 || r.Weekly < 0 || r.Monthly < 0 || r.Daily+r.Weekly+r.Monthly == 0 {
+		v.errorf("backup.retention", "keep at least one snapshot, e.g. daily: 7", "retention keeps nothing")
+	}
+	if d, err := time.ParseDuration(b.ArchiveTimeout); err != nil || d < 10*time.Second || d > 5*time.Minute {
+		v.errorf("backup.archive_timeout", "use a duration between 10s and 5m (it bounds how much data a crash can lose)", "%q is not a usable archive timeout", b.ArchiveTimeout)
+	}
+	if len(b.Schedules) > 0 && b.S3.Bucket == "" {
+		v.errorf("backup.s3.bucket", "name the S3 bucket backups go to, or set `backup.disabled: true`", "backups have no destination")
+	}
+	if b.S3.Endpoint != "" && !strings.HasPrefix(b.S3.Endpoint, "https://") && !strings.HasPrefix(b.S3.Endpoint, "http://") {
+		v.errorf("backup.s3.endpoint", "write the endpoint as a URL, e.g. https://s3.eu-central-1.amazonaws.com", "%q is not a URL", b.S3.Endpoint)
+	}
+	if !path.IsAbs(b.S3.CredentialsFile) {
+		v.errorf("backup.s3.credentials_file", "give an absolute path on the server", "%q is not an absolute path", b.S3.CredentialsFile)
+	}
+	hasPG := false
+	for _, s := range a.Services {
+		hasPG = hasPG || s.Kind == KindPostgres
+	}
+	if len(b.Schedules) == 0 && hasPG {
+		v.warnf("backup", "add `schedules:` (e.g. daily at 02:00) or set `disabled: true`", "the database is never backed up")
+	}
+}
+
+func (v *validator) targets(ts []Target) {
+	known := map[string]bool{}
+	for _, f := range Formats {
+		known[f] = true
+	}
+	seen := map[string]bool{}
+	for i, t := range ts {
+		p := fmt.Sprintf("targets[%d]", i)
+		if _, ok := Platforms[t.Platform]; !ok {
+			v.errorf(p+".platform", "use one of: "+strings.Join(platformNames(), ", "), "unknown platform %q", t.Platform)
+		}
+		if seen[t.Platform] {
+			v.errorf(p+".platform", "list each platform once, with all its formats", "platform %q is listed twice", t.Platform)
+		}
+		seen[t.Platform] = true
+		for j, f := range t.Formats {
+			if !known[f] {
+				v.errorf(fmt.Sprintf("%s.formats[%d]", p, j), "use one of: "+strings.Join(Formats, ", "), "unknown format %q", f)
+			}
+		}
+	}
+}
+
+func platformNames() []string {
+	return []string{"aws", "azure", "digitalocean", "hetzner", "metal", "openstack", "proxmoxve", "qemu", "vultr"}
+}

@@ -1,0 +1,242 @@
+package units
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Container is a service's container, resolved from the spec and its
+// kind's recipe: everything needed to write its Quadlet file.
+type Container struct {
+	// Name of the service; the unit is <Name>.container → <Name>.service.
+	Name        string
+	Description string
+	Image       string
+	// Exec overrides the image's command.
+	Exec []string
+	// Network is the Quadlet network file name (e.g. "clipper.network") or
+	// "host" for host networking.
+	Network string
+	// Publish maps host ports to container ports.
+	Publish []Publish
+	Env     map[string]string
+	Secrets []SecretMount
+	// Mounts are named volumes (Source ends in .volume) or host paths.
+	Mounts []Mount
+	// Requires lists services started (and required) before this one.
+	Requires []string
+	// After lists further units to order after (e.g. the data mount).
+	After  []string
+	Health Health
+	// MemoryMax and CPUQuota are systemd resource limits on the service's
+	// cgroup, which holds the container (Quadlet uses --cgroups=split).
+	MemoryMax string
+	CPUQuota  string
+	// User runs the container's process as this user.
+	User string
+	// NoNewPrivileges forbids privilege escalation inside the container.
+	NoNewPrivileges bool
+	// AddCapability lists capabilities the container needs beyond the
+	// defaults (fail2ban needs NET_ADMIN, for example).
+	AddCapability []string
+	// PodmanArgs are extra podman run arguments for options Quadlet has
+	// no key for.
+	PodmanArgs []string
+}
+
+// Publish is one published port. HostIP is 127.0.0.1 for everything but
+// the edge: nothing is reachable from outside unless the firewall says so.
+type Publish struct {
+	HostIP        string
+	HostPort      int
+	ContainerPort int
+}
+
+// SecretMount mounts a Podman secret as a file.
+type SecretMount struct {
+	Name   string
+	Target string
+	UID    string
+	Mode   string
+}
+
+// Mount is one volume or bind mount.
+type Mount struct {
+	Source   string
+	Target   string
+	ReadOnly bool
+}
+
+// Health is a container health check. Podman runs it on a timer and
+// Quadlet's HealthOnFailure=kill makes systemd restart an unhealthy
+// container.
+type Health struct {
+	Command     string
+	Interval    string
+	Timeout     string
+	Retries     int
+	StartPeriod string
+}
+
+// Unit renders the container's Quadlet file.
+func (c Container) Unit() Unit {
+	var b strings.Builder
+	w := func(k, v string) { fmt.Fprintf(&b, "%s=%s\n", k, v) }
+	b.WriteString("[Unit]\n")
+	w("Description", c.Description)
+	after := append([]string{}, c.After...)
+	for _, r := range c.Requires {
+		after = append(after, r+".service")
+	}
+	if len(c.Requires) > 0 {
+		req := make([]string, len(c.Requires))
+		for i, r := range c.Requires {
+			req[i] = r + ".service"
+		}
+		w("Requires", strings.Join(req, " "))
+	}
+	if len(after) > 0 {
+		w("After", strings.Join(after, " "))
+	}
+	if len(c.After) > 0 {
+		w("Wants", strings.Join(c.After, " "))
+	}
+	b.WriteString("\n[Container]\n")
+	w("ContainerName", c.Name)
+	w("Image", c.Image)
+	if c.Network == "host" {
+		w("Network", "host")
+	} else if c.Network != "" {
+		w("Network", c.Network)
+		w("HostName", c.Name)
+	}
+	for _, p := range c.Publish {
+		w("PublishPort", fmt.Sprintf("%s:%d:%d", p.HostIP, p.HostPort, p.ContainerPort))
+	}
+	for _, k := range sortedKeys(c.Env) {
+		w("Environment", quoteEnv(k, c.Env[k]))
+	}
+	for _, s := range c.Secrets {
+		opts := []string{s.Name, "type=mount", "target=" + s.Target}
+		if s.UID != "" {
+			opts = append(opts, "uid="+s.UID)
+		}
+		if s.Mode != "" {
+			opts = append(opts, "mode="+s.Mode)
+		}
+		w("Secret", strings.Join(opts, ","))
+	}
+	for _, m := range c.Mounts {
+		opt := ":Z"
+		if m.ReadOnly {
+			opt = ":ro,Z"
+		}
+		w("Volume", m.Source+":"+m.Target+opt)
+	}
+	if c.User != "" {
+		w("User", c.User)
+	}
+	if c.NoNewPrivileges {
+		w("NoNewPrivileges", "true")
+	}
+	for _, cap := range c.AddCapability {
+		w("AddCapability", cap)
+	}
+	w("LogDriver", "journald")
+	if h := c.Health; h.Command != "" {
+		w("HealthCmd", h.Command)
+		w("HealthInterval", h.Interval)
+		w("HealthTimeout", h.Timeout)
+		w("HealthRetries", fmt.Sprint(h.Retries))
+		w("HealthStartPeriod", h.StartPeriod)
+		w("HealthOnFailure", "kill")
+	}
+	if len(c.Exec) > 0 {
+		w("Exec", shellJoin(c.Exec))
+	}
+	if len(c.PodmanArgs) > 0 {
+		w("PodmanArgs", shellJoin(c.PodmanArgs))
+	}
+	b.WriteString("\n[Service]\n")
+	w("Restart", "always")
+	w("RestartSec", "5s")
+	// Pulling an image on a fresh server can take longer than the default.
+	w("TimeoutStartSec", "900")
+	if c.MemoryMax != "" {
+		w("MemoryMax", c.MemoryMax)
+	}
+	if c.CPUQuota != "" {
+		w("CPUQuota", c.CPUQuota)
+	}
+	b.WriteString("\n[Install]\n")
+	w("WantedBy", "multi-user.target")
+	return Unit{Name: c.Name + ".container", Contents: b.String(), Enabled: true}
+}
+
+// Network renders the appliance's internal Podman network. Its subnet is
+// fixed so that configs (pg_hba.conf) can name it.
+func Network(name, subnet string) Unit {
+	return Unit{Name: name + ".network", Contents: fmt.Sprintf(`[Unit]
+Description=%s internal container network
+
+[Network]
+NetworkName=%s
+Subnet=%s
+`, name, name, subnet)}
+}
+
+// Volume renders a named volume whose data lives in dir on the persistent
+// data filesystem, so a rebuilt server finds it again.
+func Volume(name, dir, mountUnit string) Unit {
+	after := ""
+	if mountUnit != "" {
+		after = "RequiresMountsFor=" + dir + "\n"
+	}
+	return Unit{Name: name + ".volume", Contents: fmt.Sprintf(`[Unit]
+Description=%s volume on the data filesystem
+%s
+[Volume]
+VolumeName=%s
+Device=%s
+Type=none
+Options=bind
+`, name, after, name, dir)}
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// quoteEnv writes KEY=value in the systemd quoting Quadlet understands.
+func quoteEnv(k, v string) string {
+	if strings.ContainsAny(v, " \t\"'\\$%") {
+		return `"` + k + "=" + escape(v) + `"`
+	}
+	return k + "=" + v
+}
+
+// shellJoin quotes each word for a systemd command line.
+func shellJoin(words []string) string {
+	out := make([]string, len(words))
+	for i, w := range words {
+		if w == "" || strings.ContainsAny(w, " \t\"'\\$%;") {
+			out[i] = `"` + escape(w) + `"`
+		} else {
+			out[i] = w
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+// escape makes a string safe inside double quotes in a systemd unit, where
+// % starts a specifier and $ a variable.
+func escape(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "%", "%%", "$", "$$")
+	return r.Replace(s)
+}
