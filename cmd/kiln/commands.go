@@ -1,0 +1,132 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"runtime/debug"
+
+	"github.com/google/renameio/v2"
+	"github.com/spf13/cobra"
+
+	"github.com/kiln-dev/kiln/builder"
+)
+
+func newInitCmd() *cobra.Command {
+	var out string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Write the default appliance spec (Clipper), commented, ready to edit",
+		Example: `  kiln init                   # writes ./appliance.yaml
+  kiln init -o web.yaml       # another name
+  kiln init -o - | less       # print it`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "-" {
+				_, err := cmd.OutOrStdout().Write(builder.DefaultSpec)
+				return err
+			}
+			if _, err := os.Stat(out); err == nil && !force {
+				return fmt.Errorf("%s already exists; edit it, or pass --force to overwrite it", out)
+			} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			if err := renameio.WriteFile(out, builder.DefaultSpec, 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s — replace the example SSH key, then run: kiln validate -f %s\n", out, out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", builder.LocalSpec, "where to write the spec (- for standard output)")
+	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing file")
+	return cmd
+}
+
+func newValidateCmd() *cobra.Command {
+	var f specFlags
+	cmd := &cobra.Command{
+		Use:   "validate",
+		Short: "Check an appliance spec; exit 1 with one line per problem",
+		Long: `validate loads the spec strictly, applies defaults and runs every check, then
+renders and validates the Ignition config without writing anything.
+Each problem is one line:
+
+  FILE:LINE:COL: field.path: what is wrong — how to fix it
+
+Warnings (e.g. images not pinned by digest) do not fail unless --strict.`,
+		Example: `  kiln validate
+  kiln validate -f appliance.yaml --strict`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			res, err := f.render(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%s %s, %d warnings)\n", res.App.Name, res.App.Name, res.App.Version, len(res.Diagnostics))
+			return nil
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func newRenderCmd() *cobra.Command {
+	var f specFlags
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "render",
+		Short: "Write the generated Butane and the validated Ignition config",
+		Long: `render writes DIR/<name>-<version>.bu (the generated Butane, for review) and
+DIR/<name>-<version>.ign (the Ignition config, validated). Nothing is written
+when the spec has errors.`,
+		Example: `  kiln render                       # out/clipper-1.0.0.bu and .ign
+  kiln render -f appliance.yaml -o build`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			res, err := f.render(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			paths, err := builder.WriteOutputs(dir, res)
+			if err != nil {
+				return err
+			}
+			for _, p := range paths {
+				fmt.Fprintln(cmd.OutOrStdout(), p)
+			}
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVarP(&dir, "output", "o", "out", "output directory")
+	return cmd
+}
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print kiln's version and the versions of the specs it writes",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "kiln %s\n", version)
+			fmt.Fprintf(w, "butane spec %s %s\n", builder.ButaneVariant, builder.ButaneVersion)
+			if bi, ok := debug.ReadBuildInfo(); ok {
+				fmt.Fprintf(w, "go %s\n", bi.GoVersion)
+				for _, d := range bi.Deps {
+					switch d.Path {
+					case "github.com/coreos/butane", "github.com/coreos/ignition/v2", "github.com/diskfs/go-diskfs":
+						fmt.Fprintf(w, "%s %s\n", d.Path, d.Version)
+					}
+				}
+			}
+			return nil
+		},
+	}
+}
