@@ -1,0 +1,300 @@
+package nginx
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kiln-dev/kiln/internal/testutil"
+)
+
+const testHost = "example.test"
+
+// edge is one rendered configuration laid out in a temporary directory,
+// with a self-signed certificate made by openssl.
+type edge struct {
+	dir, conf, errLog string
+	cfg               Config
+	pool              *x509.CertPool
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func newEdge(t *testing.T, backend, frontend string) *edge {
+	t.Helper()
+	openssl := testutil.Tool(t, "openssl")
+	dir := t.TempDir()
+	e := &edge{dir: dir, conf: filepath.Join(dir, "nginx.conf"), errLog: filepath.Join(dir, "error.log")}
+	cert, key := filepath.Join(dir, "fullchain.pem"), filepath.Join(dir, "privkey.pem")
+	out, err := exec.Command(openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+		"-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN="+testHost,
+		"-addext", "subjectAltName=DNS:"+testHost).CombinedOutput()
+	if err != nil {
+		t.Fatalf("openssl: %v\n%s", err, out)
+	}
+	pem, err := os.ReadFile(cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.pool = x509.NewCertPool()
+	e.pool.AppendCertsFromPEM(pem)
+
+	c := DefaultConfig(testHost)
+	c.HTTPPort, c.HTTPSPort = freePort(t), freePort(t)
+	c.ListenAddresses = []string{"127.0.0.1"}
+	c.Backend, c.Frontend = backend, frontend
+	c.CertPath, c.KeyPath, c.ChainPath = cert, key, cert
+	c.ACMEWebroot = filepath.Join(dir, "webroot")
+	c.ConfigDir = dir
+	c.PIDPath = filepath.Join(dir, "nginx.pid")
+	c.ErrorLog = e.errLog
+	c.AccessLog = filepath.Join(dir, "access.log")
+	c.TempDir = dir
+	c.Auth = Rate{PerMinute: 10, Burst: 3}
+	// Workers would drop to "nobody" and lose access to the 0700 temp dir.
+	c.User = ""
+	if os.Geteuid() == 0 {
+		c.User = "root"
+	}
+	c.ListenHTTP2Flag = true // Debian 12's nginx 1.22 predates `http2 on`
+	e.cfg = c
+	files, _, err := Render(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if err := os.WriteFile(f.Path, f.Contents, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(c.ACMEWebroot, ".well-known", "acme-challenge"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// TestNginxCheck is nginx's own verdict on the rendered configuration.
+func TestNginxCheck(t *testing.T) {
+	nginx := testutil.Tool(t, "nginx")
+	e := newEdge(t, "127.0.0.1:8080", "127.0.0.1:8081")
+	out, err := exec.Command(nginx, "-t", "-c", e.conf, "-e", e.errLog).CombinedOutput()
+	if err != nil {
+		t.Fatalf("nginx -t: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "test is successful") {
+		t.Fatalf("nginx -t did not succeed:\n%s", out)
+	}
+	// A self-signed certificate has no OCSP responder; anything else is a defect.
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, "[warn]") && !strings.Contains(line, "ssl_stapling") || strings.Contains(line, "[emerg]") {
+			t.Errorf("nginx -t: %s", line)
+		}
+	}
+}
+
+// TestNginxLive runs nginx for real on loopback high ports in front of two
+// stub upstreams and checks what a browser would see.
+func TestNginxLive(t *testing.T) {
+	nginx := testutil.Tool(t, "nginx")
+	stub := func(name string) *httptest.Server {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "%s %s proto=%s", name, r.URL.Path, r.Header.Get("X-Forwarded-Proto"))
+		}))
+		t.Cleanup(s.Close)
+		return s
+	}
+	backend, frontend := stub("backend"), stub("frontend")
+	e := newEdge(t, backend.Listener.Addr().String(), frontend.Listener.Addr().String())
+	token := "kiln-token-123"
+	if err := os.WriteFile(filepath.Join(e.cfg.ACMEWebroot, ".well-known", "acme-challenge", token), []byte("challenge-ok"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := exec.Command(nginx, "-c", e.conf, "-e", e.errLog)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	httpsAddr := fmt.Sprintf("127.0.0.1:%d", e.cfg.HTTPSPort)
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", e.cfg.HTTPPort)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", httpsAddr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case err := <-done:
+			log, _ := os.ReadFile(e.errLog)
+			t.Fatalf("nginx exited: %v\n%s", err, log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("nginx did not start listening")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	tlsConf := func(minV, maxV uint16) *tls.Config {
+		return &tls.Config{RootCAs: e.pool, ServerName: testHost, MinVersion: minV, MaxVersion: maxV}
+	}
+	client := &http.Client{
+		Timeout:       5 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Transport: &http.Transport{
+			TLSClientConfig:   tlsConf(tls.VersionTLS12, tls.VersionTLS13),
+			ForceAttemptHTTP2: true,
+		},
+	}
+	get := func(url string) (*http.Response, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = testHost
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, string(body)
+	}
+
+	t.Run("redirect", func(t *testing.T) {
+		resp, _ := get("http://" + httpAddr + "/some/page?x=1")
+		want := fmt.Sprintf("https://%s:%d/some/page?x=1", testHost, e.cfg.HTTPSPort)
+		if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != want {
+			t.Errorf("got %d Location %q, want 301 %q", resp.StatusCode, resp.Header.Get("Location"), want)
+		}
+	})
+	t.Run("acme challenge over http", func(t *testing.T) {
+		resp, body := get("http://" + httpAddr + "/.well-known/acme-challenge/" + token)
+		if resp.StatusCode != http.StatusOK || body != "challenge-ok" {
+			t.Errorf("got %d %q, want 200 challenge-ok", resp.StatusCode, body)
+		}
+		resp, _ = get("http://" + httpAddr + "/.well-known/acme-challenge/missing")
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("missing token: got %d, want 404 (not a redirect)", resp.StatusCode)
+		}
+	})
+	t.Run("tls versions", func(t *testing.T) {
+		for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+			c, err := tls.DialWithDialer(&net.Dialer{Timeout: 3 * time.Second}, "tcp", httpsAddr, tlsConf(v, v))
+			if err != nil {
+				t.Errorf("%s refused: %v", tls.VersionName(v), err)
+				continue
+			}
+			if got := c.ConnectionState().Version; got != v {
+				t.Errorf("negotiated %s, want %s", tls.VersionName(got), tls.VersionName(v))
+			}
+			c.Close()
+		}
+		for _, v := range []uint16{tls.VersionTLS10, tls.VersionTLS11} {
+			c, err := tls.DialWithDialer(&net.Dialer{Timeout: 3 * time.Second}, "tcp", httpsAddr, tlsConf(v, v))
+			if err == nil {
+				c.Close()
+				t.Errorf("%s accepted", tls.VersionName(v))
+				continue
+			}
+			// The refusal must come from nginx, not from the Go client.
+			if !strings.Contains(err.Error(), "remote error") {
+				t.Errorf("%s: expected a server alert, got %v", tls.VersionName(v), err)
+			}
+		}
+	})
+	headers := map[string]string{
+		"Strict-Transport-Security": "max-age=63072000; includeSubDomains; preload",
+		"Content-Security-Policy":   e.cfg.ContentSecurityPolicy,
+		"X-Frame-Options":           "DENY",
+		"X-Content-Type-Options":    "nosniff",
+		"Referrer-Policy":           "strict-origin-when-cross-origin",
+		"Permissions-Policy":        "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
+	}
+	https := "https://" + httpsAddr
+	for _, tc := range []struct {
+		path, body, cache string
+	}{
+		{"/", "frontend / proto=https", "no-cache"},
+		{"/assets/app.3f9a.js", "frontend /assets/app.3f9a.js proto=https", "public, max-age=31536000, immutable"},
+		{"/api/x", "backend /api/x proto=https", ""},
+		{"/health", "ok\n", ""},
+	} {
+		t.Run("https "+tc.path, func(t *testing.T) {
+			resp, body := get(https + tc.path)
+			if resp.StatusCode != http.StatusOK || body != tc.body {
+				t.Errorf("got %d %q, want 200 %q", resp.StatusCode, body, tc.body)
+			}
+			if resp.ProtoMajor != 2 {
+				t.Errorf("protocol %s, want HTTP/2", resp.Proto)
+			}
+			for k, v := range headers {
+				if got := resp.Header.Values(k); len(got) != 1 || got[0] != v {
+					t.Errorf("%s = %q, want exactly %q", k, got, v)
+				}
+			}
+			if got := resp.Header.Get("Cache-Control"); got != tc.cache {
+				t.Errorf("Cache-Control = %q, want %q", got, tc.cache)
+			}
+			if resp.Header.Get("Server") != "nginx" {
+				t.Errorf("Server header %q reveals more than the product name", resp.Header.Get("Server"))
+			}
+		})
+	}
+	t.Run("auth rate limit", func(t *testing.T) {
+		// 10/minute with burst 3: the first four pass, the rest get 429.
+		var codes []int
+		for i := 0; i < 8; i++ {
+			resp, _ := get(https + "/api/auth/login")
+			codes = append(codes, resp.StatusCode)
+		}
+		for i, c := range codes {
+			want := http.StatusOK
+			if i >= 4 {
+				want = http.StatusTooManyRequests
+			}
+			if c != want {
+				t.Errorf("request %d: %d, want %d (all: %v)", i, c, want, codes)
+			}
+		}
+		// The general zone is separate: other API paths still answer.
+		if resp, _ := get(https + "/api/other"); resp.StatusCode != http.StatusOK {
+			t.Errorf("/api/other: %d after the auth limit tripped", resp.StatusCode)
+		}
+	})
+}

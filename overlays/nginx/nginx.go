@@ -1,0 +1,328 @@
+// Package nginx renders the TLS edge: an nginx configuration (TLS 1.2/1.3,
+// HSTS, OCSP stapling, security headers, rate limits, the ACME webroot) and
+// the Quadlet container that runs it with host networking.
+package nginx
+
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+	"net/netip"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/template"
+
+	"github.com/kiln-dev/kiln/overlays"
+	"github.com/kiln-dev/kiln/units"
+)
+
+// Paths and names on the server, shared with the acme package.
+const (
+	// ConfigDir holds nginx.conf and its includes on the host; it is
+	// mounted read-only at the same path in the container.
+	ConfigDir = "/etc/kiln/nginx"
+	// TLSDir holds the certificate nginx serves (fullchain.pem,
+	// privkey.pem, chain.pem); written by the acme units.
+	TLSDir = "/var/lib/kiln/tls"
+	// ACMEWebroot is where HTTP-01 challenge files are placed.
+	ACMEWebroot = "/var/lib/kiln/acme-webroot"
+	// ContainerName is the running container's name, for reloads.
+	ContainerName = "kiln-nginx"
+	// QuadletName is the Quadlet file; ServiceName the unit it generates.
+	QuadletName = "kiln-nginx.container"
+	// ServiceName is the systemd service Quadlet generates from QuadletName.
+	ServiceName = "kiln-nginx.service"
+	// Image is the pinned nginx image (stable branch, Alpine base).
+	Image = "docker.io/library/nginx:1.28.0-alpine"
+)
+
+//go:embed nginx.conf.tmpl
+var confTmpl string
+
+//go:embed security-headers.conf.tmpl
+var headersTmpl string
+
+//go:embed proxy.conf.tmpl
+var proxyTmpl string
+
+//go:embed kiln-nginx.container.tmpl
+var containerTmpl string
+
+var (
+	confT      = template.Must(template.New("nginx.conf").Parse(confTmpl))
+	headersT   = template.Must(template.New("security-headers.conf").Parse(headersTmpl))
+	proxyT     = template.Must(template.New("proxy.conf").Parse(proxyTmpl))
+	containerT = template.Must(template.New(QuadletName).Parse(containerTmpl))
+)
+
+// Rate is a request rate per client address with a burst allowance.
+type Rate struct {
+	// PerMinute requests are allowed on average.
+	PerMinute int
+	// Burst requests may exceed the rate before nginx answers 429.
+	Burst int
+}
+
+// Config is the edge the builder derives from the appliance spec. The
+// fields after Image only exist so tests can run the same configuration
+// unprivileged in a temporary directory.
+type Config struct {
+	// ServerNames are the host names served (the certificate's names).
+	ServerNames []string
+	// HTTPPort and HTTPSPort are the listening ports (80 and 443).
+	HTTPPort, HTTPSPort int
+	// ListenAddresses to bind; "*" is every IPv4 address, "::" every IPv6.
+	ListenAddresses []string
+	// Backend is the API's host:port; /api is proxied there.
+	Backend string
+	// Frontend is the SPA server's host:port; everything else goes there.
+	Frontend string
+	// CertPath, KeyPath and ChainPath are the served certificate (full
+	// chain), its key and the issuer chain OCSP responses are verified with.
+	CertPath, KeyPath, ChainPath string
+	// ACMEWebroot serves /.well-known/acme-challenge/ over plain HTTP.
+	ACMEWebroot string
+	// Resolvers are the DNS servers nginx asks for the OCSP responder.
+	Resolvers []string
+	// General limits every request per client address.
+	General Rate
+	// Auth is the stricter limit on AuthPaths (login, token endpoints).
+	Auth Rate
+	// AuthPaths are URL prefixes under the Auth limit.
+	AuthPaths []string
+	// ContentSecurityPolicy is sent on every response.
+	ContentSecurityPolicy string
+	// ClientMaxBodySize bounds uploads, in nginx size syntax ("10m").
+	ClientMaxBodySize string
+
+	// ConfigDir is where the includes are read from (default ConfigDir).
+	ConfigDir string
+	// User the workers run as; empty leaves the directive out.
+	User string
+	// PIDPath, ErrorLog and AccessLog locate nginx's own files; the
+	// container logs to its standard streams, which go to the journal.
+	PIDPath, ErrorLog, AccessLog string
+	// TempDir, when set, holds nginx's request and proxy buffers.
+	TempDir string
+	// MimeTypes is the path of the mime.types table.
+	MimeTypes string
+	// ListenHTTP2Flag selects the pre-1.25 `listen … http2` syntax instead
+	// of the `http2 on` directive (Debian 12 ships nginx 1.22).
+	ListenHTTP2Flag bool
+}
+
+// DefaultConfig is Clipper's edge for the given server names.
+func DefaultConfig(serverNames ...string) Config {
+	return Config{
+		ServerNames:           serverNames,
+		HTTPPort:              80,
+		HTTPSPort:             443,
+		ListenAddresses:       []string{"*", "::"},
+		Backend:               "127.0.0.1:8080",
+		Frontend:              "127.0.0.1:8081",
+		CertPath:              TLSDir + "/fullchain.pem",
+		KeyPath:               TLSDir + "/privkey.pem",
+		ChainPath:             TLSDir + "/chain.pem",
+		ACMEWebroot:           ACMEWebroot,
+		Resolvers:             []string{"1.1.1.1", "9.9.9.9"},
+		General:               Rate{PerMinute: 600, Burst: 50},
+		Auth:                  Rate{PerMinute: 10, Burst: 5},
+		AuthPaths:             []string{"/api/auth", "/api/login"},
+		ContentSecurityPolicy: "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+		ClientMaxBodySize:     "10m",
+		ConfigDir:             ConfigDir,
+		User:                  "nginx",
+		PIDPath:               "/run/nginx.pid",
+		ErrorLog:              "/dev/stderr",
+		AccessLog:             "/dev/stdout",
+		MimeTypes:             "/etc/nginx/mime.types",
+	}
+}
+
+var (
+	hostName  = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	plainPath = regexp.MustCompile(`^/[A-Za-z0-9._/@+-]*$`)
+	sizeRe    = regexp.MustCompile(`^[0-9]+[kKmMgG]?$`)
+	userRe    = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+)
+
+func checkPath(field, p string) error {
+	if !plainPath.MatchString(p) || path.Clean(p) != p {
+		return fmt.Errorf("%s: %q: %w", field, p, ErrPath)
+	}
+	return nil
+}
+
+// hostPort checks an upstream address; upstreams must be literal
+// addresses so nginx starts without DNS.
+func hostPort(field, s string) error {
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil || ap.Port() == 0 {
+		return fmt.Errorf("%s: %q (want ip:port): %w", field, s, ErrAddress)
+	}
+	return nil
+}
+
+// Validate reports the first problem in c, naming the field.
+func (c Config) Validate() error {
+	_, err := c.view()
+	return err
+}
+
+type view struct {
+	Config
+	Listen         []string
+	Names          string
+	Resolver       string
+	RedirectPort   string
+	GeneralRate    int
+	AuthRate       int
+	HeadersInclude string
+	ProxyInclude   string
+	CSP            string
+}
+
+func (c Config) view() (view, error) {
+	v := view{Config: c}
+	if len(c.ServerNames) == 0 {
+		return v, fmt.Errorf("server_names: %w", ErrNoServerNames)
+	}
+	for i, n := range c.ServerNames {
+		if len(n) > 253 || !hostName.MatchString(n) {
+			return v, fmt.Errorf("server_names[%d]: %q: %w", i, n, ErrServerName)
+		}
+	}
+	v.Names = strings.Join(c.ServerNames, " ")
+	for _, p := range []struct {
+		field string
+		port  int
+	}{{"http_port", c.HTTPPort}, {"https_port", c.HTTPSPort}} {
+		if p.port < 1 || p.port > 65535 {
+			return v, fmt.Errorf("%s: %d: %w", p.field, p.port, ErrPort)
+		}
+	}
+	if c.HTTPPort == c.HTTPSPort {
+		return v, fmt.Errorf("https_port: %d equals http_port: %w", c.HTTPSPort, ErrPort)
+	}
+	if c.HTTPSPort != 443 {
+		v.RedirectPort = ":" + strconv.Itoa(c.HTTPSPort)
+	}
+	if len(c.ListenAddresses) == 0 {
+		return v, fmt.Errorf("listen_addresses: none: %w", ErrAddress)
+	}
+	for i, a := range c.ListenAddresses {
+		switch a {
+		case "*":
+			v.Listen = append(v.Listen, "*")
+			continue
+		}
+		ip, err := netip.ParseAddr(a)
+		if err != nil || ip.Zone() != "" {
+			return v, fmt.Errorf("listen_addresses[%d]: %q: %w", i, a, ErrAddress)
+		}
+		if ip.Is6() {
+			v.Listen = append(v.Listen, "["+ip.String()+"]")
+		} else {
+			v.Listen = append(v.Listen, ip.String())
+		}
+	}
+	if err := hostPort("backend", c.Backend); err != nil {
+		return v, err
+	}
+	if err := hostPort("frontend", c.Frontend); err != nil {
+		return v, err
+	}
+	for _, p := range []struct{ field, path string }{
+		{"cert_path", c.CertPath}, {"key_path", c.KeyPath}, {"chain_path", c.ChainPath},
+		{"acme_webroot", c.ACMEWebroot}, {"config_dir", c.ConfigDir}, {"pid_path", c.PIDPath},
+		{"error_log", c.ErrorLog}, {"access_log", c.AccessLog}, {"mime_types", c.MimeTypes},
+	} {
+		if err := checkPath(p.field, p.path); err != nil {
+			return v, err
+		}
+	}
+	if c.TempDir != "" {
+		if err := checkPath("temp_dir", c.TempDir); err != nil {
+			return v, err
+		}
+	}
+	if c.User != "" && !userRe.MatchString(c.User) {
+		return v, fmt.Errorf("user: %q: %w", c.User, ErrValue)
+	}
+	if len(c.Resolvers) == 0 {
+		return v, fmt.Errorf("resolvers: none (OCSP stapling needs one): %w", ErrAddress)
+	}
+	var rs []string
+	for i, r := range c.Resolvers {
+		ip, err := netip.ParseAddr(r)
+		if err != nil || ip.Zone() != "" {
+			return v, fmt.Errorf("resolvers[%d]: %q: %w", i, r, ErrAddress)
+		}
+		if ip.Is6() {
+			rs = append(rs, "["+ip.String()+"]")
+		} else {
+			rs = append(rs, ip.String())
+		}
+	}
+	v.Resolver = strings.Join(rs, " ")
+	for _, r := range []struct {
+		field string
+		rate  Rate
+	}{{"general", c.General}, {"auth", c.Auth}} {
+		if r.rate.PerMinute <= 0 || r.rate.Burst <= 0 {
+			return v, fmt.Errorf("%s: %d/minute burst %d: %w", r.field, r.rate.PerMinute, r.rate.Burst, ErrRate)
+		}
+	}
+	v.GeneralRate, v.AuthRate = c.General.PerMinute, c.Auth.PerMinute
+	for i, p := range c.AuthPaths {
+		if err := checkPath(fmt.Sprintf("auth_paths[%d]", i), p); err != nil {
+			return v, err
+		}
+		if !strings.HasPrefix(p, "/api/") {
+			return v, fmt.Errorf("auth_paths[%d]: %q must be under /api/: %w", i, p, ErrPath)
+		}
+	}
+	if c.ContentSecurityPolicy == "" || !cspOK(c.ContentSecurityPolicy) {
+		return v, fmt.Errorf("content_security_policy: %q: %w", c.ContentSecurityPolicy, ErrValue)
+	}
+	if !sizeRe.MatchString(c.ClientMaxBodySize) {
+		return v, fmt.Errorf("client_max_body_size: %q: %w", c.ClientMaxBodySize, ErrValue)
+	}
+	v.HeadersInclude = c.ConfigDir + "/security-headers.conf"
+	v.ProxyInclude = c.ConfigDir + "/proxy.conf"
+	return v, nil
+}
+
+// cspOK allows the semicolons a policy is made of, inside the quoted
+// header value, and nothing else that could end the directive.
+func cspOK(s string) bool {
+	return !strings.ContainsAny(s, "\"\\{}\n\r$")
+}
+
+// Render returns nginx.conf with its includes and the Quadlet container.
+func Render(c Config) ([]overlays.File, []units.Unit, error) {
+	v, err := c.view()
+	if err != nil {
+		return nil, nil, err
+	}
+	var files []overlays.File
+	for _, f := range []struct {
+		name string
+		t    *template.Template
+	}{{"nginx.conf", confT}, {"proxy.conf", proxyT}, {"security-headers.conf", headersT}} {
+		var b bytes.Buffer
+		if err := f.t.Execute(&b, v); err != nil {
+			return nil, nil, err
+		}
+		files = append(files, overlays.File{Path: c.ConfigDir + "/" + f.name, Mode: 0o644, Contents: b.Bytes()})
+	}
+	var u bytes.Buffer
+	if err := containerT.Execute(&u, struct {
+		Image, Name, ConfigDir, TLSDir, Webroot, ConfPath string
+	}{Image, ContainerName, c.ConfigDir, path.Dir(c.CertPath), c.ACMEWebroot, c.ConfigDir + "/nginx.conf"}); err != nil {
+		return nil, nil, err
+	}
+	return files, []units.Unit{{Name: QuadletName, Contents: u.String(), Enabled: true}}, nil
+}
