@@ -1,0 +1,52 @@
+package services
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestPgBouncerGolden(t *testing.T) {
+	files, err := PgBouncer(DefaultPgBouncer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	goldenFiles(t, "pgbouncer", files)
+}
+
+func TestPgBouncerRuntime(t *testing.T) {
+	rt := PgBouncerRuntime(DefaultPgBouncer())
+	if rt.Entrypoint != "/bin/sh" || len(rt.Exec) != 2 || rt.Exec[0] != "-c" {
+		t.Fatalf("runtime command %q %q, want /bin/sh -c script", rt.Entrypoint, rt.Exec)
+	}
+	script := rt.Exec[1]
+	for _, want := range []string{"/run/secrets/postgres-password", "/etc/kiln/pgbouncer/pgbouncer.ini", "umask 077", "exec pgbouncer"} {
+		if !strings.Contains(script, want) {
+			t.Errorf("start script lacks %q: %s", want, script)
+		}
+	}
+	if len(rt.Secrets) != 1 || rt.Secrets[0].Path() != "/run/secrets/postgres-password" {
+		t.Errorf("secrets %+v", rt.Secrets)
+	}
+}
+
+func TestPgBouncerValidate(t *testing.T) {
+	for name, c := range map[string]struct {
+		mutate func(*PgBouncerConfig)
+		want   error
+	}{
+		"pool mode":   {func(c *PgBouncerConfig) { c.PoolMode = "pooled" }, ErrInvalidValue},
+		"server port": {func(c *PgBouncerConfig) { c.ServerPort = 0 }, ErrInvalidPort},
+		"empty user":  {func(c *PgBouncerConfig) { c.User = "" }, ErrEmptyField},
+		"space host":  {func(c *PgBouncerConfig) { c.ServerHost = "a b" }, ErrInvalidValue},
+		"pool size":   {func(c *PgBouncerConfig) { c.DefaultPoolSize = 0 }, ErrInvalidValue},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := DefaultPgBouncer()
+			c.mutate(&cfg)
+			if _, err := PgBouncer(cfg); !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,240 @@
+package services
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kiln-dev/kiln/internal/testutil"
+)
+
+func TestPostgresGolden(t *testing.T) {
+	cfg := DefaultPostgres()
+	files, err := Postgres(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	goldenFiles(t, "postgres", files)
+
+	cfg.Extra = map[string]string{"archive_mode": "on", "archive_timeout": "60", "archive_command": "kiln-wal-push %p %f"}
+	files, err = Postgres(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Golden(t, filepath.Join("testdata", "golden", "postgres", "postgresql.conf.archive"), fileByName(t, files, "postgresql.conf").Contents)
+}
+
+func TestPostgresValidate(t *testing.T) {
+	for name, c := range map[string]struct {
+		mutate func(*PostgresConfig)
+		want   error
+	}{
+		"port":           {func(c *PostgresConfig) { c.Port = 70000 }, ErrInvalidPort},
+		"shared buffers": {func(c *PostgresConfig) { c.SharedBuffers = "lots" }, ErrInvalidValue},
+		"subnet":         {func(c *PostgresConfig) { c.Subnet = "10.89.0.0" }, ErrInvalidValue},
+		"quote in user":  {func(c *PostgresConfig) { c.User = "a'b" }, ErrInvalidValue},
+		"setting name":   {func(c *PostgresConfig) { c.Extra = map[string]string{"archive mode": "on"} }, ErrInvalidSettingName},
+		"owned setting":  {func(c *PostgresConfig) { c.Extra = map[string]string{"port": "5432"} }, ErrDuplicateSetting},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := DefaultPostgres()
+			c.mutate(&cfg)
+			if _, err := Postgres(cfg); !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+		})
+	}
+}
+
+// TestPostgresAndPgBouncer runs the generated configurations in the real
+// servers: PostgreSQL with WAL archiving on, and PgBouncer in front of it,
+// started by the same script the container runs.
+func TestPostgresAndPgBouncer(t *testing.T) {
+	initdb := testutil.Tool(t, "initdb")
+	postgres := testutil.Tool(t, "postgres")
+	pgctl := testutil.Tool(t, "pg_ctl")
+	psql := testutil.Tool(t, "psql")
+	pgbouncer := testutil.Tool(t, "pgbouncer")
+	pg := lookupPostgresUser(t)
+
+	dir := pg.sharedDir(t)
+	data := filepath.Join(dir, "data")
+	archive := filepath.Join(dir, "archive")
+	socket := filepath.Join(dir, "sock")
+	for _, d := range []string{archive, socket} {
+		pg.run(t, "mkdir", "-m", "0700", d)
+	}
+	// A password with both quote characters exercises the auth file's
+	// quoting and the shell around it.
+	const password = `s3"cr'et pw`
+	secret := filepath.Join(dir, "postgres-password")
+	pg.writeOwned(t, secret, []byte(password+"\n"), 0o400)
+
+	cfg := DefaultPostgres()
+	cfg.Extra = map[string]string{
+		"archive_mode":    "on",
+		"archive_command": fmt.Sprintf("test ! -f %s/%%f && cp %%p %s/%%f", archive, archive),
+		"archive_timeout": "60",
+	}
+	files, err := Postgres(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	confDir := writeUnder(t, filepath.Join(dir, "conf"), PostgresConfigDir, files)
+	if err := os.Chmod(filepath.Join(dir, "conf"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	confFile := filepath.Join(confDir, "postgresql.conf")
+	hbaFile := filepath.Join(confDir, "pg_hba.conf")
+
+	args := append([]string{"-D", data, "-U", cfg.User, "--pwfile=" + secret, "--auth=scram-sha-256"}, strings.Fields(PostgresInitDBArgs())...)
+	pg.run(t, initdb, args...)
+
+	// postgres -C reports the value the server would run with.
+	for param, want := range map[string]string{
+		"listen_addresses":    "*",
+		"port":                "5436",
+		"max_connections":     "100",
+		"shared_buffers":      "32768", // in 8 kB pages: 256MB
+		"password_encryption": "scram-sha-256",
+		"log_destination":     "stderr",
+		"logging_collector":   "off",
+		"archive_mode":        "on",
+		"archive_command":     cfg.Extra["archive_command"],
+		"archive_timeout":     "60",
+		"hba_file":            hbaFile,
+	} {
+		got := strings.TrimSpace(pg.run(t, postgres, "-D", data, "-c", "config_file="+confFile, "-c", "hba_file="+hbaFile, "-C", param))
+		if got != want {
+			t.Errorf("postgres -C %s = %q, want %q", param, got, want)
+		}
+	}
+
+	port := freePort(t)
+	opts := fmt.Sprintf("-c config_file=%s -c hba_file=%s -c port=%d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s", confFile, hbaFile, port, socket)
+	pg.run(t, pgctl, "-w", "-t", "60", "-D", data, "-l", filepath.Join(dir, "postgres.log"), "-o", opts, "start")
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if out, err := pg.command(ctx, pgctl, "-D", data, "-m", "immediate", "stop").CombinedOutput(); err != nil {
+			t.Logf("pg_ctl stop: %v\n%s", err, out)
+		}
+	})
+
+	query := func(port int, dbname, pw, sql string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := pg.command(ctx, psql, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+			"-h", "127.0.0.1", "-p", fmt.Sprint(port), "-U", cfg.User, "-d", dbname, "-c", sql)
+		cmd.Env = append(cmd.Env, "PGPASSWORD="+pw, "PGCONNECT_TIMEOUT=5")
+		out, err := cmd.CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	mustQuery := func(port int, dbname, sql string) string {
+		t.Helper()
+		out, err := query(port, dbname, password, sql)
+		if err != nil {
+			t.Fatalf("psql %s: %v\n%s", sql, err, out)
+		}
+		return out
+	}
+
+	if out, err := query(port, "postgres", "wrong", "SELECT 1"); err == nil || !strings.Contains(out, "password authentication failed") {
+		t.Errorf("wrong password was not refused: %v %s", err, out)
+	}
+	// The initdb arguments the container gets: UTF-8, C collation.
+	if got := mustQuery(port, "postgres", "SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database WHERE datname = 'template1'"); got != "UTF8|C|C" {
+		t.Errorf("template1 encoding|collate|ctype = %q, want UTF8|C|C", got)
+	}
+	mustQuery(port, "postgres", "CREATE DATABASE "+cfg.Database)
+	if got := mustQuery(port, cfg.Database, "SHOW archive_mode"); got != "on" {
+		t.Errorf("archive_mode = %q", got)
+	}
+	// A real archived segment proves archive_command runs as configured.
+	mustQuery(port, cfg.Database, "CREATE TABLE t AS SELECT generate_series(1, 1000) AS n")
+	mustQuery(port, cfg.Database, "SELECT pg_switch_wal()")
+	waitFor(t, "a WAL segment in the archive", 20*time.Second, func() error {
+		entries, err := os.ReadDir(archive)
+		if err != nil {
+			return err
+		}
+		if len(entries) == 0 {
+			return errors.New("archive is empty")
+		}
+		return nil
+	})
+
+	t.Run("pgbouncer", func(t *testing.T) {
+		bcfg := DefaultPgBouncer()
+		bcfg.ListenAddr = "127.0.0.1"
+		bcfg.Port = freePort(t)
+		bcfg.ServerHost = "127.0.0.1"
+		bcfg.ServerPort = port
+		bcfg.AuthFile = filepath.Join(dir, "userlist.txt")
+		bfiles, err := PgBouncer(bcfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bdir := writeUnder(t, filepath.Join(dir, "pgbouncer"), PgBouncerConfigDir, bfiles)
+		if err := os.Chmod(bdir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		ini := filepath.Join(bdir, "pgbouncer.ini")
+
+		ctx, cancel := context.WithCancel(context.Background())
+		cmd := pg.command(ctx, "/bin/sh", "-c", PgBouncerStartScript(bcfg, ini, secret))
+		cmd.Env = append(cmd.Env, "PATH="+filepath.Dir(pgbouncer)+":/usr/bin:/bin")
+		var log strings.Builder
+		cmd.Stdout, cmd.Stderr = &log, &log
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		t.Cleanup(func() {
+			cancel()
+			<-done
+		})
+
+		waitFor(t, "pgbouncer admin console", 10*time.Second, func() error {
+			select {
+			case err := <-done:
+				done <- err
+				return fmt.Errorf("pgbouncer exited: %v\n%s", err, log.String())
+			default:
+			}
+			out, err := query(bcfg.Port, "pgbouncer", password, "SHOW VERSION")
+			if err != nil {
+				return fmt.Errorf("%v: %s", err, out)
+			}
+			return nil
+		})
+		show := mustQuery(bcfg.Port, "pgbouncer", "SHOW CONFIG")
+		for key, want := range map[string]string{
+			"listen_port": fmt.Sprint(bcfg.Port), "pool_mode": "transaction",
+			"max_client_conn": "1000", "default_pool_size": "25", "auth_type": "scram-sha-256",
+		} {
+			if !strings.Contains(show, "\n"+key+"|"+want+"|") && !strings.HasPrefix(show, key+"|"+want+"|") {
+				t.Errorf("SHOW CONFIG: %s is not %s", key, want)
+			}
+		}
+		if got := mustQuery(bcfg.Port, cfg.Database, "SELECT count(*) FROM t"); got != "1000" {
+			t.Errorf("query through pgbouncer = %q, want 1000", got)
+		}
+		if out, err := query(bcfg.Port, cfg.Database, "wrong", "SELECT 1"); err == nil {
+			t.Errorf("pgbouncer accepted a wrong password: %s", out)
+		}
+		st, err := os.Stat(bcfg.AuthFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("auth file mode %o, want 0600", st.Mode().Perm())
+		}
+	})
+}

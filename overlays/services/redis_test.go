@@ -1,0 +1,160 @@
+package services
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kiln-dev/kiln/internal/testutil"
+)
+
+func TestRedisGolden(t *testing.T) {
+	files, err := Redis(DefaultRedis())
+	if err != nil {
+		t.Fatal(err)
+	}
+	goldenFiles(t, "redis", files)
+	if strings.Contains(string(files[0].Contents), "requirepass") {
+		t.Error("redis.conf must not hold the password")
+	}
+}
+
+func TestRedisValidate(t *testing.T) {
+	for name, c := range map[string]struct {
+		mutate func(*RedisConfig)
+		want   error
+	}{
+		"policy":    {func(c *RedisConfig) { c.MaxMemoryPolicy = "lru" }, ErrInvalidValue},
+		"maxmemory": {func(c *RedisConfig) { c.MaxMemory = "256 MB" }, ErrInvalidValue},
+		"port":      {func(c *RedisConfig) { c.Port = -1 }, ErrInvalidPort},
+		"dir":       {func(c *RedisConfig) { c.Dir = "" }, ErrEmptyField},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := DefaultRedis()
+			c.mutate(&cfg)
+			if _, err := Redis(cfg); !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+		})
+	}
+}
+
+// TestRedisServer starts redis-server with the generated configuration
+// through the container's start script (the image entrypoint replaced by a
+// pass-through), on a loopback port, and reads the effective settings back.
+func TestRedisServer(t *testing.T) {
+	server := testutil.Tool(t, "redis-server")
+	cli := testutil.Tool(t, "redis-cli")
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if err := os.Mkdir(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// Redis applies the file's dir before command-line options, so the
+	// data directory is moved in the configuration itself.
+	cfg := DefaultRedis()
+	cfg.Dir = data
+	files, err := Redis(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(writeUnder(t, filepath.Join(dir, "conf"), RedisConfigDir, files), "redis.conf")
+	// Spaces, quotes and a dollar sign must survive the shell unchanged.
+	const password = `p w"'$HOME`
+	secret := filepath.Join(dir, "redis-password")
+	if err := os.WriteFile(secret, []byte(password+"\n"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	shim := filepath.Join(dir, "bin")
+	if err := os.Mkdir(shim, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(shim, "docker-entrypoint.sh"), []byte("#!/bin/sh\nexec \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	script := RedisStartScript(conf, secret, fmt.Sprintf("--port %d --bind 127.0.0.1", port))
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", script)
+	cmd.Env = []string{"PATH=" + shim + ":" + filepath.Dir(server) + ":/usr/bin:/bin"}
+	var log strings.Builder
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+
+	redis := func(auth bool, args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		base := []string{"-h", "127.0.0.1", "-p", fmt.Sprint(port)}
+		c := exec.CommandContext(ctx, cli, append(base, args...)...)
+		if auth {
+			c.Env = []string{"REDISCLI_AUTH=" + password}
+		}
+		out, err := c.CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	waitFor(t, "redis PING", 10*time.Second, func() error {
+		select {
+		case err := <-done:
+			done <- err
+			return fmt.Errorf("redis-server exited: %v\n%s", err, log.String())
+		default:
+		}
+		out, err := redis(true, "PING")
+		if err != nil || out != "PONG" {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	})
+
+	for param, want := range map[string]string{
+		"appendonly":       "yes",
+		"appendfilename":   "appendonly.aof",
+		"maxmemory":        "268435456",
+		"maxmemory-policy": "allkeys-lru",
+		"protected-mode":   "yes",
+		"requirepass":      password,
+		"port":             fmt.Sprint(port),
+		"dir":              data,
+	} {
+		out, err := redis(true, "CONFIG", "GET", param)
+		if err != nil {
+			t.Fatalf("CONFIG GET %s: %v %s", param, err, out)
+		}
+		if want := param + "\n" + want; out != want {
+			t.Errorf("CONFIG GET %s = %q, want %q", param, out, want)
+		}
+	}
+	if out, _ := redis(false, "PING"); !strings.Contains(out, "NOAUTH") {
+		t.Errorf("unauthenticated PING answered %q, want NOAUTH", out)
+	}
+	if out, _ := redis(false, "SET", "k", "v"); !strings.Contains(out, "NOAUTH") {
+		t.Errorf("unauthenticated SET answered %q, want NOAUTH", out)
+	}
+	// The append-only file appears once a write lands.
+	if out, err := redis(true, "SET", "k", "v"); err != nil || out != "OK" {
+		t.Fatalf("SET: %v %s", err, out)
+	}
+	waitFor(t, "append-only file", 5*time.Second, func() error {
+		matches, _ := filepath.Glob(filepath.Join(data, "*", "appendonly.aof*"))
+		more, _ := filepath.Glob(filepath.Join(data, "appendonly.aof*"))
+		if len(matches)+len(more) == 0 {
+			return errors.New("no appendonly.aof in the data directory")
+		}
+		return nil
+	})
+}
