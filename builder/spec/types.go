@@ -7,7 +7,7 @@ package spec
 // Appliance is the root of an appliance spec.
 type Appliance struct {
 	// Name of the appliance; names the outputs (<name>-<version>.ign).
-	Name string `yaml:"name" json:"name" jsonschema:"pattern=^[a-z][a-z0-9-]{0,62}$"`
+	Name string `yaml:"name" json:"name"`
 	// Version of this build of the appliance, a semantic version. Upgrading
 	// is rebuilding with a new version.
 	Version string `yaml:"version" json:"version"`

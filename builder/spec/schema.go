@@ -1,0 +1,30 @@
+package spec
+
+import (
+	"encoding/json"
+
+	"github.com/invopop/jsonschema"
+)
+
+// SchemaID is the JSON Schema's identifier.
+const SchemaID = "https://kiln.dev/schemas/appliance.schema.json"
+
+// Schema returns the JSON Schema of the appliance spec, derived from the Go
+// types so that editors can complete and
+// check a spec. The schema is never kept apart from the types: a test
+// checks that the committed copy matches and that JSON and YAML names agree.
+func Schema() ([]byte, error) {
+	r := &jsonschema.Reflector{
+		RequiredFromJSONSchemaTags: false,
+		DoNotReference:             false,
+		AllowAdditionalProperties:  false,
+	}
+	s := r.Reflect(&Appliance{})
+	s.ID = SchemaID
+	s.Title = "kiln appliance spec"
+	out, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(out, '\n'), nil
+}
