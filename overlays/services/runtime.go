@@ -79,6 +79,7 @@ var templates = template.Must(template.New("").
 		"pgquote":  pgQuote,
 		"yamlstr":  yamlString,
 		"riverstr": riverString,
+		"json":     jsonString,
 	}).
 	ParseFS(templatesFS, "templates/*"))
 
