@@ -21,14 +21,13 @@ type Release struct {
 // private half; a spec that still carries it would lock everyone out.
 const exampleKey = "AAAAC3NzaC1lZDI1NTE5AAAAIKilnExampleKeyReplaceMeWithYoursxxxxxxxxx"
 
-func exampleKeyWarnings(app *spec.Appliance, req Request) spec.Diagnostics {
+func exampleKeyWarnings(app *spec.Appliance, src *spec.Source) spec.Diagnostics {
 	var ds spec.Diagnostics
-	_, src, _ := spec.Decode(req.File, req.Spec)
 	for i, u := range app.Users {
 		for j, k := range u.SSHKeys {
 			if containsField(k, exampleKey) {
 				p := fmt.Sprintf("users[%d].ssh_keys[%d]", i, j)
-				ds = append(ds, spec.Diagnostic{Severity: spec.Warning, File: req.File, Pos: src.Pos(p), Path: p,
+				ds = append(ds, spec.Diagnostic{Severity: spec.Warning, File: src.File, Pos: src.Pos(p), Path: p,
 					Msg: "this is the example key; nobody can log in with it", Fix: "replace it with your public key (cat ~/.ssh/id_ed25519.pub)"})
 			}
 		}

@@ -60,9 +60,9 @@ func Render(req Request) (*Result, error) {
 		readFile = os.ReadFile
 	}
 	// 1. Load, default and validate the spec.
-	app, _, ds := spec.Load(req.File, req.Spec)
+	app, src, ds := spec.Load(req.File, req.Spec)
 	if app != nil {
-		ds = append(ds, exampleKeyWarnings(app, req)...)
+		ds = append(ds, exampleKeyWarnings(app, src)...)
 	}
 	if req.Strict {
 		ds = ds.Strict()
@@ -107,29 +107,34 @@ func Render(req Request) (*Result, error) {
 		return res, err
 	}
 	// 5. Translate kiln's own Butane; any warning is a kiln bug.
-	cfg, err := translate("generated config", res.Butane, true)
+	out, err := translate("generated config", res.Butane)
 	if err != nil {
 		return res, err
 	}
 	// 6. Merge the user's snippets, each translated on its own so that
 	// errors point at the snippet's own lines.
-	for _, s := range snippets {
-		sc, r, err := translateSnippet(s)
-		for _, e := range r.Entries {
-			if !e.Kind.IsFatal() {
-				res.Diagnostics = append(res.Diagnostics, snippetDiag(s.path, e, spec.Warning))
-			}
-		}
+	if len(snippets) > 0 {
+		cfg, r, err := ign.Parse(out)
 		if err != nil {
+			return res, fmt.Errorf("%w: %w\n%s", ErrIgnition, err, r.String())
+		}
+		for _, s := range snippets {
+			sc, r, err := translateSnippet(s)
+			for _, e := range r.Entries {
+				if !e.Kind.IsFatal() {
+					res.Diagnostics = append(res.Diagnostics, snippetDiag(s.path, e, spec.Warning))
+				}
+			}
+			if err != nil {
+				return res, err
+			}
+			cfg = ign.Merge(cfg, sc)
+		}
+		if out, err = json.Marshal(cfg); err != nil {
 			return res, err
 		}
-		cfg = ign.Merge(cfg, sc)
 	}
 	// 7. Validate the final config as Ignition will read it.
-	out, err := json.Marshal(cfg)
-	if err != nil {
-		return res, err
-	}
 	if _, r, err := ign.Parse(out); err != nil || r.IsFatal() {
 		return res, fmt.Errorf("%w: %s%v", ErrIgnition, r.String(), errOrEmpty(err))
 	}
@@ -157,20 +162,20 @@ func sortFiles(fs []overlays.File) {
 	}
 }
 
-// translate turns Butane into typed Ignition. strict makes warnings fatal.
-func translate(name string, bu []byte, strict bool) (igntypes.Config, error) {
-	raw, r, err := butane.TranslateBytes(bu, common.TranslateBytesOptions{})
-	if err == nil && strict && len(r.Entries) > 0 {
+// translate turns kiln's generated Butane into Ignition. Butane validates
+// its output; a warning means kiln generated something questionable, so it
+// is an error. Contents stay uncompressed so the config can be read and
+// diffed between releases.
+func translate(name string, bu []byte) ([]byte, error) {
+	opts := common.TranslateBytesOptions{TranslateOptions: common.TranslateOptions{NoResourceAutoCompression: true}}
+	raw, r, err := butane.TranslateBytes(bu, opts)
+	if err == nil && len(r.Entries) > 0 {
 		err = errors.New("warnings in generated config")
 	}
 	if err != nil {
-		return igntypes.Config{}, fmt.Errorf("%w: %s: %w\n%s", ErrButane, name, err, r.String())
+		return nil, fmt.Errorf("%w: %s: %w\n%s", ErrButane, name, err, r.String())
 	}
-	cfg, pr, err := ign.Parse(raw)
-	if err != nil {
-		return igntypes.Config{}, fmt.Errorf("%w: %s: %w\n%s", ErrIgnition, name, err, pr.String())
-	}
-	return cfg, nil
+	return raw, nil
 }
 
 // translateSnippet translates a user's Butane file. Local files it names
