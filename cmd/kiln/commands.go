@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kiln-dev/kiln/builder"
+	"github.com/kiln-dev/kiln/builder/spec"
 )
 
 func newInitCmd() *cobra.Command {
@@ -127,6 +128,28 @@ func newVersionCmd() *cobra.Command {
 				}
 			}
 			return nil
+		},
+	}
+}
+
+func newSchemaCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "schema",
+		Short: "Print the JSON Schema of the appliance spec, for editors",
+		Long: `schema prints the JSON Schema of the appliance spec, derived from kiln's
+own types, so editors can complete and check appliance.yaml. With the YAML
+language server, start the spec with:
+
+  # yaml-language-server: $schema=appliance.schema.json`,
+		Example: "  kiln schema > appliance.schema.json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := spec.Schema()
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(s)
+			return err
 		},
 	}
 }

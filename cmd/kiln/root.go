@@ -27,7 +27,7 @@ default appliance (Clipper), and says which it used.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newInitCmd(), newValidateCmd(), newRenderCmd(), newVersionCmd())
+	root.AddCommand(newInitCmd(), newValidateCmd(), newRenderCmd(), newSchemaCmd(), newVersionCmd())
 	return root
 }
 
