@@ -29,6 +29,8 @@ type Runtime struct {
 	// Ports are the ports the service listens on inside the container
 	// network; none of them is published on the host.
 	Ports []int
+	// HostPID shares the host's PID namespace (podman --pid=host).
+	HostPID bool
 }
 
 // Secret is a Podman secret mounted into a container at /run/secrets/<Name>.
@@ -54,6 +56,8 @@ type Mount struct {
 	Target string
 	// ReadOnly mounts read-only; every configuration mount is.
 	ReadOnly bool
+	// Options are further comma-separated mount options (e.g. rslave).
+	Options string
 }
 
 // SecretsDir is where Podman mounts secrets inside a container.
