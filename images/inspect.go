@@ -1,0 +1,175 @@
+package images
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/kiln-dev/kiln/images/internal/ext4"
+)
+
+// ReleasePath is the file inside the Ignition config that describes the
+// appliance release.
+const ReleasePath = "/etc/kiln/release.json"
+
+// Kinds of artifact Inspect recognises.
+const (
+	KindRaw    = "raw"
+	KindQcow2  = "qcow2"
+	KindVHD    = "vhd"
+	KindISO    = "iso"
+	KindInitrd = "initrd"
+)
+
+// InspectResult is what Inspect finds in an artifact.
+type InspectResult struct {
+	Kind         string          `json:"kind"`
+	ConfigSHA256 string          `json:"config_sha256"`
+	ConfigSize   int             `json:"config_size"`
+	Platform     string          `json:"platform,omitempty"`
+	Release      json.RawMessage `json:"release,omitempty"`
+	Config       []byte          `json:"-"`
+}
+
+// Inspect reads back the Ignition config embedded in a kiln output (raw,
+// qcow2 or vhd disk, live ISO, or config initrd) and the release
+// information it carries. Compressed outputs must be decompressed first.
+func Inspect(path string) (*InspectResult, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	head := make([]byte, 0x8006)
+	n, _ := f.ReadAt(head, 0)
+	head = head[:n]
+	res := &InspectResult{}
+	switch {
+	case bytes.HasPrefix(head, qcowMagic):
+		q, err := openQcow2(f)
+		if err != nil {
+			return nil, err
+		}
+		res.Kind = KindQcow2
+		res.Config, res.Platform, err = diskConfig(q)
+		if err != nil {
+			return nil, err
+		}
+	case bytes.HasPrefix(head, []byte{0xFD, '7', 'z', 'X', 'Z', 0}):
+		res.Kind = KindInitrd
+		if res.Config, err = readConfigInitrd(f); err != nil {
+			return nil, err
+		}
+	case len(head) >= 0x8006 && string(head[0x8001:0x8006]) == "CD001":
+		res.Kind = KindISO
+		if res.Config, err = readISOConfig(path); err != nil {
+			return nil, err
+		}
+	case len(head) >= 520 && string(head[512:520]) == "EFI PART":
+		res.Kind = KindRaw
+		size := st.Size()
+		footer := make([]byte, 8)
+		if size >= vhdFooterSize {
+			if _, err := f.ReadAt(footer, size-vhdFooterSize); err == nil && string(footer) == "conectix" {
+				res.Kind = KindVHD
+				size -= vhdFooterSize
+			}
+		}
+		res.Config, res.Platform, err = diskConfig(io.NewSectionReader(f, 0, size))
+		if err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("%w: %s", ErrUnknownArtifact, path)
+	}
+	sum := sha256.Sum256(res.Config)
+	res.ConfigSHA256 = hex.EncodeToString(sum[:])
+	res.ConfigSize = len(res.Config)
+	res.Release = releaseInfo(res.Config)
+	return res, nil
+}
+
+// diskConfig reads the config and platform id out of an FCOS disk.
+func diskConfig(r io.ReaderAt) ([]byte, string, error) {
+	boot, err := findBoot(r)
+	if err != nil {
+		return nil, "", err
+	}
+	fs, err := ext4.Open(r, boot.Start)
+	if err != nil {
+		return nil, "", err
+	}
+	in, err := fs.Lookup(bootConfigPath)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: %w", ErrNoConfig, err)
+	}
+	cfg, err := fs.ReadFile(in)
+	if err != nil {
+		return nil, "", err
+	}
+	platform := ""
+	if _, entry, err := findBLSEntry(fs); err == nil {
+		if m := platformRE.Find(entry); m != nil {
+			platform = strings.TrimPrefix(strings.TrimSpace(string(m)), "ignition.platform.id=")
+		}
+	}
+	return cfg, platform, nil
+}
+
+// releaseInfo extracts /etc/kiln/release.json from an Ignition config, or
+// nil when the config does not carry one.
+func releaseInfo(config []byte) json.RawMessage {
+	var c struct {
+		Storage struct {
+			Files []struct {
+				Path     string `json:"path"`
+				Contents struct {
+					Source      string `json:"source"`
+					Compression string `json:"compression"`
+				} `json:"contents"`
+			} `json:"files"`
+		} `json:"storage"`
+	}
+	if json.Unmarshal(config, &c) != nil {
+		return nil
+	}
+	for _, f := range c.Storage.Files {
+		if f.Path != ReleasePath || f.Contents.Compression != "" {
+			continue
+		}
+		data, ok := decodeDataURL(f.Contents.Source)
+		if ok && json.Valid(data) {
+			return json.RawMessage(data)
+		}
+	}
+	return nil
+}
+
+// decodeDataURL decodes an RFC 2397 data URL (percent-encoded or base64).
+func decodeDataURL(s string) ([]byte, bool) {
+	rest, ok := strings.CutPrefix(s, "data:")
+	if !ok {
+		return nil, false
+	}
+	meta, payload, ok := strings.Cut(rest, ",")
+	if !ok {
+		return nil, false
+	}
+	if strings.HasSuffix(meta, ";base64") {
+		b, err := base64.StdEncoding.DecodeString(payload)
+		return b, err == nil
+	}
+	b, err := url.PathUnescape(payload)
+	return []byte(b), err == nil
+}
