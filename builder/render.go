@@ -18,6 +18,7 @@ import (
 
 	"github.com/kiln-dev/kiln/builder/spec"
 	"github.com/kiln-dev/kiln/overlays"
+	"github.com/kiln-dev/kiln/units"
 )
 
 // Request asks for one appliance to be rendered.
@@ -42,6 +43,9 @@ type Result struct {
 	Butane []byte
 	// Ignition is the final, validated Ignition config.
 	Ignition []byte
+	// Units are the systemd units and Quadlet files kiln generated (not
+	// those of user snippets), for judging and inspection.
+	Units []units.Unit
 	// ConfigDigest identifies the configuration: the sha256 of the
 	// generated Butane without the release file, and of each snippet. It
 	// is written into the release file, so it cannot cover itself.
@@ -101,6 +105,7 @@ func Render(req Request) (*Result, error) {
 		h.Write(s.data)
 	}
 	res.ConfigDigest = "sha256:" + hex.EncodeToString(h.Sum(nil))
+	res.Units = plan.Units
 	plan.Files = append(plan.Files, releaseFiles(app, res.ConfigDigest)...)
 	sortFiles(plan.Files)
 	if res.Butane, err = plan.butane(); err != nil {

@@ -40,6 +40,14 @@ type Container struct {
 	// AddCapability lists capabilities the container needs beyond the
 	// defaults (fail2ban needs NET_ADMIN, for example).
 	AddCapability []string
+	// DropCapability and ReadOnly tighten the container where the image
+	// allows; Tmpfs gives a read-only container its scratch directories.
+	DropCapability []string
+	ReadOnly       bool
+	Tmpfs          []string
+	// ExecStartPre and ExecReload are host commands of the service.
+	ExecStartPre []string
+	ExecReload   string
 	// PodmanArgs are extra podman run arguments for options Quadlet has
 	// no key for.
 	PodmanArgs []string
@@ -128,9 +136,15 @@ func (c Container) Unit() Unit {
 		w("Secret", strings.Join(opts, ","))
 	}
 	for _, m := range c.Mounts {
-		opt := ":Z"
+		// A named volume belongs to this container alone (private SELinux
+		// label Z); a host directory may be shared by several (z).
+		label := "z"
+		if strings.HasSuffix(m.Source, ".volume") {
+			label = "Z"
+		}
+		opt := ":" + label
 		if m.ReadOnly {
-			opt = ":ro,Z"
+			opt = ":ro," + label
 		}
 		w("Volume", m.Source+":"+m.Target+opt)
 	}
@@ -140,8 +154,17 @@ func (c Container) Unit() Unit {
 	if c.NoNewPrivileges {
 		w("NoNewPrivileges", "true")
 	}
-	for _, cap := range c.AddCapability {
-		w("AddCapability", cap)
+	if len(c.DropCapability) > 0 {
+		w("DropCapability", strings.Join(c.DropCapability, " "))
+	}
+	if len(c.AddCapability) > 0 {
+		w("AddCapability", strings.Join(c.AddCapability, " "))
+	}
+	if c.ReadOnly {
+		w("ReadOnly", "true")
+	}
+	for _, t := range c.Tmpfs {
+		w("Tmpfs", t)
 	}
 	w("LogDriver", "journald")
 	if h := c.Health; h.Command != "" {
@@ -161,6 +184,12 @@ func (c Container) Unit() Unit {
 	b.WriteString("\n[Service]\n")
 	w("Restart", "always")
 	w("RestartSec", "5s")
+	for _, e := range c.ExecStartPre {
+		w("ExecStartPre", e)
+	}
+	if c.ExecReload != "" {
+		w("ExecReload", c.ExecReload)
+	}
 	// Pulling an image on a fresh server can take longer than the default.
 	w("TimeoutStartSec", "900")
 	if c.MemoryMax != "" {
