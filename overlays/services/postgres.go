@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"regexp"
 	"sort"
+	"strings"
 
 	"github.com/kiln-dev/kiln/overlays"
 )
@@ -85,15 +86,25 @@ func (c PostgresConfig) Validate() error {
 	if !sizeValue.MatchString(c.SharedBuffers) {
 		return fmt.Errorf("postgres shared_buffers %q: want a size such as 256MB: %w", c.SharedBuffers, ErrInvalidValue)
 	}
-	for field, v := range map[string]string{"postgres database": c.Database, "postgres user": c.User, "postgres password secret": c.PasswordSecret} {
-		if err := checkPlain(field, v); err != nil {
+	for _, f := range []struct{ name, v string }{
+		{"postgres database", c.Database}, {"postgres user", c.User}, {"postgres password secret", c.PasswordSecret},
+	} {
+		if err := checkPlain(f.name, f.v); err != nil {
 			return err
 		}
 	}
 	if _, err := netip.ParsePrefix(c.Subnet); err != nil {
 		return fmt.Errorf("postgres subnet %q: %w: %w", c.Subnet, ErrInvalidValue, err)
 	}
+	keys := make([]string, 0, len(c.Extra))
 	for k := range c.Extra {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if strings.ContainsAny(c.Extra[k], "\n\r") {
+			return fmt.Errorf("postgres extra setting %s: value spans lines: %w", k, ErrInvalidValue)
+		}
 		if !pgSettingName.MatchString(k) {
 			return fmt.Errorf("postgres extra setting %q: %w", k, ErrInvalidSettingName)
 		}
@@ -160,6 +171,7 @@ func PostgresRuntime(cfg PostgresConfig) Runtime {
 			{Source: PostgresConfigDir, Target: postgresConfMount, ReadOnly: true},
 			{Source: PostgresDataDir, Target: postgresDataMount},
 		},
-		Ports: []int{cfg.Port},
+		Ports:     []int{cfg.Port},
+		HealthCmd: fmt.Sprintf("pg_isready -q -h 127.0.0.1 -p %d -U %s -d %s", cfg.Port, cfg.User, cfg.Database),
 	}
 }

@@ -208,6 +208,7 @@ func PrometheusRuntime(cfg PrometheusConfig) Runtime {
 			{Source: PrometheusConfigDir, Target: prometheusConfMount, ReadOnly: true},
 			{Source: PrometheusDataDir, Target: prometheusDataMount},
 		},
-		Ports: []int{cfg.Port},
+		Ports:     []int{cfg.Port},
+		HealthCmd: fmt.Sprintf("wget -q -O /dev/null http://127.0.0.1:%d/-/ready", cfg.Port),
 	}
 }

@@ -102,6 +102,13 @@ func RedisStartScript(confPath, secretPath, extraArgs string) string {
 	return s
 }
 
+// RedisHealthCmd is a shell command that succeeds when Redis answers an
+// authenticated PING. REDISCLI_AUTH keeps the password off redis-cli's
+// command line.
+func RedisHealthCmd(secretPath string, port int) string {
+	return fmt.Sprintf(`REDISCLI_AUTH="$(cat %s)" redis-cli -p %d ping | grep -q PONG`, secretPath, port)
+}
+
 // RedisRuntime describes the Redis container.
 func RedisRuntime(cfg RedisConfig) Runtime {
 	// The script reads the secret before the entrypoint drops root, so the
@@ -116,6 +123,7 @@ func RedisRuntime(cfg RedisConfig) Runtime {
 			{Source: RedisConfigDir, Target: redisConfMount, ReadOnly: true},
 			{Source: RedisDataDir, Target: cfg.Dir},
 		},
-		Ports: []int{cfg.Port},
+		Ports:     []int{cfg.Port},
+		HealthCmd: RedisHealthCmd(secret.Path(), cfg.Port),
 	}
 }

@@ -145,6 +145,27 @@ func TestRedisServer(t *testing.T) {
 	if out, _ := redis(false, "SET", "k", "v"); !strings.Contains(out, "NOAUTH") {
 		t.Errorf("unauthenticated SET answered %q, want NOAUTH", out)
 	}
+	// The container's health check passes with the secret, fails without.
+	health := func(secretPath string) error {
+		c := exec.Command("/bin/sh", "-c", RedisHealthCmd(secretPath, port))
+		c.Env = []string{"PATH=" + filepath.Dir(cli) + ":/usr/bin:/bin"}
+		out, err := c.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%w: %s", err, out)
+		}
+		return nil
+	}
+	if err := health(secret); err != nil {
+		t.Errorf("health check failed: %v", err)
+	}
+	wrong := filepath.Join(dir, "wrong-password")
+	if err := os.WriteFile(wrong, []byte("nope\n"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	if err := health(wrong); err == nil {
+		t.Error("health check passed with a wrong password")
+	}
+
 	// The append-only file appears once a write lands.
 	if out, err := redis(true, "SET", "k", "v"); err != nil || out != "OK" {
 		t.Fatalf("SET: %v %s", err, out)

@@ -31,6 +31,9 @@ type Runtime struct {
 	Ports []int
 	// HostPID shares the host's PID namespace (podman --pid=host).
 	HostPID bool
+	// HealthCmd is a shell command line that exits 0 when the service
+	// answers (Quadlet HealthCmd=); empty when the image has no tool for it.
+	HealthCmd string
 }
 
 // Secret is a Podman secret mounted into a container at /run/secrets/<Name>.
