@@ -359,3 +359,47 @@ func TestParseDryRun(t *testing.T) {
 		t.Fatalf("parseDryRun = %q, want %q", got, want)
 	}
 }
+
+// appliedUnitsConfig installs a script, a Quadlet container and a timer for
+// a oneshot service that runs the script.
+func appliedUnitsConfig(scriptMode int, script string) string {
+	return `{
+  "ignition": {"version": "3.5.0"},
+  "storage": {"files": [
+    {"path": "` + script + `", "mode": ` + fmt.Sprint(scriptMode) + `, "contents": {"source": "data:,%23!%2Fbin%2Fsh%0Aexit%200%0A"}},
+    {"path": "/etc/containers/systemd/web.container", "mode": 420, "contents": {"source": "data:,%5BContainer%5D%0AImage%3Ddocker.io%2Flibrary%2Fnginx%3A1.27%0A%5BInstall%5D%0AWantedBy%3Dmulti-user.target%0A"}}
+  ]},
+  "systemd": {"units": [
+    {"name": "kiln-backup.service", "contents": "[Service]\nType=oneshot\nExecStart=/usr/local/bin/kiln-backup\nExecStartPost=/usr/bin/podman ps\n"},
+    {"name": "kiln-backup.timer", "enabled": true, "contents": "[Timer]\nOnCalendar=*-*-* 02:00:00\n[Install]\nWantedBy=timers.target\n"}
+  ]}
+}`
+}
+
+func TestVerifyAppliedUnits(t *testing.T) {
+	testutil.Tool(t, "ignition")
+	testutil.Tool(t, "systemctl")
+	testutil.Tool(t, "quadlet")
+	testutil.Tool(t, "systemd-analyze")
+	if os.Geteuid() != 0 && !testutil.InCI() {
+		t.Skip("Ignition sets owners: run as root")
+	}
+	root := ApplyIgnition(t, []byte(appliedUnitsConfig(0o755, "/usr/local/bin/kiln-backup")))
+	if got := Wants(t, root, "kiln-backup.timer"); !reflect.DeepEqual(got, []string{"timers.target"}) {
+		t.Errorf("kiln-backup.timer wanted by %v, want [timers.target]", got)
+	}
+	var units map[string]string
+	mustAccept(t, func(tb testing.TB) { units = VerifyAppliedUnits(tb, root) })
+	if want := []string{"kiln-backup.service", "kiln-backup.timer", "web.service"}; !reflect.DeepEqual(sortedKeys(units), want) {
+		t.Errorf("judged units %v, want %v", sortedKeys(units), want)
+	}
+
+	t.Run("script not installed", func(t *testing.T) {
+		root := ApplyIgnition(t, []byte(appliedUnitsConfig(0o755, "/usr/local/bin/other")))
+		mustReject(t, "runs /usr/local/bin/kiln-backup, which the config does not install", func(tb testing.TB) { VerifyAppliedUnits(tb, root) })
+	})
+	t.Run("script not executable", func(t *testing.T) {
+		root := ApplyIgnition(t, []byte(appliedUnitsConfig(0o644, "/usr/local/bin/kiln-backup")))
+		mustReject(t, "not executable", func(tb testing.TB) { VerifyAppliedUnits(tb, root) })
+	})
+}
