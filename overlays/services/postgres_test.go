@@ -144,6 +144,15 @@ func TestPostgresAndPgBouncer(t *testing.T) {
 		return out
 	}
 
+	// The container's health check, pointed at the test port.
+	hcfg := cfg
+	hcfg.Port = port
+	health := pg.command(context.Background(), "/bin/sh", "-c", PostgresRuntime(hcfg).HealthCmd)
+	health.Env = append(health.Env, "PATH="+filepath.Dir(testutil.Tool(t, "pg_isready"))+":/usr/bin:/bin")
+	if out, err := health.CombinedOutput(); err != nil {
+		t.Errorf("health check %q: %v\n%s", PostgresRuntime(hcfg).HealthCmd, err, out)
+	}
+
 	if out, err := query(port, "postgres", "wrong", "SELECT 1"); err == nil || !strings.Contains(out, "password authentication failed") {
 		t.Errorf("wrong password was not refused: %v %s", err, out)
 	}
