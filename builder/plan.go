@@ -60,6 +60,7 @@ func newPlan(app *spec.Appliance) (*Plan, error) {
 		{"4 network and volumes", p.networkAndVolumes},
 		{"5 services", p.services},
 		{"6 updates", p.updates},
+		{"7 host hardening", p.host},
 	}
 	for _, s := range steps {
 		if err := s.run(); err != nil {

@@ -7,11 +7,6 @@ import (
 	"github.com/kiln-dev/kiln/units"
 )
 
-func applyEdge(p *Plan, s *spec.Service, c *units.Container) error {
-	c.Health = httpHealth(80, "/health")
-	return nil
-}
-
 func applyPostgres(p *Plan, s *spec.Service, c *units.Container) error {
 	port := targetPort(s, 5432)
 	c.Env["POSTGRES_USER"] = p.App.Name

@@ -1,0 +1,151 @@
+package builder
+
+import (
+	"fmt"
+	"path"
+
+	"github.com/kiln-dev/kiln/builder/spec"
+	"github.com/kiln-dev/kiln/overlays"
+	"github.com/kiln-dev/kiln/overlays/fail2ban"
+	"github.com/kiln-dev/kiln/overlays/firewall"
+	"github.com/kiln-dev/kiln/overlays/nginx"
+	"github.com/kiln-dev/kiln/overlays/sshd"
+	"github.com/kiln-dev/kiln/overlays/sysctl"
+	"github.com/kiln-dev/kiln/units"
+)
+
+// add appends a renderer's files and units to the plan.
+func (p *Plan) add(files []overlays.File, us []units.Unit, err error) error {
+	if err != nil {
+		return err
+	}
+	p.Files = append(p.Files, files...)
+	p.Units = append(p.Units, us...)
+	return nil
+}
+
+// PublicPorts returns the TCP ports open to everyone: sshd's and each
+// service port marked public, sorted and without repeats.
+func PublicPorts(a *spec.Appliance) []int {
+	seen := map[int]bool{a.SSH.Port: true}
+	ports := []int{a.SSH.Port}
+	for _, s := range a.Services {
+		for _, pt := range s.Ports {
+			if pt.Public && !seen[pt.Port] {
+				seen[pt.Port] = true
+				ports = append(ports, pt.Port)
+			}
+		}
+	}
+	for i := 1; i < len(ports); i++ {
+		for j := i; j > 0 && ports[j] < ports[j-1]; j-- {
+			ports[j], ports[j-1] = ports[j-1], ports[j]
+		}
+	}
+	return ports
+}
+
+// 7. The host: default-deny firewall, keys-only SSH, brute-force bans and
+// kernel hardening, all derived from the spec.
+func (p *Plan) host() error {
+	a := p.App
+	fw := firewall.DefaultConfig()
+	fw.PublicTCPPorts = PublicPorts(a)
+	fw.SSHPort = a.SSH.Port
+	fw.SSHRate = firewall.Rate{Count: a.SSH.RateLimit, Per: "minute", Burst: max(1, a.SSH.RateLimit/2)}
+	for _, r := range a.Firewall.Allow {
+		fw.Allow = append(fw.Allow, firewall.Allow{Port: r.Port, From: r.From})
+	}
+	if err := p.add(firewall.Render(fw)); err != nil {
+		return fmt.Errorf("firewall: %w", err)
+	}
+
+	var users []string
+	for _, u := range a.Users {
+		users = append(users, u.Name)
+	}
+	sc := sshd.DefaultConfig(users...)
+	sc.Port = a.SSH.Port
+	sc.TCPForwarding = a.SSH.AllowTCPForwarding
+	sc.AgentForwarding = a.SSH.AllowAgentForwarding
+	if err := p.add(sshd.Render(sc)); err != nil {
+		return fmt.Errorf("sshd: %w", err)
+	}
+
+	if !a.SSH.Fail2ban.Disabled {
+		fc := fail2ban.DefaultConfig()
+		fc.BanTime, fc.FindTime, fc.MaxRetry = a.SSH.Fail2ban.Bantime, a.SSH.Fail2ban.Findtime, a.SSH.Fail2ban.Maxretry
+		fc.Ports = []int{a.SSH.Port}
+		if err := p.add(fail2ban.Render(fc)); err != nil {
+			return fmt.Errorf("fail2ban: %w", err)
+		}
+	}
+
+	if err := p.add(sysctl.Render(sysctl.DefaultConfig())); err != nil {
+		return fmt.Errorf("sysctl: %w", err)
+	}
+	return nil
+}
+
+// firstPort returns the host port of the first service of a kind.
+func firstPort(a *spec.Appliance, kind string) (int, bool) {
+	for _, s := range a.Services {
+		if s.Kind == kind && len(s.Ports) > 0 {
+			return s.Ports[0].Port, true
+		}
+	}
+	return 0, false
+}
+
+// edgeConfig derives the TLS edge from the spec: its names, the API and
+// SPA it fronts, and certificates on the data filesystem so a rebuilt
+// server keeps them.
+func (p *Plan) edgeConfig() nginx.Config {
+	a := p.App
+	names := a.TLS.Domains
+	if len(names) == 0 {
+		names = []string{"localhost"}
+	}
+	c := nginx.DefaultConfig(names...)
+	if port, ok := firstPort(a, spec.KindApp); ok {
+		c.Backend = fmt.Sprintf("127.0.0.1:%d", port)
+	}
+	if port, ok := firstPort(a, spec.KindStatic); ok {
+		c.Frontend = fmt.Sprintf("127.0.0.1:%d", port)
+	} else {
+		c.Frontend = c.Backend
+	}
+	tls := p.DataDir("tls")
+	c.CertPath, c.KeyPath, c.ChainPath = path.Join(tls, "fullchain.pem"), path.Join(tls, "privkey.pem"), path.Join(tls, "chain.pem")
+	c.ACMEWebroot = p.DataDir("acme-webroot")
+	return c
+}
+
+func applyEdge(p *Plan, s *spec.Service, c *units.Container) error {
+	cfg := p.edgeConfig()
+	files, _, err := nginx.Render(cfg)
+	if err != nil {
+		return fmt.Errorf("nginx: %w", err)
+	}
+	// kiln writes the container unit itself, from the spec's service, so
+	// that limits, ordering and the health check follow the spec.
+	p.Files = append(p.Files, files...)
+	tls := path.Dir(cfg.CertPath)
+	c.Exec = []string{"nginx", "-c", cfg.ConfigDir + "/nginx.conf"}
+	c.Mounts = append(c.Mounts,
+		units.Mount{Source: cfg.ConfigDir, Target: cfg.ConfigDir, ReadOnly: true},
+		units.Mount{Source: tls, Target: tls, ReadOnly: true},
+		units.Mount{Source: cfg.ACMEWebroot, Target: cfg.ACMEWebroot, ReadOnly: true},
+	)
+	c.ReadOnly = true
+	c.Tmpfs = []string{"/var/cache/nginx"}
+	c.DropCapability = []string{"ALL"}
+	c.AddCapability = []string{"CHOWN", "SETUID", "SETGID", "NET_BIND_SERVICE", "DAC_OVERRIDE"}
+	// Podman refuses to mount a missing source; first boot has no
+	// certificate directory yet.
+	c.ExecStartPre = []string{"/usr/bin/mkdir -p " + tls + " " + cfg.ACMEWebroot}
+	// nginx is PID 1 in the container; HUP re-reads config and certificates.
+	c.ExecReload = "/usr/bin/podman kill --signal HUP " + s.Name
+	c.Health = health(fmt.Sprintf("curl -fsk -o /dev/null https://127.0.0.1:%d/health", cfg.HTTPSPort))
+	return nil
+}
