@@ -276,7 +276,7 @@ func TestFetchHappyPath(t *testing.T) {
 	if len(progressed) == 0 || progressed[len(progressed)-1] != int64(len(data)) {
 		t.Fatalf("progress did not reach the file size: %v", progressed)
 	}
-	v := got.Files[0].Verification
+	v := got.Files[0].Verified
 	if !v.Verified() || v.SHA256 != sum(data) || v.Size != int64(len(data)) {
 		t.Fatalf("verification %+v", v)
 	}
@@ -290,7 +290,7 @@ func TestFetchHappyPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rf := rec.Formats["raw.xz"]; len(rf) != 1 || rf[0].SHA256 != sum(data) || rf[0].Signer != wantFP {
+	if rf := rec.Formats["raw.xz"]; len(rf) != 1 || rf[0].Verified.SHA256 != sum(data) || rf[0].Verified.Signer != wantFP || rf[0].Published.SHA256 != sum(data) {
 		t.Fatalf("record %+v", rec)
 	}
 	if _, err := os.Stat(p + ".sig"); err != nil {
@@ -523,8 +523,8 @@ func TestCacheHitWithoutNetwork(t *testing.T) {
 	}
 	p1, _ := first.Path(RoleDisk)
 	p2, _ := second.Path(RoleDisk)
-	if p1 != p2 || !second.Files[0].Verified() {
-		t.Fatalf("cache hit %s (verified %v), want %s", p2, second.Files[0].Verified(), p1)
+	if p1 != p2 || !second.Files[0].Verified.Verified() {
+		t.Fatalf("cache hit %s (verified %v), want %s", p2, second.Files[0].Verified.Verified(), p1)
 	}
 	// Offline with nothing cached for the constraint must fail clearly.
 	if _, err := c2.Resolve(ctx, "stable", ">= 43", "metal", "raw.xz"); err == nil || !strings.Contains(err.Error(), "no cached") {

@@ -57,10 +57,14 @@ type Record struct {
 
 // CachedFile is one verified file in the cache.
 type CachedFile struct {
-	NamedFile
 	// Name is the file's name in the cache directory.
 	Name string `json:"name"`
-	Verification
+	// Role is the file's role in its format (disk, kernel, …).
+	Role string `json:"role"`
+	// Published is what the metadata said about the file.
+	Published RemoteFile `json:"published"`
+	// Verified is what kiln proved about the bytes it holds.
+	Verified Verification `json:"verified"`
 }
 
 // Entry describes one cached stream/release/platform directory.
@@ -123,7 +127,7 @@ func (c *Cache) List() ([]Entry, error) {
 		e := Entry{Record: *r, Dir: dir}
 		for _, files := range r.Formats {
 			for _, f := range files {
-				e.Size += f.Size
+				e.Size += f.Verified.Size
 			}
 		}
 		out = append(out, e)
@@ -257,7 +261,7 @@ func (c *Cache) find(stream string, cons version.Constraints, arch, platform, fo
 		}
 		a := Artifact{Stream: stream, Release: e.Release, Arch: arch, Platform: platform, Format: format}
 		for _, f := range files {
-			a.Files = append(a.Files, f.NamedFile)
+			a.Files = append(a.Files, NamedFile{Role: f.Role, RemoteFile: f.Published})
 		}
 		return a, true
 	}

@@ -120,12 +120,12 @@ func (c *Client) fetchFile(ctx context.Context, ring openpgp.EntityList, dir str
 	}
 	final := filepath.Join(dir, name)
 	sigPath := final + ".sig"
-	if known, ok := rec.lookup(name); ok && strings.EqualFold(known.SHA256, nf.SHA256) {
+	if known, ok := rec.lookup(name); ok && strings.EqualFold(known.Published.SHA256, nf.SHA256) {
 		sig, err := os.ReadFile(sigPath)
 		if err == nil {
 			v, err := verifyFile(ring, final, nf.SHA256, sig)
 			if err == nil {
-				return CachedFile{NamedFile: nf, Name: name, Verification: v}, nil
+				return CachedFile{Name: name, Role: nf.Role, Published: nf.RemoteFile, Verified: v}, nil
 			}
 			if !errors.Is(err, ErrChecksum) && !errors.Is(err, ErrSignature) && !errors.Is(err, ErrMissingSignature) && !errors.Is(err, os.ErrNotExist) {
 				return CachedFile{}, err
@@ -166,7 +166,7 @@ func (c *Client) fetchFile(ctx context.Context, ring openpgp.EntityList, dir str
 		_ = os.Remove(tmp)
 		return CachedFile{}, err
 	}
-	return CachedFile{NamedFile: nf, Name: name, Verification: v}, nil
+	return CachedFile{Name: name, Role: nf.Role, Published: nf.RemoteFile, Verified: v}, nil
 }
 
 func (r *Record) lookup(name string) (CachedFile, bool) {
