@@ -287,9 +287,21 @@ func TestBuildRefusals(t *testing.T) {
 		"unknown-platform": {f.request(out, Target{Platform: "mars", Format: "raw"}), ErrUnknownPlatform},
 		"unknown-format":   {f.request(out, Target{Platform: "metal", Format: "vmdk"}), ErrUnknownFormat},
 		"iso-not-metal":    {f.request(out, Target{Platform: "aws", Format: "iso"}), ErrUnknownPlatform},
-		"no-base":          {func() Request { r := f.request(out, Target{Platform: "aws", Format: "raw"}); r.BaseImage = ""; return r }(), ErrMissingBase},
-		"kargs-too-long":   {func() Request { r := f.request(out, Target{Format: "iso"}); r.KernelArgs = []string{strings.Repeat("x", 2000)}; return r }(), ErrKargsTooLong},
-		"iso-too-large":    {func() Request { r := f.request(out, Target{Format: "iso"}); r.Ignition = randomBytes(300 * 1024); return r }(), ErrConfigTooLarge},
+		"no-base": {func() Request {
+			r := f.request(out, Target{Platform: "aws", Format: "raw"})
+			r.BaseImage = ""
+			return r
+		}(), ErrMissingBase},
+		"kargs-too-long": {func() Request {
+			r := f.request(out, Target{Format: "iso"})
+			r.KernelArgs = []string{strings.Repeat("x", 2000)}
+			return r
+		}(), ErrKargsTooLong},
+		"iso-too-large": {func() Request {
+			r := f.request(out, Target{Format: "iso"})
+			r.Ignition = randomBytes(300 * 1024)
+			return r
+		}(), ErrConfigTooLarge},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Build(t.Context(), c.req)
