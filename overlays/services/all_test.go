@@ -36,11 +36,17 @@ func TestRenderConsistency(t *testing.T) {
 				t.Errorf("%s: writable mount %s outside %s", s.Name, m.Source, DataRoot)
 			}
 		}
-		text := strings.Join(rt.Exec, " ")
+		cmdline := strings.Join(rt.Exec, " ")
 		for _, v := range rt.Env {
-			text += " " + v
+			cmdline += " " + v
 		}
-		for _, word := range strings.FieldsFunc(text, func(r rune) bool { return strings.ContainsRune(" \"'();=", r) }) {
+		text := cmdline
+		for _, f := range s.Files {
+			if strings.HasSuffix(f.Path, ".sh") {
+				text += " " + string(f.Contents)
+			}
+		}
+		for _, word := range strings.FieldsFunc(text, func(r rune) bool { return strings.ContainsRune(" \"'();=\n\t", r) }) {
 			if !strings.HasPrefix(word, SecretsDir+"/") {
 				continue
 			}
@@ -51,6 +57,11 @@ func TestRenderConsistency(t *testing.T) {
 			if !found {
 				t.Errorf("%s: %s is used but no such secret is mounted", s.Name, word)
 			}
+		}
+		// systemd expands $ and % on the unit's command line.
+		unitText := rt.Entrypoint + " " + cmdline + " " + rt.HealthCmd
+		if strings.ContainsAny(unitText, "$%") {
+			t.Errorf("%s: command line holds $ or %%, which systemd would expand: %s", s.Name, unitText)
 		}
 		for k, v := range rt.Env {
 			if strings.Contains(strings.ToUpper(k), "PASSWORD") && !strings.HasPrefix(v, SecretsDir+"/") {

@@ -47,12 +47,12 @@ func (c NodeExporterConfig) Validate() error {
 
 // NodeExporterArgs are the exporter's flags. Filesystems are read through
 // the host's root mounted at RootfsMount, so mount points appear as on the
-// host; container storage and virtual filesystems are left out.
+// host; the exporter's default exclusions already leave out virtual
+// filesystems and container storage.
 func NodeExporterArgs(cfg NodeExporterConfig) []string {
 	return []string{
 		"--path.rootfs=" + cfg.RootfsMount,
 		"--collector.textfile.directory=" + cfg.TextfileDir,
-		"--collector.filesystem.mount-points-exclude=^/(dev|proc|run|sys|var/lib/containers/storage/.+)($|/)",
 		fmt.Sprintf("--web.listen-address=:%d", cfg.Port),
 	}
 }

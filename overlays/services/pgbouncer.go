@@ -53,10 +53,11 @@ func DefaultPgBouncer() PgBouncerConfig {
 
 // Paths of the PgBouncer files, on the server and in the container.
 const (
-	PgBouncerConfigDir   = ConfigRoot + "/pgbouncer"
-	pgbouncerConfMount   = "/etc/kiln/pgbouncer"
-	pgbouncerIniFileName = "pgbouncer.ini"
-	pgbouncerImageUID    = 70 // the postgres user of the alpine image
+	PgBouncerConfigDir     = ConfigRoot + "/pgbouncer"
+	pgbouncerConfMount     = "/etc/kiln/pgbouncer"
+	pgbouncerIniFileName   = "pgbouncer.ini"
+	pgbouncerStartFileName = "start.sh"
+	pgbouncerImageUID      = 70 // the postgres user of the alpine image
 )
 
 // Validate checks the configuration without rendering it.
@@ -93,7 +94,7 @@ func (c PgBouncerConfig) Validate() error {
 	return nil
 }
 
-// PgBouncer renders pgbouncer.ini.
+// PgBouncer renders pgbouncer.ini and the container's start script.
 func PgBouncer(cfg PgBouncerConfig) ([]overlays.File, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -102,27 +103,35 @@ func PgBouncer(cfg PgBouncerConfig) ([]overlays.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []overlays.File{{Path: PgBouncerConfigDir + "/" + pgbouncerIniFileName, Mode: 0o644, Contents: ini}}, nil
+	start, err := pgbouncerStartScript(cfg, pgbouncerConfMount+"/"+pgbouncerIniFileName, Secret{Name: cfg.PasswordSecret}.Path())
+	if err != nil {
+		return nil, err
+	}
+	return []overlays.File{
+		{Path: PgBouncerConfigDir + "/" + pgbouncerIniFileName, Mode: 0o644, Contents: ini},
+		{Path: PgBouncerConfigDir + "/" + pgbouncerStartFileName, Mode: 0o644, Contents: start},
+	}, nil
 }
 
-// PgBouncerStartScript is the shell script the container runs: it writes
-// the auth file from the password secret (doubling any double quote, as
-// the auth file format wants) and then execs PgBouncer. iniPath and
-// secretPath are container paths.
-func PgBouncerStartScript(cfg PgBouncerConfig, iniPath, secretPath string) string {
-	return fmt.Sprintf(`set -eu; umask 077; p=$(sed 's/"/""/g' %s); printf '"%%s" "%%s"\n' %s "$p" > %s; exec pgbouncer %s`,
-		secretPath, cfg.User, cfg.AuthFile, iniPath)
+// pgbouncerStartScript renders the start script for the given container
+// paths.
+func pgbouncerStartScript(cfg PgBouncerConfig, iniPath, secretPath string) ([]byte, error) {
+	return render("pgbouncer-start.sh.tmpl", struct {
+		PgBouncerConfig
+		IniPath, SecretPath string
+	}{cfg, iniPath, secretPath})
 }
 
 // PgBouncerRuntime describes the PgBouncer container. The entrypoint is
-// replaced by /bin/sh so that no image-specific script rewrites the
-// configuration.
+// replaced by /bin/sh running the start script, so that no image-specific
+// script rewrites the configuration, and the command line holds no $ or %
+// for systemd to expand.
 func PgBouncerRuntime(cfg PgBouncerConfig) Runtime {
 	secret := Secret{Name: cfg.PasswordSecret, UID: pgbouncerImageUID, GID: pgbouncerImageUID, Mode: 0o400}
 	return Runtime{
 		Image:      cfg.Image,
 		Entrypoint: "/bin/sh",
-		Exec:       []string{"-c", PgBouncerStartScript(cfg, pgbouncerConfMount+"/"+pgbouncerIniFileName, secret.Path())},
+		Exec:       []string{pgbouncerConfMount + "/" + pgbouncerStartFileName},
 		Secrets:    []Secret{secret},
 		Mounts:     []Mount{{Source: PgBouncerConfigDir, Target: pgbouncerConfMount, ReadOnly: true}},
 		Ports:      []int{cfg.Port},

@@ -15,14 +15,19 @@ func TestPgBouncerGolden(t *testing.T) {
 }
 
 func TestPgBouncerRuntime(t *testing.T) {
-	rt := PgBouncerRuntime(DefaultPgBouncer())
-	if rt.Entrypoint != "/bin/sh" || len(rt.Exec) != 2 || rt.Exec[0] != "-c" {
-		t.Fatalf("runtime command %q %q, want /bin/sh -c script", rt.Entrypoint, rt.Exec)
+	cfg := DefaultPgBouncer()
+	rt := PgBouncerRuntime(cfg)
+	if rt.Entrypoint != "/bin/sh" || len(rt.Exec) != 1 || rt.Exec[0] != "/etc/kiln/pgbouncer/start.sh" {
+		t.Fatalf("runtime command %q %q, want /bin/sh start.sh", rt.Entrypoint, rt.Exec)
 	}
-	script := rt.Exec[1]
-	for _, want := range []string{"/run/secrets/postgres-password", "/etc/kiln/pgbouncer/pgbouncer.ini", "umask 077", "exec pgbouncer"} {
+	files, err := PgBouncer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := string(fileByName(t, files, "start.sh").Contents)
+	for _, want := range []string{"/run/secrets/postgres-password", "/etc/kiln/pgbouncer/pgbouncer.ini", "umask 077", "exec pgbouncer", cfg.AuthFile} {
 		if !strings.Contains(script, want) {
-			t.Errorf("start script lacks %q: %s", want, script)
+			t.Errorf("start script lacks %q:\n%s", want, script)
 		}
 	}
 	if len(rt.Secrets) != 1 || rt.Secrets[0].Path() != "/run/secrets/postgres-password" {

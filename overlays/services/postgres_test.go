@@ -195,8 +195,17 @@ func TestPostgresAndPgBouncer(t *testing.T) {
 		}
 		ini := filepath.Join(bdir, "pgbouncer.ini")
 
+		start, err := pgbouncerStartScript(bcfg, ini, secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		startPath := filepath.Join(bdir, "start.sh")
+		if err := os.WriteFile(startPath, start, 0o644); err != nil {
+			t.Fatal(err)
+		}
+
 		ctx, cancel := context.WithCancel(context.Background())
-		cmd := pg.command(ctx, "/bin/sh", "-c", PgBouncerStartScript(bcfg, ini, secret))
+		cmd := pg.command(ctx, "/bin/sh", startPath)
 		cmd.Env = append(cmd.Env, "PATH="+filepath.Dir(pgbouncer)+":/usr/bin:/bin")
 		var log strings.Builder
 		cmd.Stdout, cmd.Stderr = &log, &log

@@ -39,10 +39,12 @@ func DefaultRedis() RedisConfig {
 
 // Paths of the Redis files, on the server and in the container.
 const (
-	RedisConfigDir    = ConfigRoot + "/redis"
-	RedisDataDir      = DataRoot + "/redis"
-	redisConfMount    = "/etc/redis"
-	redisConfFileName = "redis.conf"
+	RedisConfigDir      = ConfigRoot + "/redis"
+	RedisDataDir        = DataRoot + "/redis"
+	redisConfMount      = "/etc/redis"
+	redisConfFileName   = "redis.conf"
+	redisStartFileName  = "start.sh"
+	redisHealthFileName = "healthcheck.sh"
 )
 
 var redisMemory = regexp.MustCompile(`^[0-9]+(b|k|kb|m|mb|g|gb)?$`)
@@ -76,7 +78,7 @@ func (c RedisConfig) Validate() error {
 	return nil
 }
 
-// Redis renders redis.conf.
+// Redis renders redis.conf and the container's start and health scripts.
 func Redis(cfg RedisConfig) ([]overlays.File, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -85,45 +87,50 @@ func Redis(cfg RedisConfig) ([]overlays.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []overlays.File{{Path: RedisConfigDir + "/" + redisConfFileName, Mode: 0o644, Contents: conf}}, nil
-}
-
-// RedisStartScript is the shell script that starts Redis with the password
-// read from the secret file. Redis has no directive that reads a password
-// from a file, so it goes on the command line; Redis overwrites its process
-// title at start, which hides it from ps. The image's entrypoint still runs
-// (it drops root before starting the server). extraArgs are appended
-// verbatim (tests use them to move the port and directory).
-func RedisStartScript(confPath, secretPath, extraArgs string) string {
-	s := fmt.Sprintf(`exec docker-entrypoint.sh redis-server %s --requirepass "$(cat %s)"`, confPath, secretPath)
-	if extraArgs != "" {
-		s += " " + extraArgs
+	start, health, err := redisScripts(cfg, redisConfMount+"/"+redisConfFileName, Secret{Name: cfg.PasswordSecret}.Path())
+	if err != nil {
+		return nil, err
 	}
-	return s
+	return []overlays.File{
+		{Path: RedisConfigDir + "/" + redisConfFileName, Mode: 0o644, Contents: conf},
+		{Path: RedisConfigDir + "/" + redisStartFileName, Mode: 0o644, Contents: start},
+		{Path: RedisConfigDir + "/" + redisHealthFileName, Mode: 0o644, Contents: health},
+	}, nil
 }
 
-// RedisHealthCmd is a shell command that succeeds when Redis answers an
-// authenticated PING. REDISCLI_AUTH keeps the password off redis-cli's
-// command line.
-func RedisHealthCmd(secretPath string, port int) string {
-	return fmt.Sprintf(`REDISCLI_AUTH="$(cat %s)" redis-cli -p %d ping | grep -q PONG`, secretPath, port)
+// redisScripts renders the start and health scripts for the given
+// container paths.
+func redisScripts(cfg RedisConfig, confPath, secretPath string) (start, health []byte, err error) {
+	data := struct {
+		ConfPath, SecretPath string
+		Port                 int
+	}{confPath, secretPath, cfg.Port}
+	if start, err = render("redis-start.sh.tmpl", data); err != nil {
+		return nil, nil, err
+	}
+	if health, err = render("redis-health.sh.tmpl", data); err != nil {
+		return nil, nil, err
+	}
+	return start, health, nil
 }
 
-// RedisRuntime describes the Redis container.
+// RedisRuntime describes the Redis container. The commands live in script
+// files rather than on the unit's command line, where systemd would expand
+// their $ and % characters.
 func RedisRuntime(cfg RedisConfig) Runtime {
-	// The script reads the secret before the entrypoint drops root, so the
-	// secret can stay root-only.
+	// The start script reads the secret before the entrypoint drops root,
+	// so the secret can stay root-only.
 	secret := Secret{Name: cfg.PasswordSecret, Mode: 0o400}
 	return Runtime{
 		Image:      cfg.Image,
 		Entrypoint: "/bin/sh",
-		Exec:       []string{"-c", RedisStartScript(redisConfMount+"/"+redisConfFileName, secret.Path(), "")},
+		Exec:       []string{redisConfMount + "/" + redisStartFileName},
 		Secrets:    []Secret{secret},
 		Mounts: []Mount{
 			{Source: RedisConfigDir, Target: redisConfMount, ReadOnly: true},
 			{Source: RedisDataDir, Target: cfg.Dir},
 		},
 		Ports:     []int{cfg.Port},
-		HealthCmd: RedisHealthCmd(secret.Path(), cfg.Port),
+		HealthCmd: "/bin/sh " + redisConfMount + "/" + redisHealthFileName,
 	}
 }

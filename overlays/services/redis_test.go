@@ -64,7 +64,8 @@ func TestRedisServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conf := filepath.Join(writeUnder(t, filepath.Join(dir, "conf"), RedisConfigDir, files), "redis.conf")
+	confDir := writeUnder(t, filepath.Join(dir, "conf"), RedisConfigDir, files)
+	conf := filepath.Join(confDir, "redis.conf")
 	// Spaces, quotes and a dollar sign must survive the shell unchanged.
 	const password = `p w"'$HOME`
 	secret := filepath.Join(dir, "redis-password")
@@ -79,10 +80,20 @@ func TestRedisServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := freePort(t)
+	// The scripts as the container runs them, pointed at the test's files.
+	tcfg := cfg
+	tcfg.Port = port
+	start, healthScript, err := redisScripts(tcfg, conf, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startPath := filepath.Join(confDir, "start.sh")
+	if err := os.WriteFile(startPath, start, 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	script := RedisStartScript(conf, secret, fmt.Sprintf("--port %d --bind 127.0.0.1", port))
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", script)
+	cmd := exec.CommandContext(ctx, "/bin/sh", startPath, "--port", fmt.Sprint(port), "--bind", "127.0.0.1")
 	cmd.Env = []string{"PATH=" + shim + ":" + filepath.Dir(server) + ":/usr/bin:/bin"}
 	var log strings.Builder
 	cmd.Stdout, cmd.Stderr = &log, &log
@@ -147,7 +158,8 @@ func TestRedisServer(t *testing.T) {
 	}
 	// The container's health check passes with the secret, fails without.
 	health := func(secretPath string) error {
-		c := exec.Command("/bin/sh", "-c", RedisHealthCmd(secretPath, port))
+		script := strings.ReplaceAll(string(healthScript), secret, secretPath)
+		c := exec.Command("/bin/sh", "-c", script)
 		c.Env = []string{"PATH=" + filepath.Dir(cli) + ":/usr/bin:/bin"}
 		out, err := c.CombinedOutput()
 		if err != nil {
