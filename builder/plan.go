@@ -36,6 +36,20 @@ type Plan struct {
 	Dirs     []string
 	Units    []units.Unit
 	Warnings []string
+
+	// dataDirs are directories on the data filesystem that containers
+	// mount, with the owner their process runs as.
+	dataDirs []dataDir
+	// postgresExtra are PostgreSQL settings other parts need (WAL
+	// archiving for backups).
+	postgresExtra map[string]string
+}
+
+// dataDir is a directory systemd-tmpfiles creates at boot on the data
+// filesystem; an existing one (a reattached volume) is left as it is.
+type dataDir struct {
+	path  string
+	owner string // "uid[:gid]" of the container process, or empty for root
 }
 
 // DataDir returns a directory on the persistent data filesystem.
@@ -61,6 +75,7 @@ func newPlan(app *spec.Appliance) (*Plan, error) {
 		{"5 services", p.services},
 		{"6 updates", p.updates},
 		{"7 host hardening", p.host},
+		{"8 data directories", p.tmpfiles},
 	}
 	for _, s := range steps {
 		if err := s.run(); err != nil {
@@ -195,8 +210,6 @@ generate() {
 // directories on the data filesystem.
 func (p *Plan) networkAndVolumes() error {
 	p.Units = append(p.Units, units.Network(p.App.Name, NetworkSubnet))
-	var tmpfiles strings.Builder
-	tmpfiles.WriteString("# Managed by kiln: volume directories on the data filesystem.\n")
 	for _, v := range p.App.Volumes {
 		dir := p.DataDir("volumes", v.Name)
 		mount := ""
@@ -204,9 +217,42 @@ func (p *Plan) networkAndVolumes() error {
 			mount = units.MountUnitName(p.App.Data.Path)
 		}
 		p.Units = append(p.Units, units.Volume(v.Name, dir, mount))
-		fmt.Fprintf(&tmpfiles, "d %s 0755 root root -\n", dir)
+		owner := ""
+		for _, s := range p.App.Services {
+			for _, m := range s.Volumes {
+				if m.Volume == v.Name && owner == "" {
+					owner = s.User
+				}
+			}
+		}
+		p.dataDirs = append(p.dataDirs, dataDir{path: dir, owner: owner})
 	}
-	p.addFile("/etc/tmpfiles.d/kiln.conf", 0o644, tmpfiles.String())
+	return nil
+}
+
+// 8. Directories on the data filesystem, created by systemd-tmpfiles at
+// boot (after the data mount), owned by the process that writes them.
+func (p *Plan) tmpfiles() error {
+	var b strings.Builder
+	b.WriteString("# Managed by kiln: directories on the data filesystem.\n")
+	sort.SliceStable(p.dataDirs, func(i, j int) bool { return p.dataDirs[i].path < p.dataDirs[j].path })
+	seen := map[string]bool{}
+	for _, d := range p.dataDirs {
+		if seen[d.path] {
+			continue
+		}
+		seen[d.path] = true
+		uid, gid, _ := strings.Cut(d.owner, ":")
+		if _, err := strconv.Atoi(uid); err != nil || uid == "" {
+			fmt.Fprintf(&b, "d %s 0755 root root -\n", d.path)
+			continue
+		}
+		if gid == "" {
+			gid = uid
+		}
+		fmt.Fprintf(&b, "d %s 0750 %s %s -\n", d.path, uid, gid)
+	}
+	p.addFile("/etc/tmpfiles.d/kiln.conf", 0o644, b.String())
 	return nil
 }
 

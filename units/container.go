@@ -74,6 +74,8 @@ type Mount struct {
 	Source   string
 	Target   string
 	ReadOnly bool
+	// Options are further comma-separated options (e.g. rslave).
+	Options string
 }
 
 // Health is a container health check. Podman runs it on a timer and
@@ -145,6 +147,9 @@ func (c Container) Unit() Unit {
 		opt := ":" + label
 		if m.ReadOnly {
 			opt = ":ro," + label
+		}
+		if m.Options != "" {
+			opt += "," + m.Options
 		}
 		w("Volume", m.Source+":"+m.Target+opt)
 	}

@@ -1,0 +1,219 @@
+package builder
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/kiln-dev/kiln/builder/spec"
+	"github.com/kiln-dev/kiln/overlays"
+	"github.com/kiln-dev/kiln/overlays/services"
+	"github.com/kiln-dev/kiln/units"
+)
+
+// serviceByKind returns the first service of a kind, for wiring services
+// to each other (PgBouncer to PostgreSQL, Grafana to Prometheus…).
+func serviceByKind(a *spec.Appliance, kind string) (*spec.Service, bool) {
+	for i := range a.Services {
+		if a.Services[i].Kind == kind {
+			return &a.Services[i], true
+		}
+	}
+	return nil, false
+}
+
+// internalURL is how containers reach a service on the appliance network.
+func internalURL(s *spec.Service, def int) string {
+	return fmt.Sprintf("http://%s:%d", s.Name, targetPort(s, def))
+}
+
+func firstSecret(s *spec.Service, def string) string {
+	if len(s.Secrets) > 0 {
+		return s.Secrets[0]
+	}
+	return def
+}
+
+// applyRuntime merges what a service's configuration package says about
+// its container into the unit. The spec wins where both speak: its
+// volumes replace the package's data directories at the same path, and its
+// env and health check are applied afterwards.
+func (p *Plan) applyRuntime(c *units.Container, files []overlays.File, rt services.Runtime) {
+	p.Files = append(p.Files, files...)
+	if len(c.Exec) == 0 {
+		c.Exec = rt.Exec
+		if rt.Entrypoint != "" {
+			c.PodmanArgs = append(c.PodmanArgs, "--entrypoint="+rt.Entrypoint)
+		}
+	}
+	for k, v := range rt.Env {
+		c.Env[k] = v
+	}
+	secrets := map[string]services.Secret{}
+	for _, s := range rt.Secrets {
+		secrets[s.Name] = s
+	}
+	for i := range c.Secrets {
+		if s, ok := secrets[c.Secrets[i].Name]; ok {
+			if s.UID != 0 {
+				c.Secrets[i].UID = fmt.Sprint(s.UID)
+			}
+			c.Secrets[i].Mode = fmt.Sprintf("0%o", uint32(s.Mode))
+		}
+	}
+	taken := map[string]bool{}
+	for _, m := range c.Mounts {
+		taken[m.Target] = true
+	}
+	for _, m := range rt.Mounts {
+		if taken[m.Target] {
+			continue // the spec's volume holds this data
+		}
+		src := m.Source
+		if rest, ok := strings.CutPrefix(src, services.DataRoot+"/"); ok {
+			src = p.DataDir(rest)
+			p.dataDirs = append(p.dataDirs, dataDir{path: src, owner: c.User})
+		}
+		c.Mounts = append(c.Mounts, units.Mount{Source: src, Target: m.Target, ReadOnly: m.ReadOnly, Options: m.Options})
+	}
+	if rt.HostPID {
+		c.PodmanArgs = append(c.PodmanArgs, "--pid=host")
+	}
+	if rt.HealthCmd != "" {
+		c.Health = health(rt.HealthCmd)
+	}
+}
+
+func applyPostgres(p *Plan, s *spec.Service, c *units.Container) error {
+	cfg := services.DefaultPostgres()
+	cfg.Image, cfg.Port = s.Image, targetPort(s, 5432)
+	cfg.Database, cfg.User = p.App.Name, p.App.Name
+	cfg.Subnet = NetworkSubnet
+	cfg.PasswordSecret = firstSecret(s, "postgres-password")
+	for k, v := range p.postgresExtra {
+		cfg.Extra[k] = v
+	}
+	files, err := services.Postgres(cfg)
+	if err != nil {
+		return err
+	}
+	p.applyRuntime(c, files, services.PostgresRuntime(cfg))
+	return nil
+}
+
+func applyPgBouncer(p *Plan, s *spec.Service, c *units.Container) error {
+	cfg := services.DefaultPgBouncer()
+	cfg.Image, cfg.Port = s.Image, targetPort(s, 6432)
+	cfg.Database, cfg.User = p.App.Name, p.App.Name
+	if pg, ok := serviceByKind(p.App, spec.KindPostgres); ok {
+		cfg.ServerHost, cfg.ServerPort = pg.Name, targetPort(pg, 5432)
+	}
+	cfg.PasswordSecret = firstSecret(s, "postgres-password")
+	files, err := services.PgBouncer(cfg)
+	if err != nil {
+		return err
+	}
+	p.applyRuntime(c, files, services.PgBouncerRuntime(cfg))
+	c.Health = health(fmt.Sprintf("pg_isready -q -h 127.0.0.1 -p %d", cfg.Port))
+	return nil
+}
+
+func applyRedis(p *Plan, s *spec.Service, c *units.Container) error {
+	cfg := services.DefaultRedis()
+	cfg.Image, cfg.Port = s.Image, targetPort(s, 6379)
+	cfg.PasswordSecret = firstSecret(s, "redis-password")
+	files, err := services.Redis(cfg)
+	if err != nil {
+		return err
+	}
+	p.applyRuntime(c, files, services.RedisRuntime(cfg))
+	return nil
+}
+
+// metricsKinds are the kinds Prometheus scrapes, with their metrics path.
+var metricsKinds = map[string]string{
+	spec.KindApp: "/metrics", spec.KindPrometheus: "/metrics", spec.KindNodeExporter: "/metrics",
+	spec.KindGrafana: "/metrics", spec.KindLoki: "/metrics", spec.KindAlloy: "/metrics",
+}
+
+func applyPrometheus(p *Plan, s *spec.Service, c *units.Container) error {
+	cfg := services.DefaultPrometheus()
+	cfg.Image, cfg.Port = s.Image, targetPort(s, 9090)
+	cfg.Jobs = nil
+	for _, o := range p.App.Services {
+		if _, ok := metricsKinds[o.Kind]; !ok || len(o.Ports) == 0 {
+			continue
+		}
+		target := fmt.Sprintf("%s:%d", o.Name, o.Ports[0].Target)
+		if o.Name == s.Name {
+			target = fmt.Sprintf("localhost:%d", cfg.Port)
+		}
+		cfg.Jobs = append(cfg.Jobs, services.ScrapeJob{Name: p.App.Name + "-" + o.Name, Targets: []string{target}})
+	}
+	files, err := services.Prometheus(cfg)
+	if err != nil {
+		return err
+	}
+	p.applyRuntime(c, files, services.PrometheusRuntime(cfg))
+	return nil
+}
+
+func applyGrafana(p *Plan, s *spec.Service, c *units.Container) error {
+	cfg := services.DefaultGrafana()
+	cfg.Image, cfg.Port = s.Image, targetPort(s, 3000)
+	cfg.PasswordSecret = firstSecret(s, "grafana-password")
+	if pr, ok := serviceByKind(p.App, spec.KindPrometheus); ok {
+		cfg.PrometheusURL = internalURL(pr, 9090)
+	}
+	if l, ok := serviceByKind(p.App, spec.KindLoki); ok {
+		cfg.LokiURL = internalURL(l, 3100)
+	}
+	files, err := services.Grafana(cfg)
+	if err != nil {
+		return err
+	}
+	p.applyRuntime(c, files, services.GrafanaRuntime(cfg))
+	c.Health = httpHealth(cfg.Port, "/api/health")
+	return nil
+}
+
+func applyLoki(p *Plan, s *spec.Service, c *units.Container) error {
+	cfg := services.DefaultLoki()
+	cfg.Image, cfg.Port = s.Image, targetPort(s, 3100)
+	files, err := services.Loki(cfg)
+	if err != nil {
+		return err
+	}
+	p.applyRuntime(c, files, services.LokiRuntime(cfg))
+	c.Health = httpHealth(cfg.Port, "/ready")
+	return nil
+}
+
+func applyAlloy(p *Plan, s *spec.Service, c *units.Container) error {
+	cfg := services.DefaultAlloy()
+	cfg.Image, cfg.Port = s.Image, targetPort(s, 12345)
+	if l, ok := serviceByKind(p.App, spec.KindLoki); ok {
+		cfg.PushURL = internalURL(l, 3100) + "/loki/api/v1/push"
+	}
+	files, err := services.Alloy(cfg)
+	if err != nil {
+		return err
+	}
+	p.applyRuntime(c, files, services.AlloyRuntime(cfg))
+	if c.Health.Command == "" {
+		// The Alloy image is Debian-based with bash but no wget or curl.
+		c.Health = health(fmt.Sprintf(`bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d'`, cfg.Port))
+	}
+	return nil
+}
+
+func applyNodeExporter(p *Plan, s *spec.Service, c *units.Container) error {
+	cfg := services.DefaultNodeExporter()
+	cfg.Image, cfg.Port = s.Image, targetPort(s, 9100)
+	cfg.TextfileDir = p.DataDir("node-exporter", "textfile")
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	p.applyRuntime(c, nil, services.NodeExporterRuntime(cfg))
+	c.Health = httpHealth(cfg.Port, "/metrics")
+	return nil
+}
