@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kiln-dev/kiln/internal/judge"
 	"github.com/kiln-dev/kiln/internal/testutil"
 )
 
@@ -133,5 +134,19 @@ func TestNftCheck(t *testing.T) {
 				t.Errorf("listing has %d drop policies, want 2 (input, forward):\n%s", n, out)
 			}
 		})
+	}
+}
+
+// TestUnitVerify has systemd-analyze judge the loader unit.
+func TestUnitVerify(t *testing.T) {
+	_, us, err := Render(DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	judge.SystemdVerify(t, map[string]string{us[0].Name: us[0].Contents})
+	for _, want := range []string{"Before=network-pre.target", "Wants=network-pre.target", "ExecStart=/usr/sbin/nft -f " + RulesetPath, "Type=oneshot"} {
+		if !strings.Contains(us[0].Contents, want+"\n") && !strings.Contains(us[0].Contents, want+" ") {
+			t.Errorf("unit lacks %q", want)
+		}
 	}
 }

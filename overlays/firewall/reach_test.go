@@ -135,6 +135,7 @@ func TestReachability(t *testing.T) {
 
 	cfg := testConfig()
 	cfg.SSHRate = Rate{Count: 3, Per: "minute", Burst: 3}
+	cfg.EchoRate = Rate{Count: 1, Per: "second", Burst: 2}
 	rs, err := Ruleset(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -188,6 +189,17 @@ func TestReachability(t *testing.T) {
 	allowed := map[int]bool{22: true, 80: true, 443: true, 6432: true}
 	check("ipv4 allow-listed", "10.199.0.3", "10.199.0.1", allowed)
 	check("ipv6 allow-listed", "fd00:199::3", "fd00:199::1", allowed)
+
+	// Echo requests are answered over both families, within the rate.
+	if n := echoes(t, cli, "10.199.0.2", "10.199.0.1", 1); n != 1 {
+		t.Errorf("ipv4 echo: %d replies, want 1", n)
+	}
+	if n := echoes(t, cli, "fd00:199::2", "fd00:199::1", 1); n != 1 {
+		t.Errorf("ipv6 echo: %d replies, want 1", n)
+	}
+	if n := echoes(t, cli, "10.199.0.2", "10.199.0.1", 10); n < 1 || n > 3 {
+		t.Errorf("ipv4 echo flood: %d of 10 answered, want 1..3 (rate 1/second burst 2)", n)
+	}
 
 	// SSH: the burst passes, then new connections from this source are
 	// dropped while another source still gets in.
