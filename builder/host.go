@@ -45,7 +45,7 @@ func PublicPorts(a *spec.Appliance) []int {
 	return ports
 }
 
-// 7. The host: default-deny firewall, keys-only SSH, brute-force bans and
+// 8. The host: default-deny firewall, keys-only SSH, brute-force bans and
 // kernel hardening, all derived from the spec.
 func (p *Plan) host() error {
 	a := p.App

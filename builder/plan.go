@@ -43,6 +43,8 @@ type Plan struct {
 	// postgresExtra are PostgreSQL settings other parts need (WAL
 	// archiving for backups).
 	postgresExtra map[string]string
+	// walSpool is the WAL archive spool the database container mounts.
+	walSpool string
 }
 
 // dataDir is a directory systemd-tmpfiles creates at boot on the data
@@ -72,10 +74,11 @@ func newPlan(app *spec.Appliance) (*Plan, error) {
 		{"2 data filesystem", p.data},
 		{"3 secrets", p.secrets},
 		{"4 network and volumes", p.networkAndVolumes},
-		{"5 services", p.services},
-		{"6 updates", p.updates},
-		{"7 host hardening", p.host},
-		{"8 data directories", p.tmpfiles},
+		{"5 backups", p.backups},
+		{"6 services", p.services},
+		{"7 updates", p.updates},
+		{"8 host hardening", p.host},
+		{"9 data directories", p.tmpfiles},
 	}
 	for _, s := range steps {
 		if err := s.run(); err != nil {
@@ -230,7 +233,7 @@ func (p *Plan) networkAndVolumes() error {
 	return nil
 }
 
-// 8. Directories on the data filesystem, created by systemd-tmpfiles at
+// 9. Directories on the data filesystem, created by systemd-tmpfiles at
 // boot (after the data mount), owned by the process that writes them.
 func (p *Plan) tmpfiles() error {
 	var b strings.Builder
@@ -256,7 +259,7 @@ func (p *Plan) tmpfiles() error {
 	return nil
 }
 
-// 5. Each service becomes a Quadlet container, shaped by its kind's recipe.
+// 6. Each service becomes a Quadlet container, shaped by its kind's recipe.
 func (p *Plan) services() error {
 	for i := range p.App.Services {
 		s := &p.App.Services[i]
@@ -311,7 +314,7 @@ func (p *Plan) services() error {
 	return nil
 }
 
-// 6. Zincati would reboot the server into a new OS release on its own;
+// 7. Zincati would reboot the server into a new OS release on its own;
 // kiln's model is rebuild-to-upgrade, so it is off unless the spec asks.
 func (p *Plan) updates() error {
 	enabled := "false"

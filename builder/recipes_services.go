@@ -89,6 +89,9 @@ func applyPostgres(p *Plan, s *spec.Service, c *units.Container) error {
 	cfg.Database, cfg.User = p.App.Name, p.App.Name
 	cfg.Subnet = NetworkSubnet
 	cfg.PasswordSecret = firstSecret(s, "postgres-password")
+	if len(p.postgresExtra) > 0 && cfg.Extra == nil {
+		cfg.Extra = map[string]string{}
+	}
 	for k, v := range p.postgresExtra {
 		cfg.Extra[k] = v
 	}
@@ -97,6 +100,9 @@ func applyPostgres(p *Plan, s *spec.Service, c *units.Container) error {
 		return err
 	}
 	p.applyRuntime(c, files, services.PostgresRuntime(cfg))
+	if p.walSpool != "" {
+		c.Mounts = append(c.Mounts, units.Mount{Source: p.walSpool, Target: p.walSpool})
+	}
 	return nil
 }
 
