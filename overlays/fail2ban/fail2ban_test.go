@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kiln-dev/kiln/internal/judge"
 	"github.com/kiln-dev/kiln/internal/testutil"
 )
 
@@ -194,25 +195,19 @@ func TestFilter(t *testing.T) {
 	}
 }
 
-// TestQuadlet has Quadlet translate the container unit.
+// TestQuadlet has Quadlet translate the container unit and systemd-analyze
+// verify the service it generates.
 func TestQuadlet(t *testing.T) {
-	quadlet := testutil.Tool(t, "quadlet")
 	_, us, err := Render(DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, us[0].Name), []byte(us[0].Contents), 0o644); err != nil {
-		t.Fatal(err)
+	generated := judge.VerifyUnitSet(t, map[string]string{us[0].Name: us[0].Contents})
+	s, ok := generated["kiln-fail2ban.service"]
+	if !ok {
+		t.Fatalf("Quadlet generated no service: %v", generated)
 	}
-	cmd := exec.Command(quadlet, "-dryrun")
-	cmd.Env = append(os.Environ(), "QUADLET_UNIT_DIRS="+dir)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("quadlet: %v\n%s", err, out)
-	}
-	s := string(out)
-	for _, want := range []string{"---kiln-fail2ban.service---", "--network host", "--cap-add net_admin", "--cap-add net_raw",
+	for _, want := range []string{"--network host", "--cap-add net_admin", "--cap-add net_raw",
 		"-v /var/log/journal:/var/log/journal:ro", "-v /etc/machine-id:/etc/machine-id:ro", "label=disable", Image} {
 		if !strings.Contains(s, want) {
 			t.Errorf("generated service lacks %q:\n%s", want, s)
