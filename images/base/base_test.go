@@ -222,7 +222,8 @@ func cacheFiles(t *testing.T, dir string) []string {
 			}
 			return err
 		}
-		if !d.IsDir() {
+		// The lock file is not an artifact: it holds no data.
+		if !d.IsDir() && d.Name() != lockName {
 			rel, _ := filepath.Rel(dir, p)
 			out = append(out, rel)
 		}
@@ -728,5 +729,89 @@ func TestVerifyLocal(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(p); !bytes.Equal(got, data) || !after.ModTime().Equal(before.ModTime()) || after.Mode() != before.Mode() {
 		t.Fatal("the local file was modified")
+	}
+}
+
+func TestDefaultKeyringIsFedora(t *testing.T) {
+	signer, _ := testKey(t, "fedora-test")
+	f := newFakeFCOS(t, signer, "42.20251012.3.0")
+	f.publish()
+	dir := t.TempDir()
+	// No Keyring: the shipped Fedora keys must be used, and they must not
+	// accept a signature by any other key.
+	c := &Client{BaseURL: f.srv.URL, HTTP: f.srv.Client(), Cache: &Cache{Dir: dir}}
+	_, err := c.Get(context.Background(), "stable", "", "metal", "raw.xz")
+	refusal(t, dir, err, ErrSignature)
+	if len(c.Keyring) != len(fedoraKeys) {
+		t.Fatalf("default keyring has %d keys, want the %d shipped", len(c.Keyring), len(fedoraKeys))
+	}
+}
+
+func TestCacheHitSkipsDownload(t *testing.T) {
+	signer, ring := testKey(t, "fedora-test")
+	f := newFakeFCOS(t, signer, "42.20251012.3.0")
+	f.publish()
+	c := newClient(f, ring, t.TempDir())
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		if _, err := c.Get(ctx, "stable", "", "metal", "iso"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := buildPath("stable", "42.20251012.3.0", f.fileNames("42.20251012.3.0")[1])
+	if n, s := f.hitCount(p), f.hitCount(p+".sig"); n != 1 || s != 1 {
+		t.Fatalf("artifact downloaded %d times, signature %d times; want once each", n, s)
+	}
+}
+
+func TestConcurrentFetchSameDirectory(t *testing.T) {
+	signer, ring := testKey(t, "fedora-test")
+	f := newFakeFCOS(t, signer, "42.20251012.3.0")
+	f.publish()
+	dir := t.TempDir()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for _, format := range []string{"raw.xz", "pxe"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := newClient(f, ring, dir).Get(ctx, "stable", "", "metal", format)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, err := (&Cache{Dir: dir}).List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || len(entries[0].Formats) != 2 {
+		t.Fatalf("both formats must be recorded: %+v", entries)
+	}
+}
+
+func TestOpenLocal(t *testing.T) {
+	signer, ring := testKey(t, "fedora-test")
+	dir := t.TempDir()
+	p := filepath.Join(dir, "base.iso")
+	data := content("local", "iso")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p+".sig", sign(t, signer, data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := OpenLocal(p, RoleDisk, LocalCheck{SHA256: sum(data), SignaturePath: p + ".sig"}, ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if path, ok := got.Path(RoleDisk); !ok || path != p || !got.Files[0].Verified.Verified() {
+		t.Fatalf("local artifact %+v", got)
 	}
 }

@@ -69,6 +69,13 @@ func (c *Client) Fetch(ctx context.Context, a Artifact) (Fetched, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Fetched{}, err
 	}
+	// Two kiln runs fetching into the same directory would otherwise race
+	// on the record and download everything twice.
+	unlock, err := lockDir(ctx, dir)
+	if err != nil {
+		return Fetched{}, err
+	}
+	defer unlock()
 	rec, err := readRecord(dir)
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
@@ -93,6 +100,38 @@ func (c *Client) Fetch(ctx context.Context, a Artifact) (Fetched, error) {
 		return Fetched{}, err
 	}
 	return out, nil
+}
+
+// Get resolves and fetches in one call: the newest release of stream that
+// satisfies constraint, for platform and format, verified and cached.
+func (c *Client) Get(ctx context.Context, stream, constraint, platform, format string) (Fetched, error) {
+	a, err := c.Resolve(ctx, stream, constraint, platform, format)
+	if err != nil {
+		return Fetched{}, err
+	}
+	return c.Fetch(ctx, a)
+}
+
+// OpenLocal describes a base file the user supplied by path (offline
+// builds, air-gapped sites) in the same shape as a fetched artifact. The
+// file is verified as far as check allows (see VerifyLocal) and never
+// modified, moved or deleted.
+func OpenLocal(p, role string, check LocalCheck, keyring openpgp.EntityList) (Fetched, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return Fetched{}, err
+	}
+	v, err := VerifyLocal(abs, check, keyring)
+	if err != nil {
+		return Fetched{}, err
+	}
+	name := filepath.Base(abs)
+	nf := NamedFile{Role: role, RemoteFile: RemoteFile{Location: "file://" + abs, SHA256: check.SHA256}}
+	return Fetched{
+		Artifact: Artifact{Files: []NamedFile{nf}},
+		Dir:      filepath.Dir(abs),
+		Files:    []CachedFile{{Name: name, Role: role, Published: nf.RemoteFile, Verified: v}},
+	}, nil
 }
 
 // safeName refuses path elements that could leave the cache directory.
