@@ -117,6 +117,11 @@ func TestNginxLive(t *testing.T) {
 	nginx := testutil.Tool(t, "nginx")
 	stub := func(name string) *httptest.Server {
 		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/big.txt" {
+				w.Header().Set("Content-Type", "text/plain")
+				fmt.Fprint(w, strings.Repeat("kiln compresses text responses. ", 100))
+				return
+			}
 			fmt.Fprintf(w, "%s %s proto=%s", name, r.URL.Path, r.Header.Get("X-Forwarded-Proto"))
 		}))
 		t.Cleanup(s.Close)
@@ -276,6 +281,13 @@ func TestNginxLive(t *testing.T) {
 			}
 		})
 	}
+	t.Run("gzip", func(t *testing.T) {
+		// Go's transport asks for gzip and reports a transparent inflate.
+		resp, body := get(https + "/big.txt")
+		if resp.StatusCode != http.StatusOK || !resp.Uncompressed || len(body) != 3200 {
+			t.Errorf("got %d, uncompressed=%v, %d bytes; want a gzip-encoded 3200-byte body", resp.StatusCode, resp.Uncompressed, len(body))
+		}
+	})
 	t.Run("auth rate limit", func(t *testing.T) {
 		// 10/minute with burst 3: the first four pass, the rest get 429.
 		var codes []int
