@@ -34,7 +34,12 @@ var pgpConfig = &packet.Config{
 // private half signs, the client only knows the public keyring.
 func testKey(t *testing.T, name string) (*openpgp.Entity, openpgp.EntityList) {
 	t.Helper()
-	e, err := openpgp.NewEntity(name, "test", name+"@example.invalid", pgpConfig)
+	return testKeyEmail(t, name, name+"@example.invalid")
+}
+
+func testKeyEmail(t *testing.T, name, email string) (*openpgp.Entity, openpgp.EntityList) {
+	t.Helper()
+	e, err := openpgp.NewEntity(name, "test", email, pgpConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -813,5 +818,26 @@ func TestOpenLocal(t *testing.T) {
 	}
 	if path, ok := got.Path(RoleDisk); !ok || path != p || !got.Files[0].Verified.Verified() {
 		t.Fatalf("local artifact %+v", got)
+	}
+}
+
+func TestFedoraSignerMustMatchMajor(t *testing.T) {
+	ctx := context.Background()
+	// A key shaped like Fedora 42's signs a 42 release: accepted.
+	signer, ring := testKeyEmail(t, "Fedora", "fedora-42-primary@fedoraproject.org")
+	f := newFakeFCOS(t, signer, "42.20251012.3.0")
+	f.publish()
+	if _, err := newClient(f, ring, t.TempDir()).Get(ctx, "stable", "", "metal", "raw.xz"); err != nil {
+		t.Fatal(err)
+	}
+	// The same key's genuine signature on a 43 release: refused, because
+	// FCOS 43 is signed with the Fedora 43 key.
+	f2 := newFakeFCOS(t, signer, "43.20251101.2.0")
+	f2.publish()
+	dir := t.TempDir()
+	_, err := newClient(f2, ring, dir).Get(ctx, "stable", "", "metal", "raw.xz")
+	refusal(t, dir, err, ErrSignature)
+	if !strings.Contains(err.Error(), "Fedora 43 key") {
+		t.Errorf("message does not name the expected key: %v", err)
 	}
 }

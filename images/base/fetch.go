@@ -164,6 +164,9 @@ func (c *Client) fetchFile(ctx context.Context, ring openpgp.EntityList, dir str
 		if err == nil {
 			v, err := verifyFile(ring, final, nf.SHA256, sig)
 			if err == nil {
+				err = checkSignerRelease(v, rec.Release)
+			}
+			if err == nil {
 				return CachedFile{Name: name, Role: nf.Role, Published: nf.RemoteFile, Verified: v}, nil
 			}
 			if !errors.Is(err, ErrChecksum) && !errors.Is(err, ErrSignature) && !errors.Is(err, ErrMissingSignature) && !errors.Is(err, os.ErrNotExist) {
@@ -193,6 +196,9 @@ func (c *Client) fetchFile(ctx context.Context, ring openpgp.EntityList, dir str
 		return CachedFile{}, err
 	}
 	v, err := verifyFile(ring, tmp, nf.SHA256, sig)
+	if err == nil {
+		err = checkSignerRelease(v, rec.Release)
+	}
 	if err != nil {
 		_ = os.Remove(tmp)
 		return CachedFile{}, fmt.Errorf("%w; the download was deleted. Fetch again; if it fails again the mirror (%s) serves a damaged or forged file: use another mirror or report it", err, c.base())

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -98,6 +99,28 @@ func describeSigner(e *openpgp.Entity) (string, string) {
 		return fp, ""
 	}
 	return fp, ids[0]
+}
+
+// fedoraPrimary matches the user id of a Fedora primary key and captures
+// its release number.
+var fedoraPrimary = regexp.MustCompile(`<fedora-(\d+)-primary@fedoraproject\.org>`)
+
+// checkSignerRelease binds a Fedora signature to the release's major
+// version. FCOS N.x artifacts are signed with the Fedora N primary key, and
+// the stream metadata that names an artifact is itself unsigned, so without
+// this check a hostile mirror could pass off a genuinely signed artifact of
+// another Fedora major version as the release asked for. Signers that are
+// not Fedora primary keys (a private keyring) are not constrained.
+func checkSignerRelease(v Verification, release string) error {
+	m := fedoraPrimary.FindStringSubmatch(v.SignerIdentity)
+	if m == nil {
+		return nil
+	}
+	major, _, _ := strings.Cut(release, ".")
+	if m[1] != major {
+		return fmt.Errorf("%w: signed by the Fedora %s key, but release %s must be signed by the Fedora %s key", ErrSignature, m[1], release, major)
+	}
+	return nil
 }
 
 // LocalCheck is what the user supplies to verify a local base file.
