@@ -32,6 +32,9 @@ const (
 	MACs = "hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com,umac-128-etm@openssh.com"
 	// HostKeyAlgorithms exclude SHA-1 signatures (ssh-rsa).
 	HostKeyAlgorithms = "ssh-ed25519,ssh-ed25519-cert-v01@openssh.com,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,rsa-sha2-512,rsa-sha2-256"
+	// PubkeyAcceptedAlgorithms are the user key signatures accepted:
+	// no SHA-1 (ssh-rsa) or DSA; hardware-backed (sk-) keys are welcome.
+	PubkeyAcceptedAlgorithms = "ssh-ed25519,ssh-ed25519-cert-v01@openssh.com,sk-ssh-ed25519@openssh.com,sk-ssh-ed25519-cert-v01@openssh.com,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,sk-ecdsa-sha2-nistp256@openssh.com,rsa-sha2-512,rsa-sha2-512-cert-v01@openssh.com,rsa-sha2-256,rsa-sha2-256-cert-v01@openssh.com"
 )
 
 //go:embed 40-kiln.conf.tmpl
@@ -127,12 +130,12 @@ func DropIn(c Config) ([]byte, error) {
 	users = slices.Compact(users)
 	v := struct {
 		Config
-		Users                           []string
-		Kex, Ciphers, MACs, HostKeyAlgs string
-		Agent, TCP, X11, Forwarding     string
+		Users                                       []string
+		Kex, Ciphers, MACs, HostKeyAlgs, PubkeyAlgs string
+		Agent, TCP, X11, Forwarding                 string
 	}{
 		Config: c, Users: users,
-		Kex: KexAlgorithms, Ciphers: Ciphers, MACs: MACs, HostKeyAlgs: HostKeyAlgorithms,
+		Kex: KexAlgorithms, Ciphers: Ciphers, MACs: MACs, HostKeyAlgs: HostKeyAlgorithms, PubkeyAlgs: PubkeyAcceptedAlgorithms,
 		Agent: yesNo(c.AgentForwarding), TCP: yesNo(c.TCPForwarding), X11: yesNo(c.X11Forwarding),
 	}
 	var b bytes.Buffer

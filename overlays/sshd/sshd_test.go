@@ -34,6 +34,14 @@ func TestRenderGolden(t *testing.T) {
 	}
 }
 
+// TestDropInOrder guards the file name: sshd keeps the first value it
+// reads, and the distribution's defaults live in 50-redhat.conf.
+func TestDropInOrder(t *testing.T) {
+	if base := filepath.Base(DropInPath); !(base < "50-redhat.conf") || filepath.Ext(base) != ".conf" {
+		t.Errorf("%s must be a .conf sorting before 50-redhat.conf", base)
+	}
+}
+
 func TestValidate(t *testing.T) {
 	cases := map[string]struct {
 		mut   func(*Config)
@@ -133,6 +141,7 @@ func TestSshd(t *testing.T) {
 		"ciphers":                      Ciphers,
 		"macs":                         MACs,
 		"hostkeyalgorithms":            HostKeyAlgorithms,
+		"pubkeyacceptedalgorithms":     PubkeyAcceptedAlgorithms,
 	}
 	for k, v := range want {
 		if eff[k] != v {
@@ -146,7 +155,7 @@ func TestSshd(t *testing.T) {
 		}
 	}
 	for _, weak := range []string{"cbc", "sha1", "diffie-hellman-group1", "ssh-rsa,", "hmac-md5"} {
-		for _, k := range []string{"ciphers", "macs", "kexalgorithms", "hostkeyalgorithms"} {
+		for _, k := range []string{"ciphers", "macs", "kexalgorithms", "hostkeyalgorithms", "pubkeyacceptedalgorithms"} {
 			if strings.Contains(eff[k]+",", weak) {
 				t.Errorf("%s offers weak %q: %s", k, weak, eff[k])
 			}
