@@ -32,12 +32,12 @@ var pgpConfig = &packet.Config{
 
 // testKey generates a signing key the way Fedora's would be used: the
 // private half signs, the client only knows the public keyring.
-func testKey(t *testing.T, name string) (*openpgp.Entity, openpgp.EntityList) {
+func testKey(t testing.TB, name string) (*openpgp.Entity, openpgp.EntityList) {
 	t.Helper()
 	return testKeyEmail(t, name, name+"@example.invalid")
 }
 
-func testKeyEmail(t *testing.T, name, email string) (*openpgp.Entity, openpgp.EntityList) {
+func testKeyEmail(t testing.TB, name, email string) (*openpgp.Entity, openpgp.EntityList) {
 	t.Helper()
 	e, err := openpgp.NewEntity(name, "test", email, pgpConfig)
 	if err != nil {
@@ -54,7 +54,7 @@ func testKeyEmail(t *testing.T, name, email string) (*openpgp.Entity, openpgp.En
 	return e, ring
 }
 
-func sign(t *testing.T, e *openpgp.Entity, data []byte) []byte {
+func sign(t testing.TB, e *openpgp.Entity, data []byte) []byte {
 	t.Helper()
 	var sig bytes.Buffer
 	if err := openpgp.DetachSign(&sig, e, bytes.NewReader(data), pgpConfig); err != nil {
