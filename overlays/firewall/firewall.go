@@ -177,10 +177,11 @@ func (c Config) view() (view, error) {
 		if err := checkPort(field+".port", a.Port); err != nil {
 			return v, err
 		}
-		if prev, ok := seen[a.Port]; ok && prev[0] == 'p' {
+		// Several entries may share a port (their sources merge), but a
+		// public port needs no allow-list.
+		if prev, ok := seen[a.Port]; ok {
 			return v, fmt.Errorf("%s.port: %d is public (%s): %w", field, a.Port, prev, ErrDuplicatePort)
 		}
-		seen[a.Port] = field
 		if len(a.From) == 0 {
 			return v, fmt.Errorf("%s.from: %w", field, ErrNoSources)
 		}

@@ -20,9 +20,9 @@ import (
 // before the distribution's 50-redhat.conf for kiln's values to win.
 const DropInPath = "/etc/ssh/sshd_config.d/40-kiln.conf"
 
-// Algorithm lists every OpenSSH since 9.0 knows; post-quantum ML-KEM is
-// left out because Debian 12's 9.2 (a judge) would reject it, while the
-// sntrup761 hybrid gives the same protection on every version.
+// Algorithm lists hold only names OpenSSH 9.0 and later know. ML-KEM is
+// left out because Debian 12's OpenSSH 9.2 (a judge) rejects the name; the
+// sntrup761 hybrid is post-quantum as well and known to every version.
 const (
 	// KexAlgorithms are the key exchanges offered.
 	KexAlgorithms = "sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org"
