@@ -29,9 +29,14 @@ const (
 
 // Paths and names on the server.
 const (
-	// ScriptDir holds the scripts the units run; it is also mounted into
-	// the certbot container for the deploy hook.
-	ScriptDir = "/etc/kiln/acme"
+	// HookDir holds certbot's deploy hook; it is mounted into the certbot
+	// container, never run on the host.
+	HookDir = "/etc/kiln/acme"
+	// SelfSignedScript and ReloadScript run on the host, from the place
+	// whose SELinux label (bin_t) lets systemd execute them.
+	SelfSignedScript = "/usr/local/bin/kiln-tls-selfsigned"
+	// ReloadScript reloads nginx when the certificate changed.
+	ReloadScript = "/usr/local/bin/kiln-tls-reload"
 	// StateDir is certbot's /etc/letsencrypt (account, lineages).
 	StateDir = "/var/lib/kiln/acme"
 	// SelfSignedUnit makes the first-boot certificate.
@@ -142,10 +147,12 @@ func (c Config) Validate() error {
 
 type view struct {
 	Config
-	Names                      string
-	ScriptDir, StateDir, Image string
-	CertName, Nginx            string
-	SelfSignedUnit             string
+	Names                    string
+	HookDir, StateDir, Image string
+	SelfSignedScript         string
+	ReloadScript             string
+	CertName, Nginx          string
+	SelfSignedUnit           string
 }
 
 // Render returns the three scripts and the self-signed, renewal and timer
@@ -155,12 +162,13 @@ func Render(c Config) ([]overlays.File, []units.Unit, error) {
 	if err := c.Validate(); err != nil {
 		return nil, nil, err
 	}
-	v := view{Config: c, Names: strings.Join(c.Domains, " "), ScriptDir: ScriptDir, StateDir: StateDir,
+	v := view{Config: c, Names: strings.Join(c.Domains, " "), HookDir: HookDir, StateDir: StateDir,
+		SelfSignedScript: SelfSignedScript, ReloadScript: ReloadScript,
 		Image: CertbotImage, CertName: CertName, Nginx: nginx.ServiceName, SelfSignedUnit: SelfSignedUnit}
 	files := []overlays.File{
-		{Path: ScriptDir + "/selfsigned.sh", Mode: 0o755, Contents: []byte(selfSignedScript)},
-		{Path: ScriptDir + "/deploy-hook.sh", Mode: 0o755, Contents: []byte(deployHookScript)},
-		{Path: ScriptDir + "/reload-nginx.sh", Mode: 0o755, Contents: []byte(reloadScript)},
+		{Path: SelfSignedScript, Mode: 0o755, Contents: []byte(selfSignedScript)},
+		{Path: HookDir + "/deploy-hook.sh", Mode: 0o755, Contents: []byte(deployHookScript)},
+		{Path: ReloadScript, Mode: 0o755, Contents: []byte(reloadScript)},
 	}
 	var us []units.Unit
 	for _, u := range []struct {
