@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -839,5 +840,49 @@ func TestFedoraSignerMustMatchMajor(t *testing.T) {
 	refusal(t, dir, err, ErrSignature)
 	if !strings.Contains(err.Error(), "Fedora 43 key") {
 		t.Errorf("message does not name the expected key: %v", err)
+	}
+}
+
+func TestFetchPXEPartialFailureLeavesNothing(t *testing.T) {
+	signer, ring := testKey(t, "fedora-test")
+	f := newFakeFCOS(t, signer, "42.20251012.3.0")
+	f.publish()
+	names := f.fileNames("42.20251012.3.0")
+	// The kernel verifies, the initramfs does not.
+	p := buildPath("stable", "42.20251012.3.0", names[3])
+	f.files[p+".sig"] = sign(t, signer, []byte("another initramfs"))
+	dir := t.TempDir()
+	_, err := newClient(f, ring, dir).Get(context.Background(), "stable", "", "metal", "pxe")
+	refusal(t, dir, err, ErrSignature)
+	if f.hitCount(buildPath("stable", "42.20251012.3.0", names[2])) != 1 {
+		t.Fatal("the kernel was not downloaded first; the test does not test what it claims")
+	}
+}
+
+func TestServerErrorFallsBackToCache(t *testing.T) {
+	signer, ring := testKey(t, "fedora-test")
+	f := newFakeFCOS(t, signer, "42.20251012.3.0")
+	f.publish()
+	dir := t.TempDir()
+	c := newClient(f, ring, dir)
+	ctx := context.Background()
+	if _, err := c.Get(ctx, "stable", "", "metal", "raw.xz"); err != nil {
+		t.Fatal(err)
+	}
+	var status atomic.Int32
+	status.Store(http.StatusServiceUnavailable)
+	f.mu.Lock()
+	f.hook = func(w http.ResponseWriter, r *http.Request) bool {
+		http.Error(w, "down", int(status.Load()))
+		return true
+	}
+	f.mu.Unlock()
+	if _, err := c.Get(ctx, "stable", "", "metal", "raw.xz"); err != nil {
+		t.Fatalf("503 with a cached release: %v", err)
+	}
+	// A 404 is an answer, not an outage: no silent fallback.
+	status.Store(http.StatusNotFound)
+	if _, err := c.Get(ctx, "stable", "", "metal", "raw.xz"); !errors.Is(err, ErrHTTPStatus) {
+		t.Fatalf("404: err = %v, want ErrHTTPStatus", err)
 	}
 }

@@ -128,8 +128,8 @@ func (c *Client) get(ctx context.Context, url string) ([]byte, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%w: GET %s: %s", ErrHTTPStatus, url, resp.Status)
+	if err := statusError(resp, url); err != nil {
+		return nil, err
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxMetadata+1))
 	if err != nil {
@@ -139,6 +139,19 @@ func (c *Client) get(ctx context.Context, url string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s is larger than %d bytes", ErrMetadata, url, maxMetadata)
 	}
 	return data, nil
+}
+
+// statusError turns a non-200 answer into an error; 5xx answers also wrap
+// ErrUnavailable.
+func statusError(resp *http.Response, url string) error {
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		return nil
+	case resp.StatusCode >= 500:
+		return fmt.Errorf("%w: %w: GET %s: %s", ErrHTTPStatus, ErrUnavailable, url, resp.Status)
+	default:
+		return fmt.Errorf("%w: GET %s: %s", ErrHTTPStatus, url, resp.Status)
+	}
 }
 
 // Stream fetches and parses the metadata of a stream (stable, testing, next).
@@ -216,7 +229,7 @@ func (c *Client) Resolve(ctx context.Context, stream, constraint, platform, form
 
 // isUnreachable tells a failure to talk to the server from a server's answer.
 func isUnreachable(err error) bool {
-	if errors.Is(err, ErrOffline) {
+	if errors.Is(err, ErrOffline) || errors.Is(err, ErrUnavailable) {
 		return true
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {

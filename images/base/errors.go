@@ -22,6 +22,9 @@ var (
 var (
 	// ErrHTTPStatus is returned when the server answers with a non-200 status.
 	ErrHTTPStatus = errors.New("unexpected HTTP status")
+	// ErrUnavailable is returned, with ErrHTTPStatus, for a 5xx answer: the
+	// server is there but cannot serve, so the cache may stand in for it.
+	ErrUnavailable = errors.New("server unavailable")
 	// ErrOffline is returned when the network is not to be used and the cache cannot answer.
 	ErrOffline = errors.New("not in the cache and offline")
 )

@@ -88,16 +88,30 @@ func (c *Client) Fetch(ctx context.Context, a Artifact) (Fetched, error) {
 		rec.Formats = map[string][]CachedFile{}
 	}
 	out := Fetched{Artifact: a, Dir: dir}
+	// Files placed by this call are unrecorded until the end; on failure
+	// they go, so that the cache never holds a file its record does not
+	// vouch for (a PXE set whose initramfs failed leaves no kernel behind).
+	var placed []string
+	fail := func(err error) (Fetched, error) {
+		for _, p := range placed {
+			_ = os.Remove(p)
+			_ = os.Remove(p + ".sig")
+		}
+		return Fetched{}, err
+	}
 	for _, nf := range a.Files {
-		cf, err := c.fetchFile(ctx, ring, dir, rec, nf)
+		cf, fresh, err := c.fetchFile(ctx, ring, dir, rec, nf)
 		if err != nil {
-			return Fetched{}, fmt.Errorf("%s %s %s %s: %w", a.Stream, a.Release, a.Platform, a.Format, err)
+			return fail(fmt.Errorf("%s %s %s %s: %w", a.Stream, a.Release, a.Platform, a.Format, err))
+		}
+		if fresh {
+			placed = append(placed, filepath.Join(dir, cf.Name))
 		}
 		out.Files = append(out.Files, cf)
 	}
 	rec.Formats[a.Format] = out.Files
 	if err := writeRecord(dir, rec); err != nil {
-		return Fetched{}, err
+		return fail(err)
 	}
 	return out, nil
 }
@@ -152,10 +166,10 @@ func fileName(location string) (string, error) {
 	return name, nil
 }
 
-func (c *Client) fetchFile(ctx context.Context, ring openpgp.EntityList, dir string, rec *Record, nf NamedFile) (CachedFile, error) {
+func (c *Client) fetchFile(ctx context.Context, ring openpgp.EntityList, dir string, rec *Record, nf NamedFile) (cf CachedFile, fresh bool, err error) {
 	name, err := fileName(nf.Location)
 	if err != nil {
-		return CachedFile{}, err
+		return CachedFile{}, false, err
 	}
 	final := filepath.Join(dir, name)
 	sigPath := final + ".sig"
@@ -167,10 +181,10 @@ func (c *Client) fetchFile(ctx context.Context, ring openpgp.EntityList, dir str
 				err = checkSignerRelease(v, rec.Release)
 			}
 			if err == nil {
-				return CachedFile{Name: name, Role: nf.Role, Published: nf.RemoteFile, Verified: v}, nil
+				return CachedFile{Name: name, Role: nf.Role, Published: nf.RemoteFile, Verified: v}, false, nil
 			}
 			if !errors.Is(err, ErrChecksum) && !errors.Is(err, ErrSignature) && !errors.Is(err, ErrMissingSignature) && !errors.Is(err, os.ErrNotExist) {
-				return CachedFile{}, err
+				return CachedFile{}, false, err
 			}
 		}
 		// A cached file that no longer verifies was damaged or tampered
@@ -179,21 +193,21 @@ func (c *Client) fetchFile(ctx context.Context, ring openpgp.EntityList, dir str
 		_ = os.Remove(sigPath)
 	}
 	if c.Offline {
-		return CachedFile{}, fmt.Errorf("%w: %s", ErrOffline, name)
+		return CachedFile{}, false, fmt.Errorf("%w: %s", ErrOffline, name)
 	}
 	if nf.Signature == "" {
-		return CachedFile{}, fmt.Errorf("%w: the metadata gives no signature for %s; kiln refuses unsigned base artifacts (download it yourself and pass it as a local file with its sha256)", ErrMissingSignature, name)
+		return CachedFile{}, false, fmt.Errorf("%w: the metadata gives no signature for %s; kiln refuses unsigned base artifacts (download it yourself and pass it as a local file with its sha256)", ErrMissingSignature, name)
 	}
 	sig, err := c.get(ctx, nf.Signature)
 	if err != nil {
 		if errors.Is(err, ErrHTTPStatus) {
-			return CachedFile{}, fmt.Errorf("%w for %s: %w; kiln refuses unsigned base artifacts (try again later, or another mirror)", ErrMissingSignature, name, err)
+			return CachedFile{}, false, fmt.Errorf("%w for %s: %w; kiln refuses unsigned base artifacts (try again later, or another mirror)", ErrMissingSignature, name, err)
 		}
-		return CachedFile{}, err
+		return CachedFile{}, false, err
 	}
 	tmp, err := c.download(ctx, dir, name, nf.Location)
 	if err != nil {
-		return CachedFile{}, err
+		return CachedFile{}, false, err
 	}
 	v, err := verifyFile(ring, tmp, nf.SHA256, sig)
 	if err == nil {
@@ -201,17 +215,21 @@ func (c *Client) fetchFile(ctx context.Context, ring openpgp.EntityList, dir str
 	}
 	if err != nil {
 		_ = os.Remove(tmp)
-		return CachedFile{}, fmt.Errorf("%w; the download was deleted. Fetch again; if it fails again the mirror (%s) serves a damaged or forged file: use another mirror or report it", err, c.base())
+		return CachedFile{}, false, fmt.Errorf("%w; the download was deleted. Fetch again; if it fails again the mirror (%s) serves a damaged or forged file: use another mirror or report it", err, c.base())
 	}
 	if err := renameio.WriteFile(sigPath, sig, 0o644); err != nil {
 		_ = os.Remove(tmp)
-		return CachedFile{}, err
+		return CachedFile{}, false, err
+	}
+	if err := os.Chmod(tmp, 0o644); err != nil {
+		_ = os.Remove(tmp)
+		return CachedFile{}, false, err
 	}
 	if err := os.Rename(tmp, final); err != nil {
 		_ = os.Remove(tmp)
-		return CachedFile{}, err
+		return CachedFile{}, false, err
 	}
-	return CachedFile{Name: name, Role: nf.Role, Published: nf.RemoteFile, Verified: v}, nil
+	return CachedFile{Name: name, Role: nf.Role, Published: nf.RemoteFile, Verified: v}, true, nil
 }
 
 func (r *Record) lookup(name string) (CachedFile, bool) {
@@ -237,8 +255,8 @@ func (c *Client) download(ctx context.Context, dir, name, url string) (tmpPath s
 		return "", err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("%w: GET %s: %s", ErrHTTPStatus, url, resp.Status)
+	if err := statusError(resp, url); err != nil {
+		return "", err
 	}
 	f, err := os.CreateTemp(dir, partialPrefix+name+"-*")
 	if err != nil {
