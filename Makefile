@@ -23,8 +23,11 @@ IGNITION_LDFLAGS := -X github.com/coreos/ignition/v2/internal/distro.selinuxRela
 .DEFAULT_GOAL := build
 .PHONY: build tools test fuzz bench golden clean
 
+# The version kiln reports; `make build VERSION=1.2.3` for a release.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
 build:
-	$(GO) build -o $(BIN)/kiln ./cmd/kiln
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/kiln ./cmd/kiln
 
 tools: $(TOOLS)
 
