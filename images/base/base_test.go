@@ -122,6 +122,12 @@ func (f *fakeFCOS) serve(w http.ResponseWriter, r *http.Request) {
 	w.Write(body)
 }
 
+func (f *fakeFCOS) setHook(h func(w http.ResponseWriter, r *http.Request) bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hook = h
+}
+
 func (f *fakeFCOS) hitCount(p string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -565,11 +571,11 @@ func TestFetchInterruptedLeavesNothing(t *testing.T) {
 	f := newFakeFCOS(t, signer, "42.20251012.3.0")
 	f.publish()
 	p := buildPath("stable", "42.20251012.3.0", f.fileNames("42.20251012.3.0")[0])
-	f.hook = func(w http.ResponseWriter, r *http.Request) bool {
+	body := f.files[p]
+	f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.URL.Path != p {
 			return false
 		}
-		body := f.files[p]
 		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
 		w.Write(body[:len(body)/2])
 		// Drop the connection mid-body, as a flaky link would.
@@ -578,7 +584,7 @@ func TestFetchInterruptedLeavesNothing(t *testing.T) {
 			conn.Close()
 		}
 		return true
-	}
+	})
 	dir := t.TempDir()
 	c := newClient(f, ring, dir)
 	a, err := c.Resolve(context.Background(), "stable", "", "metal", "raw.xz")
@@ -599,11 +605,11 @@ func TestFetchCancelled(t *testing.T) {
 	f.publish()
 	p := buildPath("stable", "42.20251012.3.0", f.fileNames("42.20251012.3.0")[0])
 	started := make(chan struct{})
-	f.hook = func(w http.ResponseWriter, r *http.Request) bool {
+	body := f.files[p]
+	f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.URL.Path != p {
 			return false
 		}
-		body := f.files[p]
 		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
 		w.Write(body[:1024])
 		w.(http.Flusher).Flush()
@@ -614,7 +620,7 @@ func TestFetchCancelled(t *testing.T) {
 		case <-time.After(10 * time.Second):
 		}
 		return true
-	}
+	})
 	dir := t.TempDir()
 	c := newClient(f, ring, dir)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -871,12 +877,10 @@ func TestServerErrorFallsBackToCache(t *testing.T) {
 	}
 	var status atomic.Int32
 	status.Store(http.StatusServiceUnavailable)
-	f.mu.Lock()
-	f.hook = func(w http.ResponseWriter, r *http.Request) bool {
+	f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
 		http.Error(w, "down", int(status.Load()))
 		return true
-	}
-	f.mu.Unlock()
+	})
 	if _, err := c.Get(ctx, "stable", "", "metal", "raw.xz"); err != nil {
 		t.Fatalf("503 with a cached release: %v", err)
 	}
