@@ -564,6 +564,9 @@ func TestCacheHitWithoutNetwork(t *testing.T) {
 	if _, err := os.Stat(p1); !os.IsNotExist(err) {
 		t.Fatal("damaged cached file was kept")
 	}
+	if entries, err := c3.Cache.List(); err != nil || len(entries) != 1 || len(entries[0].Formats) != 0 {
+		t.Fatalf("the record still vouches for the deleted file: %+v %v", entries, err)
+	}
 }
 
 func TestFetchInterruptedLeavesNothing(t *testing.T) {

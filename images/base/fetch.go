@@ -191,6 +191,10 @@ func (c *Client) fetchFile(ctx context.Context, ring openpgp.EntityList, dir str
 		// with: it goes, and is fetched again if the network is allowed.
 		_ = os.Remove(final)
 		_ = os.Remove(sigPath)
+		rec.forget(name)
+		if err := writeRecord(dir, rec); err != nil {
+			return CachedFile{}, false, err
+		}
 	}
 	if c.Offline {
 		return CachedFile{}, false, fmt.Errorf("%w: %s", ErrOffline, name)
@@ -200,7 +204,7 @@ func (c *Client) fetchFile(ctx context.Context, ring openpgp.EntityList, dir str
 	}
 	sig, err := c.get(ctx, nf.Signature)
 	if err != nil {
-		if errors.Is(err, ErrHTTPStatus) {
+		if errors.Is(err, ErrHTTPStatus) && !errors.Is(err, ErrUnavailable) {
 			return CachedFile{}, false, fmt.Errorf("%w for %s: %w; kiln refuses unsigned base artifacts (try again later, or another mirror)", ErrMissingSignature, name, err)
 		}
 		return CachedFile{}, false, err
@@ -230,6 +234,19 @@ func (c *Client) fetchFile(ctx context.Context, ring openpgp.EntityList, dir str
 		return CachedFile{}, false, err
 	}
 	return CachedFile{Name: name, Role: nf.Role, Published: nf.RemoteFile, Verified: v}, true, nil
+}
+
+// forget drops every format that lists the named file: a format is only
+// recorded while all of its files verify.
+func (r *Record) forget(name string) {
+	for format, files := range r.Formats {
+		for _, f := range files {
+			if f.Name == name {
+				delete(r.Formats, format)
+				break
+			}
+		}
+	}
 }
 
 func (r *Record) lookup(name string) (CachedFile, bool) {
