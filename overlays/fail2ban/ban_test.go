@@ -2,23 +2,53 @@ package fail2ban
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/kiln-dev/kiln/internal/testutil"
+	"github.com/kiln-dev/kiln/overlays/firewall"
 )
+
+// inNetns runs fn on an OS thread moved into the named namespace; sockets
+// keep the namespace they were made in. The thread stays locked, so the
+// runtime discards it afterwards.
+func inNetns(t *testing.T, ns string, fn func() error) {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		f, err := os.Open(filepath.Join("/var/run/netns", ns))
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("setns %s: %w", ns, err)
+			return
+		}
+		errc <- fn()
+	}()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
 
 // TestBanLive runs fail2ban for real inside a fresh network namespace with
 // kiln's jail. Only the log source differs from the server (a file instead
 // of the journal, which a test cannot write to); the filter, the limits
 // and the nftables ban action are kiln's. Five failures from one address
-// must put it into fail2ban's nftables set; a single failure from another
-// must not.
+// must put it into fail2ban's nftables set and cut that address off SSH
+// through kiln's firewall; a single failure from another must not.
 func TestBanLive(t *testing.T) {
 	server := testutil.Tool(t, "fail2ban-server")
 	client := testutil.Tool(t, "fail2ban-client")
@@ -50,6 +80,67 @@ func TestBanLive(t *testing.T) {
 		t.Fatalf("ip netns add: %v\n%s", err, out)
 	}
 	t.Cleanup(func() { _ = exec.Command(ip, "netns", "del", ns).Run() })
+	cli := ns + "c"
+	sh := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(ip, args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	sh("netns", "add", cli)
+	t.Cleanup(func() { _ = exec.Command(ip, "netns", "del", cli).Run() })
+	sh("-n", ns, "link", "set", "lo", "up")
+	sh("-n", ns, "link", "add", "veth0", "type", "veth", "peer", "name", "veth1", "netns", cli)
+	sh("-n", ns, "addr", "add", "203.0.113.1/24", "dev", "veth0")
+	for _, a := range []string{"203.0.113.50/24", "203.0.113.60/24"} {
+		sh("-n", cli, "addr", "add", a, "dev", "veth1")
+	}
+	sh("-n", ns, "link", "set", "veth0", "up")
+	sh("-n", cli, "link", "set", "veth1", "up")
+
+	// kiln's own firewall sits beside fail2ban's table, as on the server.
+	rs, err := firewall.Ruleset(firewall.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsPath := filepath.Join(run, "kiln.nft")
+	if err := os.WriteFile(rsPath, rs, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sh("netns", "exec", ns, nft, "-f", rsPath)
+	inNetns(t, ns, func() error {
+		l, err := net.Listen("tcp", "203.0.113.1:22")
+		if err != nil {
+			return err
+		}
+		t.Cleanup(func() { l.Close() })
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+		return nil
+	})
+	sshFrom := func(src string) bool {
+		var ok bool
+		inNetns(t, cli, func() error {
+			d := net.Dialer{Timeout: time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+			c, err := d.Dial("tcp", "203.0.113.1:22")
+			if err == nil {
+				ok = true
+				c.Close()
+			}
+			return nil
+		})
+		return ok
+	}
+	if !sshFrom("203.0.113.50") {
+		t.Fatal("SSH unreachable before any ban")
+	}
 
 	cmd := exec.Command(ip, "netns", "exec", ns, server, "-f", "-x", "-c", dir, "start")
 	var out strings.Builder
@@ -121,6 +212,12 @@ func TestBanLive(t *testing.T) {
 	o, _ := exec.Command(ip, "netns", "exec", ns, nft, "list", "chain", "inet", "f2b-table", "f2b-chain").CombinedOutput()
 	if !strings.Contains(string(o), "tcp dport { 22 }") && !strings.Contains(string(o), "tcp dport 22 ") {
 		t.Errorf("ban rule does not target the SSH port:\n%s", o)
+	}
+	if sshFrom("203.0.113.50") {
+		t.Error("banned address still reaches SSH")
+	}
+	if !sshFrom("203.0.113.60") {
+		t.Error("an address below maxretry lost SSH")
 	}
 	st, _ := exec.Command(client, "-c", dir, "get", "sshd", "bantime").CombinedOutput()
 	if strings.TrimSpace(string(st)) != "3600" {
