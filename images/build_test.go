@@ -277,6 +277,22 @@ func TestBuildCancelled(t *testing.T) {
 	}
 }
 
+func TestWriteISORefusesUsedArea(t *testing.T) {
+	dir := t.TempDir()
+	base := fixture.ISO(t, dir, fixture.ISOOptions{})
+	once := filepath.Join(dir, "once.iso")
+	if err := WriteISO(t.Context(), once, base, []byte(testConfig), nil); err != nil {
+		t.Fatal(err)
+	}
+	twice := filepath.Join(dir, "twice.iso")
+	if err := WriteISO(t.Context(), twice, once, []byte(testConfig), nil); !errors.Is(err, ErrConfigExists) {
+		t.Fatalf("got %v, want ErrConfigExists", err)
+	}
+	if _, err := os.Stat(twice); !os.IsNotExist(err) {
+		t.Error("refused ISO left an output")
+	}
+}
+
 func TestBuildRefusals(t *testing.T) {
 	f := newBuildFixture(t)
 	out := t.TempDir()

@@ -164,29 +164,15 @@ func writeQcow2(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, p
 			return err
 		}
 	}
-	// L1.
-	for i, idx := range l.l2Used {
-		pos := idx * 8
-		if pos/qcowCluster > 0 {
-			break // handled below for multi-cluster L1 tables
+	// L1: one entry per 512 MiB of disk, pointing at its L2 table if any.
+	for c := int64(0); c < l.l1N; c++ {
+		for i, idx := range l.l2Used {
+			if idx*8/qcowCluster == c {
+				be.PutUint64(cl[idx*8%qcowCluster:], uint64((l.l2+int64(i))*qcowCluster)|qcowCopied)
+			}
 		}
-		be.PutUint64(cl[pos:], uint64((l.l2+int64(i))*qcowCluster)|qcowCopied)
-	}
-	if l.l1N == 1 {
 		if err := put(); err != nil {
 			return err
-		}
-	} else {
-		clear(cl)
-		for c := int64(0); c < l.l1N; c++ {
-			for i, idx := range l.l2Used {
-				if idx*8/qcowCluster == c {
-					be.PutUint64(cl[idx*8%qcowCluster:], uint64((l.l2+int64(i))*qcowCluster)|qcowCopied)
-				}
-			}
-			if err := put(); err != nil {
-				return err
-			}
 		}
 	}
 	// L2 tables: data cluster n of the file is the n-th non-zero cluster.

@@ -41,10 +41,14 @@ func mustSize(t *testing.T, p string) int64 {
 }
 
 func TestEmbedDisk(t *testing.T) {
-	for _, bs := range []int{1024, 4096} {
-		t.Run(map[int]string{1024: "1k", 4096: "4k"}[bs], func(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		bs       int
+		features string
+	}{{"1k", 1024, ""}, {"4k", 4096, ""}, {"4k-orphan-file", 4096, "orphan_file"}} {
+		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
-			base := fixture.Disk(t, dir, fixture.DiskOptions{BlockSize: bs})
+			base := fixture.Disk(t, dir, fixture.DiskOptions{BlockSize: c.bs, Features: c.features})
 			for i, platform := range []string{"proxmoxve", "aws"} {
 				out := filepath.Join(dir, platform+".raw")
 				copyFile(t, base, out)
