@@ -141,9 +141,11 @@ func TestBuildAllFormats(t *testing.T) {
 		zst := filepath.Join(t.TempDir(), "do.qcow2")
 		shell(t, fmt.Sprintf("zstd -q -d -o '%s' '%s'", zst, filepath.Join(out1, "clipper-1.2.0-digitalocean.qcow2.zst")))
 		judge(t, false, "qemu-img", "check", zst)
-		res, err := Inspect(zst)
-		if err != nil || res.Platform != "digitalocean" {
-			t.Errorf("inspect zst qcow2: %+v %v", res, err)
+		for _, p := range []string{zst, filepath.Join(out1, "clipper-1.2.0-digitalocean.qcow2.zst")} {
+			res, err := Inspect(p)
+			if err != nil || res.Platform != "digitalocean" || res.Kind != KindQcow2 || res.ConfigSHA256 != m.ConfigSHA256 {
+				t.Errorf("inspect %s: %+v %v", p, res, err)
+			}
 		}
 	})
 	t.Run("vhd", func(t *testing.T) {

@@ -78,3 +78,24 @@ func compressor(w io.Writer, c Compression) (io.WriteCloser, error) {
 type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
+
+// decompressor reads a stream written by compressor.
+func decompressor(r io.Reader, c Compression) (io.ReadCloser, error) {
+	switch c {
+	case CompressXZ:
+		xr, err := xz.NewReader(r)
+		if err != nil {
+			return nil, err
+		}
+		return io.NopCloser(xr), nil
+	case CompressGzip:
+		return gzip.NewReader(r)
+	case CompressZstd:
+		zr, err := zstd.NewReader(r)
+		if err != nil {
+			return nil, err
+		}
+		return zr.IOReadCloser(), nil
+	}
+	return nil, fmt.Errorf("%w: compression %q", ErrUnknownFormat, c)
+}

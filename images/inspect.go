@@ -55,6 +55,17 @@ func Inspect(path string) (*InspectResult, error) {
 	n, _ := f.ReadAt(head, 0)
 	head = head[:n]
 	res := &InspectResult{}
+	if comp := sniffCompression(head); comp != CompressNone {
+		// A config initrd is itself xz: tell it apart by its cpio magic.
+		if comp == CompressXZ && isConfigInitrd(f) {
+			res.Kind = KindInitrd
+			if res.Config, err = readConfigInitrd(io.NewSectionReader(f, 0, st.Size())); err != nil {
+				return nil, err
+			}
+			return res.finish(), nil
+		}
+		return inspectCompressed(f, comp)
+	}
 	switch {
 	case bytes.HasPrefix(head, qcowMagic):
 		q, err := openQcow2(f)
@@ -64,11 +75,6 @@ func Inspect(path string) (*InspectResult, error) {
 		res.Kind = KindQcow2
 		res.Config, res.Platform, err = diskConfig(q)
 		if err != nil {
-			return nil, err
-		}
-	case bytes.HasPrefix(head, []byte{0xFD, '7', 'z', 'X', 'Z', 0}):
-		res.Kind = KindInitrd
-		if res.Config, err = readConfigInitrd(f); err != nil {
 			return nil, err
 		}
 	case len(head) >= 0x8006 && string(head[0x8001:0x8006]) == "CD001":
@@ -93,11 +99,77 @@ func Inspect(path string) (*InspectResult, error) {
 	default:
 		return nil, fmt.Errorf("%w: %s", ErrUnknownArtifact, path)
 	}
+	return res.finish(), nil
+}
+
+func (res *InspectResult) finish() *InspectResult {
 	sum := sha256.Sum256(res.Config)
 	res.ConfigSHA256 = hex.EncodeToString(sum[:])
 	res.ConfigSize = len(res.Config)
 	res.Release = releaseInfo(res.Config)
-	return res, nil
+	return res
+}
+
+// sniffCompression recognises the compressions kiln writes by magic.
+func sniffCompression(head []byte) Compression {
+	switch {
+	case bytes.HasPrefix(head, []byte{0xFD, '7', 'z', 'X', 'Z', 0}):
+		return CompressXZ
+	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
+		return CompressGzip
+	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		return CompressZstd
+	}
+	return CompressNone
+}
+
+// isConfigInitrd reports whether an xz file starts with a newc archive.
+func isConfigInitrd(f *os.File) bool {
+	r, err := decompressor(io.NewSectionReader(f, 0, 1<<62), CompressXZ)
+	if err != nil {
+		return false
+	}
+	defer r.Close()
+	magic := make([]byte, 6)
+	_, err = io.ReadFull(r, magic)
+	return err == nil && string(magic) == "070701"
+}
+
+// inspectCompressed decompresses a disk output into a sparse temporary
+// file and inspects that.
+func inspectCompressed(f *os.File, comp Compression) (*InspectResult, error) {
+	r, err := decompressor(f, comp)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	tmp, err := os.CreateTemp("", "kiln-inspect-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	buf := make([]byte, copyChunk)
+	var off int64
+	for {
+		n, err := io.ReadFull(r, buf)
+		if n > 0 && !isZero(buf[:n]) {
+			if _, werr := tmp.WriteAt(buf[:n], off); werr != nil {
+				return nil, werr
+			}
+		}
+		off += int64(n)
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("decompress: %w", err)
+		}
+	}
+	if err := tmp.Truncate(off); err != nil {
+		return nil, err
+	}
+	return Inspect(tmp.Name())
 }
 
 // diskConfig reads the config and platform id out of an FCOS disk.
