@@ -6,6 +6,7 @@ import (
 
 	"github.com/kiln-dev/kiln/builder/spec"
 	"github.com/kiln-dev/kiln/overlays"
+	"github.com/kiln-dev/kiln/overlays/acme"
 	"github.com/kiln-dev/kiln/overlays/fail2ban"
 	"github.com/kiln-dev/kiln/overlays/firewall"
 	"github.com/kiln-dev/kiln/overlays/nginx"
@@ -130,6 +131,10 @@ func applyEdge(p *Plan, s *spec.Service, c *units.Container) error {
 	// kiln writes the container unit itself, from the spec's service, so
 	// that limits, ordering and the health check follow the spec.
 	p.Files = append(p.Files, files...)
+	if err := p.certificates(s, cfg); err != nil {
+		return err
+	}
+	c.After = append(c.After, acme.SelfSignedUnit)
 	tls := path.Dir(cfg.CertPath)
 	c.Exec = []string{"nginx", "-c", cfg.ConfigDir + "/nginx.conf"}
 	c.Mounts = append(c.Mounts,
@@ -148,4 +153,54 @@ func applyEdge(p *Plan, s *spec.Service, c *units.Container) error {
 	c.ExecReload = "/usr/bin/podman kill --signal HUP " + s.Name
 	c.Health = health(fmt.Sprintf("curl -fsk -o /dev/null https://127.0.0.1:%d/health", cfg.HTTPSPort))
 	return nil
+}
+
+// acmeDirectories maps the spec's names to ACME directory URLs.
+var acmeDirectories = map[string]string{
+	"letsencrypt":         acme.LetsEncryptProduction,
+	"letsencrypt-staging": acme.LetsEncryptStaging,
+}
+
+// certificates: a self-signed certificate at first boot so the edge
+// starts, then ACME issuance and renewal unless the spec says none.
+func (p *Plan) certificates(edge *spec.Service, cfg nginx.Config) error {
+	a := p.App
+	c := acme.DefaultConfig(a.TLS.Email, cfg.ServerNames...)
+	if dir, ok := acmeDirectories[a.TLS.ACME]; ok {
+		c.Directory = dir
+	} else if a.TLS.ACME != "none" {
+		c.Directory = a.TLS.ACME
+	}
+	c.TLSDir, c.Webroot = path.Dir(cfg.CertPath), cfg.ACMEWebroot
+	c.NginxService = edge.Name + ".service"
+	issue := a.TLS.ACME != "none" && len(a.TLS.Domains) > 0
+	if !issue && c.Email == "" {
+		c.Email = "root@localhost" // unused: only the self-signed part is kept
+	}
+	files, us, err := acme.Render(c)
+	if err != nil {
+		return fmt.Errorf("acme: %w", err)
+	}
+	if !issue {
+		files, us = selfSignedOnly(files, us)
+	}
+	return p.add(files, us, nil)
+}
+
+// selfSignedOnly keeps the first-boot certificate and drops issuance, for
+// appliances without public names or with ACME turned off.
+func selfSignedOnly(files []overlays.File, us []units.Unit) ([]overlays.File, []units.Unit) {
+	var fs []overlays.File
+	for _, f := range files {
+		if f.Path == acme.SelfSignedScript {
+			fs = append(fs, f)
+		}
+	}
+	var out []units.Unit
+	for _, u := range us {
+		if u.Name == acme.SelfSignedUnit {
+			out = append(out, u)
+		}
+	}
+	return fs, out
 }

@@ -68,6 +68,9 @@ type Config struct {
 	TLSDir string
 	// Webroot is nginx's ACME challenge root (nginx.ACMEWebroot).
 	Webroot string
+	// NginxService is the systemd service of the edge that serves the
+	// certificate and is reloaded when it changes (nginx.ServiceName).
+	NginxService string
 }
 
 // DefaultConfig issues from Let's Encrypt production.
@@ -75,8 +78,13 @@ func DefaultConfig(email string, domains ...string) Config {
 	return Config{
 		Domains: domains, Email: email, Directory: LetsEncryptProduction, KeyType: "ecdsa",
 		SelfSignedDays: 30, TLSDir: nginx.TLSDir, Webroot: nginx.ACMEWebroot,
+		NginxService: nginx.ServiceName,
 	}
 }
+
+// serviceRe is a systemd service name with nothing that could end a unit
+// line or start a specifier.
+var serviceRe = regexp.MustCompile(`^[A-Za-z0-9@._-]+\.service$`)
 
 //go:embed selfsigned.sh
 var selfSignedScript string
@@ -137,6 +145,9 @@ func (c Config) Validate() error {
 	if c.SelfSignedDays < 1 || c.SelfSignedDays > 825 {
 		return fmt.Errorf("self_signed_days: %d: %w", c.SelfSignedDays, ErrDays)
 	}
+	if c.NginxService != "" && !serviceRe.MatchString(c.NginxService) {
+		return fmt.Errorf("nginx_service: %q: %w", c.NginxService, ErrPath)
+	}
 	for _, p := range []struct{ field, v string }{{"tls_dir", c.TLSDir}, {"webroot", c.Webroot}} {
 		if !pathRe.MatchString(p.v) {
 			return fmt.Errorf("%s: %q: %w", p.field, p.v, ErrPath)
@@ -162,9 +173,13 @@ func Render(c Config) ([]overlays.File, []units.Unit, error) {
 	if err := c.Validate(); err != nil {
 		return nil, nil, err
 	}
+	svc := c.NginxService
+	if svc == "" {
+		svc = nginx.ServiceName
+	}
 	v := view{Config: c, Names: strings.Join(c.Domains, " "), HookDir: HookDir, StateDir: StateDir,
 		SelfSignedScript: SelfSignedScript, ReloadScript: ReloadScript,
-		Image: CertbotImage, CertName: CertName, Nginx: nginx.ServiceName, SelfSignedUnit: SelfSignedUnit}
+		Image: CertbotImage, CertName: CertName, Nginx: svc, SelfSignedUnit: SelfSignedUnit}
 	files := []overlays.File{
 		{Path: SelfSignedScript, Mode: 0o755, Contents: []byte(selfSignedScript)},
 		{Path: HookDir + "/deploy-hook.sh", Mode: 0o755, Contents: []byte(deployHookScript)},
