@@ -9,7 +9,6 @@ package backup
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"path"
 	"regexp"
 	"strings"
@@ -173,7 +172,7 @@ var (
 // in errors.go and name the field.
 func (c Config) Validate() error {
 	if !identChars.MatchString(c.Host) {
-		return fmt.Errorf("host %q: letters, digits, dots, dashes: %w", c.Host, ErrBadDatabase)
+		return fmt.Errorf("host %q: letters, digits, dots, dashes: %w", c.Host, ErrBadHost)
 	}
 	if len(c.Schedules) == 0 {
 		return ErrNoSchedule
@@ -355,5 +354,3 @@ func PostgresSettings(c Config) map[string]string {
 		"max_wal_senders": "3",
 	}
 }
-
-func fsMode(m uint32) fs.FileMode { return fs.FileMode(m) }

@@ -4,6 +4,8 @@ import "errors"
 
 // Configuration errors: Validate wraps one of these with the offending field.
 var (
+	// ErrBadHost means the snapshot host name is unusable.
+	ErrBadHost = errors.New("invalid backup host name")
 	// ErrNoSchedule means no backup schedule is configured.
 	ErrNoSchedule = errors.New("at least one backup schedule is required")
 	// ErrBadSchedule means a schedule's name or calendar expression is unusable.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"embed"
 	"fmt"
+	"io/fs"
 	"path"
 	"strings"
 	"text/template"
@@ -87,7 +88,7 @@ func Render(cfg Config) ([]overlays.File, []units.Unit, error) {
 	var files []overlays.File
 	for _, s := range []struct {
 		src, dst string
-		mode     uint32
+		mode     fs.FileMode
 	}{
 		{"scripts/kiln-backup.sh", BackupScript, 0o755},
 		{"scripts/kiln-restore.sh", RestoreScript, 0o755},
@@ -97,7 +98,7 @@ func Render(cfg Config) ([]overlays.File, []units.Unit, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("embedded %s: %w", s.src, err)
 		}
-		files = append(files, overlays.File{Path: s.dst, Mode: fsMode(s.mode), Contents: b})
+		files = append(files, overlays.File{Path: s.dst, Mode: s.mode, Contents: b})
 	}
 	env, err := execute("backup.env.tmpl", v)
 	if err != nil {

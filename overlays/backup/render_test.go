@@ -212,6 +212,7 @@ func TestValidate(t *testing.T) {
 		want   error
 	}{
 		{"no schedule", func(c *Config) { c.Schedules = nil }, ErrNoSchedule},
+		{"bad host", func(c *Config) { c.Host = "my host" }, ErrBadHost},
 		{"bad schedule name", func(c *Config) { c.Schedules[0].Name = "Daily!" }, ErrBadSchedule},
 		{"reserved schedule name", func(c *Config) { c.Schedules[0].Name = "wal" }, ErrBadSchedule},
 		{"duplicate schedule", func(c *Config) { c.Schedules[1].Name = "daily" }, ErrBadSchedule},

@@ -380,7 +380,7 @@ INSERT INTO events (kind, payload) SELECT 'seed', jsonb_build_object('n', g, 'h'
 	if firstSnap == "" {
 		t.Fatal("no backup snapshot after kiln-backup daily")
 	}
-	t.Logf("backup: %d rows, %d Redis keys, %.0f bytes staged, %s", rows, len(strings.Split(wantRedis, "\n")), size, backupTime.Round(time.Millisecond))
+	t.Logf("backup: %d rows, %d Redis keys, %.0f bytes staged, %d bytes in S3, %s", rows, len(strings.Split(wantRedis, "\n")), size, e.bucketBytes(t), backupTime.Round(time.Millisecond))
 
 	t.Run("rpo", func(t *testing.T) {
 		e.sub(t)
@@ -475,6 +475,40 @@ INSERT INTO events (kind, payload) SELECT 'seed', jsonb_build_object('n', g, 'h'
 		}
 	})
 
+	t.Run("wal-local-retention", func(t *testing.T) {
+		e.sub(t)
+		// Two more base backups: the shipped directory then keeps WAL from
+		// the older of the two newest bases on, and nothing before it.
+		for i := 0; i < 2; i++ {
+			e.psql("clipper", "INSERT INTO events (kind) SELECT 'retention' FROM generate_series(1, 100)")
+			e.mustScript("kiln-backup", "now")
+		}
+		e.psql("clipper", "SELECT pg_switch_wal()")
+		e.waitShipped(t, e.psql("clipper", "SELECT pg_walfile_name(pg_current_wal_lsn() - 1)"))
+		names, err := filepath.Glob(filepath.Join(e.cfg.shippedDir(), "*"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var backups, segments []string
+		for _, n := range names {
+			b := filepath.Base(n)
+			switch {
+			case strings.HasSuffix(b, ".backup"):
+				backups = append(backups, b)
+			case len(b) == 24:
+				segments = append(segments, b)
+			}
+		}
+		sortStrings(backups)
+		sortStrings(segments)
+		if len(backups) != 2 || len(segments) == 0 {
+			t.Fatalf("shipped directory keeps %d backup labels and %d segments; want 2 labels: %v", len(backups), len(segments), names)
+		}
+		if cutoff := backups[0][:24]; segments[0] != cutoff {
+			t.Errorf("oldest kept segment %s; want %s, the start of the older kept base backup", segments[0], cutoff)
+		}
+	})
+
 	t.Run("s3-down-during-backup", func(t *testing.T) {
 		e.sub(t)
 		before := e.latestBackup()
@@ -490,6 +524,7 @@ INSERT INTO events (kind, payload) SELECT 'seed', jsonb_build_object('n', g, 'h'
 		if err == nil {
 			t.Fatalf("kiln-backup succeeded with S3 down:\n%s", out)
 		}
+		t.Logf("backup with S3 failing: %v; last lines:\n%s", err, lastLines(out, 3))
 		if v, ok := e.metric("kiln_backup.prom", "kiln_backup_last_run_success", "daily"); !ok || v != 0 {
 			t.Errorf("kiln_backup_last_run_success{job=daily} = %v, %v after a failure; want 0", v, ok)
 		}
@@ -508,6 +543,7 @@ INSERT INTO events (kind, payload) SELECT 'seed', jsonb_build_object('n', g, 'h'
 		if err == nil {
 			t.Fatalf("restore drill passed on a corrupted repository:\n%s", out)
 		}
+		t.Logf("drill on a corrupted repository: %v; last lines:\n%s", err, lastLines(out, 4))
 		if !strings.Contains(out, "restore drill FAILED") {
 			t.Errorf("drill output does not say it failed:\n%s", out)
 		}
@@ -596,4 +632,27 @@ func (e *env) corruptPacks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// bucketBytes is the size of everything the repository stores in S3.
+func (e *env) bucketBytes(t *testing.T) int64 {
+	prefix := e.cfg.Destination.Prefix + "/"
+	p := gofakes3.NewPrefix(&prefix, nil)
+	list, err := e.s3.backend.ListBucket(e.cfg.Destination.Bucket, &p, gofakes3.ListBucketPage{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, c := range list.Contents {
+		n += c.Size
+	}
+	return n
 }
