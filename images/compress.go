@@ -62,11 +62,16 @@ func ParseFormat(s string) (Format, Compression, error) {
 func compressor(w io.Writer, c Compression) (io.WriteCloser, error) {
 	switch c {
 	case CompressXZ:
-		return xz.WriterConfig{CheckSum: xz.CRC32}.NewWriter(w)
+		return newParallelCompressor(w, func(w io.Writer) (io.WriteCloser, error) {
+			return xz.WriterConfig{CheckSum: xz.CRC32, DictCap: parallelChunk}.NewWriter(w)
+		}), nil
 	case CompressGzip:
-		// klauspost's gzip is single-stream but several times faster than
-		// the standard library's; its header carries no name or mtime here.
-		return gzip.NewWriterLevel(w, gzip.DefaultCompression)
+		// Neither gzip library compresses one member on several cores, so
+		// members are compressed in parallel; the header carries no name
+		// or mtime.
+		return newParallelCompressor(w, func(w io.Writer) (io.WriteCloser, error) {
+			return gzip.NewWriterLevel(w, gzip.DefaultCompression)
+		}), nil
 	case CompressZstd:
 		return zstd.NewWriter(w, zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)))
 	case CompressNone:

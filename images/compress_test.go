@@ -10,8 +10,10 @@ import (
 )
 
 func TestCompressors(t *testing.T) {
-	// Half incompressible, half zeros: like a disk image.
-	src := append(randomBytes(4<<20), make([]byte, 4<<20)...)
+	// Incompressible data, then zeros over several whole chunks, then an
+	// odd tail: like a disk image.
+	src := append(randomBytes(5<<20), make([]byte, 3*parallelChunk+12345)...)
+	src = append(src, randomBytes(1000)...)
 	for _, c := range []struct {
 		comp  Compression
 		judge string

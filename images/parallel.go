@@ -1,0 +1,161 @@
+package images
+
+import (
+	"bytes"
+	"io"
+	"runtime"
+	"sync"
+)
+
+// parallelChunk is the input size of one independently compressed member.
+// xz and gzip both define a file as a sequence of complete streams
+// (members), and their decompressors read them back to back; splitting
+// the input at fixed offsets keeps the output identical on every machine
+// whatever the number of workers.
+const parallelChunk = 4 << 20
+
+// maxCompressWorkers bounds memory: each in-flight chunk holds its input
+// and output (at most ~2 × parallelChunk).
+const maxCompressWorkers = 4
+
+// chunkJob is one member being compressed.
+type chunkJob struct {
+	in    []byte
+	out   bytes.Buffer
+	err   error
+	ready chan struct{}
+}
+
+// parallelCompressor compresses fixed-size chunks concurrently into
+// independent members written in order. An all-zero chunk (most of a
+// sparse disk image) is compressed once and its member reused.
+type parallelCompressor struct {
+	w        io.Writer
+	newEnc   func(io.Writer) (io.WriteCloser, error)
+	buf      []byte
+	jobs     chan *chunkJob
+	order    chan *chunkJob
+	done     chan struct{}
+	mu       sync.Mutex
+	err      error
+	zeroOnce sync.Once
+	zero     []byte
+	zeroErr  error
+	pool     sync.Pool
+	workers  sync.WaitGroup
+}
+
+func newParallelCompressor(w io.Writer, newEnc func(io.Writer) (io.WriteCloser, error)) *parallelCompressor {
+	n := min(runtime.GOMAXPROCS(0), maxCompressWorkers)
+	p := &parallelCompressor{
+		w: w, newEnc: newEnc,
+		jobs:  make(chan *chunkJob),
+		order: make(chan *chunkJob, n),
+		done:  make(chan struct{}),
+	}
+	p.pool.New = func() any { return make([]byte, 0, parallelChunk) }
+	p.buf = p.pool.Get().([]byte)
+	for range n {
+		p.workers.Add(1)
+		go p.work()
+	}
+	go p.drain()
+	return p
+}
+
+func (p *parallelCompressor) compress(in []byte) ([]byte, error) {
+	var out bytes.Buffer
+	enc, err := p.newEnc(&out)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := enc.Write(in); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+func (p *parallelCompressor) work() {
+	defer p.workers.Done()
+	for j := range p.jobs {
+		if len(j.in) == parallelChunk && isZero(j.in) {
+			p.zeroOnce.Do(func() { p.zero, p.zeroErr = p.compress(j.in) })
+			j.out.Write(p.zero)
+			j.err = p.zeroErr
+		} else {
+			var b []byte
+			b, j.err = p.compress(j.in)
+			j.out.Write(b)
+		}
+		close(j.ready)
+	}
+}
+
+// drain writes finished members in submission order.
+func (p *parallelCompressor) drain() {
+	defer close(p.done)
+	for j := range p.order {
+		<-j.ready
+		err := j.err
+		if err == nil && p.failed() == nil {
+			_, err = p.w.Write(j.out.Bytes())
+		}
+		if err != nil {
+			p.fail(err)
+		}
+		p.pool.Put(j.in[:0])
+	}
+}
+
+func (p *parallelCompressor) fail(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err == nil {
+		p.err = err
+	}
+}
+
+func (p *parallelCompressor) failed() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+func (p *parallelCompressor) submit() {
+	j := &chunkJob{in: p.buf, ready: make(chan struct{})}
+	p.order <- j
+	p.jobs <- j
+	p.buf = p.pool.Get().([]byte)
+}
+
+// Write buffers data and hands every full chunk to a worker.
+func (p *parallelCompressor) Write(b []byte) (int, error) {
+	if err := p.failed(); err != nil {
+		return 0, err
+	}
+	n := len(b)
+	for len(b) > 0 {
+		k := copy(p.buf[len(p.buf):parallelChunk], b)
+		p.buf = p.buf[:len(p.buf)+k]
+		b = b[k:]
+		if len(p.buf) == parallelChunk {
+			p.submit()
+		}
+	}
+	return n, nil
+}
+
+// Close compresses the last partial chunk and waits for every member.
+func (p *parallelCompressor) Close() error {
+	if len(p.buf) > 0 {
+		p.submit()
+	}
+	close(p.jobs)
+	close(p.order)
+	<-p.done
+	p.workers.Wait()
+	return p.failed()
+}
