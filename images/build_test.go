@@ -43,6 +43,8 @@ var allTargets = []Target{
 	{Platform: "qemu", Format: "qcow2"},
 	{Platform: "azure", Format: "vhd"},
 	{Platform: "digitalocean", Format: "qcow2.zst"},
+	{Platform: "hetzner", Format: "raw.xz"},
+	{Platform: "vultr", Format: "vhd.gz"},
 	{Format: "iso"},
 	{Format: "pxe"},
 }
@@ -218,6 +220,28 @@ func TestBuildAllFormats(t *testing.T) {
 		grub, _ := os.ReadFile(filepath.Join(out1, "clipper-1.2.0-pxe.grub.cfg"))
 		if !strings.Contains(string(grub), "(http,192.0.2.1)/clipper/clipper-1.2.0-pxe.ign.img") {
 			t.Errorf("grub netboot:\n%s", grub)
+		}
+	})
+	t.Run("compressed", func(t *testing.T) {
+		dir := t.TempDir()
+		rawXZ := filepath.Join(dir, "h.raw")
+		shell(t, fmt.Sprintf("xz -dc '%s' > '%s'", filepath.Join(out1, "clipper-1.2.0-hetzner.raw.xz"), rawXZ))
+		checkBootFS(t, rawXZ, []byte(testConfig), "hetzner")
+		if lv := judge(t, false, "xz", "-lvv", filepath.Join(out1, "clipper-1.2.0-hetzner.raw.xz")); !strings.Contains(lv, "CRC32") {
+			t.Errorf("raw.xz check type:\n%s", lv)
+		}
+		vhdGz := filepath.Join(dir, "v.vhd")
+		shell(t, fmt.Sprintf("gzip -dc '%s' > '%s'", filepath.Join(out1, "clipper-1.2.0-vultr.vhd.gz"), vhdGz))
+		plain := filepath.Join(dir, "vultr.raw")
+		if err := WriteRaw(t.Context(), plain, f.image, []byte(testConfig), "vultr", testEpoch, nil); err != nil {
+			t.Fatal(err)
+		}
+		judge(t, false, "qemu-img", "compare", "-f", "vpc", "-F", "raw", vhdGz, plain)
+		for _, p := range []string{"clipper-1.2.0-hetzner.raw.xz", "clipper-1.2.0-vultr.vhd.gz"} {
+			res, err := Inspect(filepath.Join(out1, p))
+			if err != nil || res.ConfigSHA256 != m.ConfigSHA256 {
+				t.Errorf("inspect %s: %+v %v", p, res, err)
+			}
 		}
 	})
 	t.Run("inspect", func(t *testing.T) {
