@@ -1,4 +1,20 @@
 // Package images turns a rendered Ignition config into Fedora CoreOS
 // artifacts: raw, qcow2 and vhd disks, live ISOs and PXE bundles, plus the
 // base artifacts they start from.
+//
+// Build is the one entry point for writing: it takes a Request (config,
+// name, version, targets such as {Platform: "proxmox", Format: "qcow2.xz"},
+// base artifacts, SOURCE_DATE_EPOCH) and writes every output, manifest.json
+// and SHA256SUMS into the output directory, or nothing at all when it fails
+// or its context is cancelled. Inspect reads the config back out of any
+// output. WriteRaw, WriteQcow2, WriteISO and ConfigInitrd are the single
+// writers Build is made of.
+//
+// Where the config goes follows coreos-installer byte for byte: on disks,
+// /ignition/config.ign on the ext4 partition labelled boot (plus the
+// platform id on the BLS options line); on the live ISO and for PXE, an xz
+// (CRC32) newc cpio holding config.ign. go-diskfs creates the file; the
+// internal ext4 package then pins the timestamps it stamped and rewrites
+// the BLS entry inside its own blocks, the two edits go-diskfs cannot make
+// safely.
 package images
