@@ -48,6 +48,9 @@ type Command struct {
 	Dir string
 	// Stdin is fed to the program.
 	Stdin []byte
+	// Timeout replaces the default Timeout for a judge known to be slow
+	// (booting a VM, starting a database).
+	Timeout time.Duration
 }
 
 // Exec runs a judge and returns what it printed. A non-zero exit is
@@ -56,7 +59,11 @@ type Command struct {
 func Exec(t testing.TB, c Command) (Output, error) {
 	t.Helper()
 	path := testutil.Tool(t, c.Name)
-	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	limit := Timeout
+	if c.Timeout > 0 {
+		limit = c.Timeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, c.Args...)
 	cmd.Dir = c.Dir
@@ -69,7 +76,7 @@ func Exec(t testing.TB, c Command) (Output, error) {
 	err := cmd.Run()
 	out := Output{Stdout: stdout.String(), Stderr: stderr.String()}
 	if ctx.Err() != nil {
-		return out, fmt.Errorf("%s %s: %w after %s", c.Name, strings.Join(c.Args, " "), ErrJudgeTimeout, Timeout)
+		return out, fmt.Errorf("%s %s: %w after %s", c.Name, strings.Join(c.Args, " "), ErrJudgeTimeout, limit)
 	}
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
