@@ -319,6 +319,32 @@ func TestWriteISORefusesUsedArea(t *testing.T) {
 	}
 }
 
+func TestBuildPXEByURL(t *testing.T) {
+	out := t.TempDir()
+	m, err := Build(t.Context(), Request{
+		Ignition: []byte(testConfig), Name: "clipper", Version: "1.2.0", OutDir: out,
+		Targets: []Target{{Format: "pxe"}}, SourceDateEpoch: testEpoch,
+		PXE: PXEOptions{
+			BaseURL:      "http://192.0.2.1/kiln",
+			KernelURL:    "https://mirror.example/k",
+			InitramfsURL: "https://mirror.example/i.img",
+			RootfsURL:    "https://mirror.example/r.img",
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Artifacts) != 5 || len(m.Bases) != 0 {
+		t.Errorf("artifacts %+v bases %+v", m.Artifacts, m.Bases)
+	}
+	ipxe, _ := os.ReadFile(filepath.Join(out, "clipper-1.2.0-pxe.ipxe"))
+	for _, want := range []string{"kernel https://mirror.example/k ", "coreos.live.rootfs_url=https://mirror.example/r.img", "initrd --name main https://mirror.example/i.img", "initrd --name config http://192.0.2.1/kiln/clipper-1.2.0-pxe.ign.img"} {
+		if !strings.Contains(string(ipxe), want) {
+			t.Errorf("ipxe lacks %q:\n%s", want, ipxe)
+		}
+	}
+}
+
 func TestBuildRefusals(t *testing.T) {
 	f := newBuildFixture(t)
 	out := t.TempDir()
@@ -344,6 +370,18 @@ func TestBuildRefusals(t *testing.T) {
 			r.Ignition = randomBytes(300 * 1024)
 			return r
 		}(), ErrConfigTooLarge},
+		// The raw target completes before the ISO fails: nothing may reach
+		// the output directory all the same.
+		"second-target-fails": {func() Request {
+			r := f.request(out, Target{Platform: "aws", Format: "raw"}, Target{Format: "iso"})
+			r.KernelArgs = []string{strings.Repeat("y", 2000)}
+			return r
+		}(), ErrKargsTooLong},
+		"pxe-without-base": {func() Request {
+			r := f.request(out, Target{Format: "pxe"})
+			r.BasePXE = ""
+			return r
+		}(), ErrMissingBase},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Build(t.Context(), c.req)
