@@ -12,7 +12,7 @@ import (
 	"github.com/kiln-dev/kiln/internal/testutil"
 )
 
-func mkfs(t *testing.T, bs string) (string, *os.File) {
+func mkfs(t *testing.T, bs, features string) (string, *os.File) {
 	t.Helper()
 	dir := t.TempDir()
 	tree := filepath.Join(dir, "tree")
@@ -23,9 +23,16 @@ func mkfs(t *testing.T, bs string) (string, *os.File) {
 	f, _ := os.Create(img)
 	f.Truncate(64 << 20)
 	f.Close()
-	out, err := exec.Command(testutil.Tool(t, "mkfs.ext4"), "-q", "-F", "-b", bs, "-O", "metadata_csum,64bit", "-d", tree, img).CombinedOutput()
+	out, err := exec.Command(testutil.Tool(t, "mkfs.ext4"), "-q", "-F", "-b", bs, "-O", "metadata_csum,64bit"+features, "-d", tree, img).CombinedOutput()
 	if err != nil {
 		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
+	}
+	if strings.Contains(features, "metadata_csum_seed") {
+		// With a stored seed the UUID can change without rewriting any
+		// checksum: change it so the seed no longer derives from it.
+		if out, err := exec.Command(testutil.Tool(t, "tune2fs"), "-U", "11111111-2222-4333-8444-555555555555", img).CombinedOutput(); err != nil {
+			t.Fatalf("tune2fs: %v\n%s", err, out)
+		}
 	}
 	f, err = os.OpenFile(img, os.O_RDWR, 0)
 	if err != nil {
@@ -36,9 +43,11 @@ func mkfs(t *testing.T, bs string) (string, *os.File) {
 }
 
 func TestPatchAndRewrite(t *testing.T) {
-	for _, bs := range []string{"1024", "4096"} {
-		t.Run(bs, func(t *testing.T) {
-			img, f := mkfs(t, bs)
+	for _, c := range []struct{ bs, features string }{
+		{"1024", ""}, {"4096", ""}, {"4096", ",metadata_csum_seed"}, {"1024", ",orphan_file,metadata_csum_seed"},
+	} {
+		t.Run(c.bs+c.features, func(t *testing.T) {
+			img, f := mkfs(t, c.bs, c.features)
 			fs, err := Open(f, 0)
 			if err != nil {
 				t.Fatal(err)
