@@ -1,6 +1,7 @@
 package judge
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/kiln-dev/kiln/internal/testutil"
 )
@@ -402,4 +404,21 @@ func TestVerifyAppliedUnits(t *testing.T) {
 		root := ApplyIgnition(t, []byte(appliedUnitsConfig(0o644, "/usr/local/bin/kiln-backup")))
 		mustReject(t, "not executable", func(tb testing.TB) { VerifyAppliedUnits(tb, root) })
 	})
+}
+
+func TestExec(t *testing.T) {
+	testutil.Tool(t, "sh")
+	out, err := Exec(t, Command{Name: "sh", Args: []string{"-c", "echo out; echo err >&2; exit 3"}})
+	if !errors.Is(err, ErrJudgeFailed) || out.Stdout != "out\n" || out.Stderr != "err\n" {
+		t.Fatalf("Exec = %+v, %v; want stdout, stderr and ErrJudgeFailed", out, err)
+	}
+	mustReject(t, "err", func(tb testing.TB) { RunJudge(tb, "sh", "-c", "echo err >&2; exit 1") })
+	if got := RunJudge(t, "sh", "-c", "echo ok"); got != "ok\n" {
+		t.Errorf("RunJudge = %q", got)
+	}
+	start := time.Now()
+	_, err = Exec(t, Command{Name: "sh", Args: []string{"-c", "sleep 30"}, Timeout: 200 * time.Millisecond})
+	if !errors.Is(err, ErrJudgeTimeout) || time.Since(start) > 10*time.Second {
+		t.Fatalf("a hung judge: %v after %s, want ErrJudgeTimeout promptly", err, time.Since(start))
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -67,6 +68,12 @@ func Exec(t testing.TB, c Command) (Output, error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, c.Args...)
 	cmd.Dir = c.Dir
+	// A judge may leave children behind (a shell running sleep, a server
+	// forking): kill its whole process group on timeout, and stop waiting
+	// for output pipes a straggler still holds.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
 	cmd.Env = append(judgeEnv(), c.Env...)
 	if c.Stdin != nil {
 		cmd.Stdin = bytes.NewReader(c.Stdin)
@@ -74,6 +81,11 @@ func Exec(t testing.TB, c Command) (Output, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
+	if errors.Is(err, exec.ErrWaitDelay) {
+		// The judge itself succeeded; what it started in the background
+		// (a server started with pg_ctl, say) is the test's to stop.
+		err = nil
+	}
 	out := Output{Stdout: stdout.String(), Stderr: stderr.String()}
 	if ctx.Err() != nil {
 		return out, fmt.Errorf("%s %s: %w after %s", c.Name, strings.Join(c.Args, " "), ErrJudgeTimeout, limit)
