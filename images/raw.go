@@ -63,6 +63,15 @@ func embedDisk(diskPath string, config []byte, platformID string, epoch time.Tim
 	} else if ok {
 		return ErrConfigExists
 	}
+	root, err := fs.Lookup("/")
+	if err != nil {
+		return err
+	}
+	if ok, err := fs.CanAddEntry(root, dfsConfigDir); err != nil {
+		return err
+	} else if !ok {
+		return fmt.Errorf("%w: the boot filesystem's root directory has no room for %s", ext4.ErrUnsupported, dfsConfigDir)
+	}
 	entryIno, entry, err := findBLSEntry(fs)
 	if err != nil {
 		return err

@@ -495,3 +495,44 @@ func (fs *FS) ReadDirNames(dir *Inode) ([]string, error) {
 	}
 	return names, nil
 }
+
+// inodeFlagIndex marks an htree-indexed directory.
+const inodeFlagIndex = 0x1000
+
+// CanAddEntry reports whether a new entry called name fits in the slack of
+// the directory's existing blocks, so adding it needs neither a new block
+// nor an htree update: the two directory changes go-diskfs gets wrong.
+func (fs *FS) CanAddEntry(dir *Inode, name string) (bool, error) {
+	if dir.flags()&inodeFlagIndex != 0 {
+		return false, nil
+	}
+	data, err := fs.ReadFile(dir)
+	if err != nil {
+		return false, err
+	}
+	need := (8 + len(name) + 3) &^ 3
+	le := binary.LittleEndian
+	for b := int64(0); b < int64(len(data)); b += fs.blockSize {
+		blk := data[b:min(b+fs.blockSize, int64(len(data)))]
+		for p := 0; p+8 <= len(blk); {
+			ino := le.Uint32(blk[p:])
+			rec := int(le.Uint16(blk[p+4:]))
+			nl := int(blk[p+6])
+			if rec < 8 {
+				break
+			}
+			// The metadata_csum tail is a fake entry with inode 0, rec_len 12
+			// and name_len 0 and type 0xDE; it is not free space.
+			isTail := ino == 0 && rec == 12 && nl == 0 && blk[p+7] == 0xDE
+			used := 0
+			if ino != 0 {
+				used = (8 + nl + 3) &^ 3
+			}
+			if !isTail && rec-used >= need {
+				return true, nil
+			}
+			p += rec
+		}
+	}
+	return false, nil
+}

@@ -86,6 +86,10 @@ func TestPatchAndRewrite(t *testing.T) {
 			if !strings.Contains(string(st), "mtime: 0x6553f100") {
 				t.Errorf("mtime not set:\n%s", st)
 			}
+			root, _ := fs.Lookup("/")
+			if ok, err := fs.CanAddEntry(root, "ignition"); err != nil || !ok {
+				t.Errorf("a fresh root directory has no room: %v", err)
+			}
 			if _, err := fs.Lookup("/nope"); err == nil {
 				t.Error("missing path found")
 			}
