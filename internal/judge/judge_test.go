@@ -395,6 +395,9 @@ func TestVerifyAppliedUnits(t *testing.T) {
 	if want := []string{"kiln-backup.service", "kiln-backup.timer", "web.service"}; !reflect.DeepEqual(sortedKeys(units), want) {
 		t.Errorf("judged units %v, want %v", sortedKeys(units), want)
 	}
+	if got := InstalledBy(units["web.service"]); !reflect.DeepEqual(got, []string{"multi-user.target"}) {
+		t.Errorf("web.service installed by %v, want [multi-user.target]", got)
+	}
 
 	t.Run("script not installed", func(t *testing.T) {
 		root := ApplyIgnition(t, []byte(appliedUnitsConfig(0o755, "/usr/local/bin/other")))
@@ -420,5 +423,12 @@ func TestExec(t *testing.T) {
 	_, err = Exec(t, Command{Name: "sh", Args: []string{"-c", "sleep 30"}, Timeout: 200 * time.Millisecond})
 	if !errors.Is(err, ErrJudgeTimeout) || time.Since(start) > 10*time.Second {
 		t.Fatalf("a hung judge: %v after %s, want ErrJudgeTimeout promptly", err, time.Since(start))
+	}
+}
+
+func TestInstalledBy(t *testing.T) {
+	unit := "[Unit]\nWantedBy=ignored.target\n[Install]\nWantedBy=b.target a.target\nRequiredBy=c.target\nWantedBy=\nWantedBy=d.target\n"
+	if got, want := InstalledBy(unit), []string{"c.target", "d.target"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("InstalledBy = %v, want %v (an empty WantedBy= resets the list)", got, want)
 	}
 }

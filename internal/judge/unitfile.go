@@ -101,3 +101,25 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// InstalledBy returns the units an [Install] section hooks a unit into
+// (WantedBy= and RequiredBy=, sorted). Quadlet-generated services cannot be
+// enabled with links; Quadlet applies their [Install] at boot, so this is
+// how a test sees whether such a service starts.
+func InstalledBy(contents string) []string {
+	lists := map[string][]string{}
+	for _, e := range parseUnit(contents) {
+		if e.section != "Install" || (e.key != "WantedBy" && e.key != "RequiredBy") {
+			continue
+		}
+		if e.value == "" {
+			// An empty assignment resets that key's list.
+			lists[e.key] = nil
+			continue
+		}
+		lists[e.key] = append(lists[e.key], strings.Fields(e.value)...)
+	}
+	by := append(lists["WantedBy"], lists["RequiredBy"]...)
+	sort.Strings(by)
+	return by
+}
