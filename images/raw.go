@@ -119,6 +119,13 @@ func embedDisk(diskPath string, config []byte, platformID string, epoch time.Tim
 	if err != nil {
 		return err
 	}
+	// More than four extents would need an extent tree block, which
+	// go-diskfs does not write reliably.
+	if ext, err := fs.Extents(in); err != nil {
+		return err
+	} else if len(ext) > 4 {
+		return fmt.Errorf("%w: config landed in %d extents", ErrConfigTooLarge, len(ext))
+	}
 	got, err := fs.ReadFile(in)
 	if err != nil {
 		return err

@@ -2,8 +2,10 @@ package images
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,6 +72,24 @@ func TestEmbedDisk(t *testing.T) {
 					}
 				}
 			}
+		})
+	}
+}
+
+// TestEmbedDiskLargeConfig embeds a config of a few MiB (an appliance with
+// embedded certificates and dashboards) on both block sizes.
+func TestEmbedDiskLargeConfig(t *testing.T) {
+	cfg := []byte(`{"ignition":{"version":"3.4.0"},"x":"` + strings.Repeat("abcdefgh", 3<<17) + `"}`)
+	for _, bs := range []int{1024, 4096} {
+		t.Run(fmt.Sprint(bs), func(t *testing.T) {
+			dir := t.TempDir()
+			base := fixture.Disk(t, dir, fixture.DiskOptions{BlockSize: bs})
+			out := filepath.Join(dir, "out.raw")
+			copyFile(t, base, out)
+			if err := embedDisk(out, cfg, "aws", testEpoch); err != nil {
+				t.Fatal(err)
+			}
+			checkBootFS(t, out, cfg, "aws")
 		})
 	}
 }
