@@ -1,6 +1,10 @@
 package images
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/kiln-dev/kiln/images/internal/ext4"
+)
 
 // Errors about the base artifacts kiln refuses to write into.
 var (
@@ -24,6 +28,12 @@ var (
 	ErrBadKargsArea = errors.New("ISO kargs area does not match coreos/kargs.json")
 	// ErrNotGPT means the disk has no valid GPT header.
 	ErrNotGPT = errors.New("disk has no GPT")
+	// ErrNeedsRecovery means the boot filesystem's journal was not replayed;
+	// writing to it would corrupt it.
+	ErrNeedsRecovery = ext4.ErrNeedsRecovery
+	// ErrUnsupportedBoot means the boot filesystem has a layout kiln will
+	// not write to safely (no metadata_csum, a full or htree root directory).
+	ErrUnsupportedBoot = ext4.ErrUnsupported
 )
 
 // Errors about requests.

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-dev/kiln/images/internal/ext4"
 	"github.com/kiln-dev/kiln/images/internal/fixture"
 )
 
@@ -100,7 +99,7 @@ func TestEmbedDiskRefusals(t *testing.T) {
 		opts fixture.DiskOptions
 		want error
 	}{
-		{"needs-recovery", fixture.DiskOptions{NeedsRecovery: true}, ext4.ErrNeedsRecovery},
+		{"needs-recovery", fixture.DiskOptions{NeedsRecovery: true}, ErrNeedsRecovery},
 		{"no-boot", fixture.DiskOptions{BootLabel: "notboot"}, ErrNoBootPartition},
 		{"config-exists", fixture.DiskOptions{WithConfig: true}, ErrConfigExists},
 		{"no-firstboot", fixture.DiskOptions{NoFirstboot: true}, ErrNoFirstboot},
