@@ -26,7 +26,7 @@ var (
 	ErrNeedsRecovery = errors.New("ext4 filesystem needs journal recovery")
 	// ErrNoMetadataCsum means the filesystem lacks metadata_csum, which the
 	// writer relies on (as Fedora CoreOS does).
-	ErrNoMetadataCsum = errors.New("ext4 filesystem lacks metadata_csum")
+	ErrNoMetadataCsum = fmt.Errorf("%w: no metadata_csum", ErrUnsupported)
 	// ErrNotFound means a path does not exist.
 	ErrNotFound = errors.New("no such file")
 	// ErrNoRoom means new contents do not fit in the blocks the file owns.
