@@ -89,6 +89,7 @@ var badCases = []struct {
 	{"acme without email", "name: web\n", "name: web\ntls: {domains: [web.example.com]}\n", "2:6", "tls.email", "contact email"},
 	{"bad target platform", "name: web\n", "name: web\ntargets: [{platform: gcpp}]\n", "2:22", "targets[0].platform", `unknown platform "gcpp"`},
 	{"bad target format", "name: web\n", "name: web\ntargets: [{platform: metal, formats: [raw.bz2]}]\n", "2:39", "targets[0].formats[0]", "unknown format"},
+	{"iso on a cloud platform", "name: web\n", "name: web\ntargets: [{platform: hetzner, formats: [iso]}]\n", "2:41", "targets[0].formats[0]", "boots bare metal"},
 	{"backup without bucket", "  s3: {bucket: web-backups}\n", "", "22:3", "backup.s3.bucket", "no destination"},
 	{"archive timeout too long", "  s3: {bucket: web-backups}\n", "  s3: {bucket: web-backups}\n  archive_timeout: 1h\n", "26:20", "backup.archive_timeout", "archive timeout"},
 	{"dependency loop", "    ports: [{port: 5436}]\n", "    ports: [{port: 5436}]\n    depends_on: [api]\n", "15:17", "services[0].depends_on", "dependency loop"},

@@ -70,7 +70,7 @@ var Platforms = map[string][]string{
 	"openstack":    {"qcow2"},
 	"proxmoxve":    {"qcow2"},
 	"azure":        {"vhd"},
-	"aws":          {"raw", "vmdk"},
+	"aws":          {"raw"},
 }
 
 // Formats lists every output format kiln can write, compressed or not.
@@ -78,5 +78,5 @@ var Formats = []string{
 	"raw", "raw.gz", "raw.xz", "raw.zst",
 	"qcow2", "qcow2.gz", "qcow2.xz", "qcow2.zst",
 	"vhd", "vhd.gz", "vhd.xz", "vhd.zst",
-	"vmdk", "iso", "pxe",
+	"iso", "pxe",
 }

@@ -454,6 +454,8 @@ func (v *validator) targets(ts []Target) {
 		for j, f := range t.Formats {
 			if !known[f] {
 				v.errorf(fmt.Sprintf("%s.formats[%d]", p, j), "use one of: "+strings.Join(Formats, ", "), "unknown format %q", f)
+			} else if (f == "iso" || f == "pxe") && t.Platform != "metal" {
+				v.errorf(fmt.Sprintf("%s.formats[%d]", p, j), "list iso and pxe under platform metal", "%s boots bare metal; it is not a %s format", f, t.Platform)
 			}
 		}
 	}
