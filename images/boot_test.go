@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-dev/kiln/images/internal/fixture"
+	"github.com/kiln-dev/kiln/internal/fixture"
 	"github.com/kiln-dev/kiln/internal/testutil"
 )
 

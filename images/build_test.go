@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kiln-dev/kiln/images/internal/fixture"
+	"github.com/kiln-dev/kiln/internal/fixture"
 )
 
 type buildFixture struct {

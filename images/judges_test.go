@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kiln-dev/kiln/images/internal/fixture"
+	"github.com/kiln-dev/kiln/internal/fixture"
 	"github.com/kiln-dev/kiln/internal/testutil"
 )
 

@@ -46,6 +46,11 @@ func findPXEFiles(dir string) (pxeFiles, error) {
 	var p pxeFiles
 	for _, e := range ents {
 		n := e.Name()
+		// The base cache keeps detached signatures and records beside the
+		// files; they carry the same names plus a suffix.
+		if e.IsDir() || strings.HasPrefix(n, ".") || strings.HasSuffix(n, ".sig") || strings.HasSuffix(n, ".json") {
+			continue
+		}
 		switch {
 		case strings.Contains(n, "-live-kernel"):
 			p.Kernel = n

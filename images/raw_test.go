@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-dev/kiln/images/internal/fixture"
+	"github.com/kiln-dev/kiln/internal/fixture"
 )
 
 var testEpoch = time.Unix(1700000000, 0).UTC()

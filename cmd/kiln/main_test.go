@@ -24,9 +24,15 @@ func TestMain(m *testing.M) {
 // kiln runs the command in dir and returns stdout, stderr and exit code.
 func kiln(t *testing.T, dir string, args ...string) (string, string, int) {
 	t.Helper()
+	return kilnEnv(t, dir, nil, args...)
+}
+
+// kilnEnv is kiln with extra environment variables.
+func kilnEnv(t *testing.T, dir string, env []string, args ...string) (string, string, int) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "KILN_TEST_MAIN=1")
+	cmd.Env = append(append(os.Environ(), "KILN_TEST_MAIN=1"), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -23,11 +23,13 @@ Without -f, kiln reads ./appliance.yaml when present, else the embedded
 default appliance (Clipper), and says which it used.`,
 		Example: `  kiln init                     # write appliance.yaml (the Clipper example) to edit
   kiln validate                 # check it: errors are FILE:LINE:COL: field: problem — fix
-  kiln render -o out            # write out/<name>-<version>.bu and .ign`,
+  kiln render -o out            # write out/<name>-<version>.bu and .ign
+  kiln build                    # bake the images the spec's targets list
+  kiln inspect out/clipper-1.0.0-hetzner.raw.xz`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newInitCmd(), newValidateCmd(), newRenderCmd(), newSchemaCmd(), newVersionCmd())
+	root.AddCommand(newInitCmd(), newValidateCmd(), newRenderCmd(), newBuildCmd(), newInspectCmd(), newBaseCmd(), newSchemaCmd(), newVersionCmd())
 	return root
 }
 

@@ -1,0 +1,240 @@
+package builder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kiln-dev/kiln/builder/spec"
+	"github.com/kiln-dev/kiln/images"
+	"github.com/kiln-dev/kiln/images/base"
+)
+
+// ErrNoTargets: nothing to build.
+var ErrNoTargets = errors.New("no targets to build")
+
+// BuildRequest asks for an appliance's images.
+type BuildRequest struct {
+	// Render is the spec to render.
+	Render Request
+	// OutDir receives the images, manifest.json and SHA256SUMS.
+	OutDir string
+	// Platforms selects targets of the spec (or adds a platform with its
+	// default formats); Formats overrides the selected targets' formats.
+	Platforms, Formats []string
+	// BaseImage, BaseISO and BasePXE are local base artifacts (a metal
+	// raw image, .xz or .gz accepted; a live ISO; a directory with the
+	// live kernel, initramfs and rootfs). Empty means the spec's release,
+	// from the cache or downloaded and verified.
+	BaseImage, BaseISO, BasePXE string
+	// PXEBaseURL is where the PXE files will be served from.
+	PXEBaseURL string
+	// Client fetches base artifacts; nil means Fedora's servers and the
+	// default cache.
+	Client *base.Client
+	// SourceDateEpoch is the only time written into the outputs.
+	SourceDateEpoch time.Time
+	// KernelArgs are extra kernel arguments for ISO and PXE boots.
+	KernelArgs  []string
+	KilnVersion string
+	// Progress reports the image writers' progress; Status reports steps
+	// (resolving, verifying, decompressing) with byte counts.
+	Progress func(images.ProgressEvent)
+	Status   func(step string, done, total int64)
+}
+
+// BuildResult is what a build produced.
+type BuildResult struct {
+	Render   *Result
+	Manifest *images.Manifest
+}
+
+// Build renders the spec and writes its images. Steps: 1 render, 2 choose
+// targets, 3 find bases, 4 write images (all or nothing: images.Build
+// stages the outputs and renames them when every target is done).
+func Build(ctx context.Context, req BuildRequest) (*BuildResult, error) {
+	res, err := Render(req.Render)
+	out := &BuildResult{Render: res}
+	if err != nil {
+		return out, err
+	}
+	targets, err := chooseTargets(res.App, req.Platforms, req.Formats)
+	if err != nil {
+		return out, err
+	}
+	scratch, err := os.MkdirTemp("", "kiln-base-*")
+	if err != nil {
+		return out, err
+	}
+	defer os.RemoveAll(scratch)
+	bases, err := findBases(ctx, req, res.App, targets, scratch)
+	if err != nil {
+		return out, err
+	}
+	if err := os.MkdirAll(req.OutDir, 0o755); err != nil {
+		return out, err
+	}
+	m, err := images.Build(ctx, images.Request{
+		Ignition: res.Ignition, Name: res.App.Name, Version: res.App.Version, OutDir: req.OutDir,
+		Targets: targets, BaseImage: bases.disk, BaseISO: bases.iso, BasePXE: bases.pxe,
+		BaseRelease: bases.release, BaseSHA256: bases.sums,
+		PXE:             images.PXEOptions{BaseURL: req.PXEBaseURL},
+		SourceDateEpoch: req.SourceDateEpoch, KernelArgs: req.KernelArgs,
+		KilnVersion: req.KilnVersion, Progress: req.Progress,
+	})
+	out.Manifest = m
+	return out, err
+}
+
+// chooseTargets applies --platform and --format to the spec's targets.
+func chooseTargets(a *spec.Appliance, platforms, formats []string) ([]images.Target, error) {
+	var chosen []spec.Target
+	if len(platforms) == 0 {
+		chosen = a.Targets
+	}
+	for _, p := range platforms {
+		def, known := spec.Platforms[p]
+		if !known {
+			return nil, fmt.Errorf("unknown platform %q (known: %s)", p, strings.Join(sortedKeys(spec.Platforms), ", "))
+		}
+		t := spec.Target{Platform: p, Formats: def}
+		for _, st := range a.Targets {
+			if st.Platform == p && len(st.Formats) > 0 {
+				t.Formats = st.Formats
+			}
+		}
+		chosen = append(chosen, t)
+	}
+	var out []images.Target
+	for _, t := range chosen {
+		fs := t.Formats
+		if len(fs) == 0 {
+			fs = spec.Platforms[t.Platform]
+		}
+		if len(formats) > 0 {
+			fs = formats
+		}
+		for _, f := range fs {
+			if !slices.Contains(spec.Formats, f) {
+				return nil, fmt.Errorf("unknown format %q (known: %s)", f, strings.Join(spec.Formats, ", "))
+			}
+			if (f == "iso" || f == "pxe") && t.Platform != "metal" {
+				return nil, fmt.Errorf("format %s is for platform metal, not %s", f, t.Platform)
+			}
+			out = append(out, images.Target{Platform: t.Platform, Format: f})
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: add `targets:` to the spec or pass --platform", ErrNoTargets)
+	}
+	return out, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+type bases struct {
+	disk, iso, pxe string
+	release        string
+	sums           map[string]string
+}
+
+// findBases locates the base artifacts the targets need: the user's
+// local files, or the spec's release from the verified cache.
+func findBases(ctx context.Context, req BuildRequest, a *spec.Appliance, targets []images.Target, scratch string) (bases, error) {
+	var b bases
+	b.sums = map[string]string{}
+	need := map[string]bool{}
+	for _, t := range targets {
+		switch {
+		case t.Format == "iso":
+			need["iso"] = true
+		case t.Format == "pxe":
+			need["pxe"] = true
+		default:
+			need["disk"] = true
+		}
+	}
+	status := func(step string) func(done, total int64) {
+		return func(done, total int64) {
+			if req.Status != nil {
+				req.Status(step, done, total)
+			}
+		}
+	}
+	client := req.Client
+	if client == nil {
+		client = &base.Client{}
+	}
+	if client.Progress == nil && req.Status != nil {
+		client.Progress = func(name string, done, total int64) { req.Status("download "+name, done, total) }
+	}
+	fetch := func(format string) (base.Fetched, error) {
+		f, err := client.Get(ctx, a.Base.Stream, a.Base.Release, "metal", format)
+		if err != nil {
+			return f, fmt.Errorf("base %s (stream %s, release %q): %w — or pass a local file with --base-image/--base-iso/--base-pxe", format, a.Base.Stream, a.Base.Release, err)
+		}
+		b.release = f.Release
+		for _, cf := range f.Files {
+			b.sums[filepath.Join(f.Dir, cf.Name)] = cf.Verified.SHA256
+		}
+		return f, nil
+	}
+	if need["disk"] {
+		switch {
+		case req.BaseImage != "" && base.IsCompressed(req.BaseImage):
+			dst := filepath.Join(scratch, strings.TrimSuffix(strings.TrimSuffix(filepath.Base(req.BaseImage), ".xz"), ".gz"))
+			if err := base.Uncompress(ctx, req.BaseImage, dst, status("decompress "+filepath.Base(req.BaseImage))); err != nil {
+				return b, err
+			}
+			b.disk = dst
+		case req.BaseImage != "":
+			b.disk = req.BaseImage
+		default:
+			f, err := fetch("raw.xz")
+			if err != nil {
+				return b, err
+			}
+			p, _ := f.Path(base.RoleDisk)
+			dst := strings.TrimSuffix(p, ".xz")
+			if err := base.Uncompress(ctx, p, dst, status("decompress "+filepath.Base(p))); err != nil {
+				return b, err
+			}
+			b.disk = dst
+		}
+	}
+	if need["iso"] {
+		if req.BaseISO != "" {
+			b.iso = req.BaseISO
+		} else {
+			f, err := fetch("iso")
+			if err != nil {
+				return b, err
+			}
+			b.iso, _ = f.Path(base.RoleDisk)
+		}
+	}
+	if need["pxe"] {
+		if req.BasePXE != "" {
+			b.pxe = req.BasePXE
+		} else {
+			f, err := fetch("pxe")
+			if err != nil {
+				return b, err
+			}
+			b.pxe = f.Dir
+		}
+	}
+	return b, nil
+}

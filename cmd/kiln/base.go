@@ -1,0 +1,138 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kiln-dev/kiln/images/base"
+)
+
+func newBaseCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "base",
+		Short: "Manage the cache of verified Fedora CoreOS base artifacts",
+		Long: `Base artifacts are downloaded once per release, verified by sha256 and by
+Fedora's OpenPGP signature (the keys ship with kiln), and cached.`,
+	}
+	cmd.AddCommand(newBaseListCmd(), newBaseFetchCmd(), newBasePruneCmd())
+	return cmd
+}
+
+func cacheOf(f *baseFlags) (*base.Cache, error) {
+	if f.cache != "" {
+		return &base.Cache{Dir: f.cache}, nil
+	}
+	dir, err := base.DefaultCacheDir()
+	if err != nil {
+		return nil, err
+	}
+	return &base.Cache{Dir: dir}, nil
+}
+
+func newBaseListCmd() *cobra.Command {
+	var bf baseFlags
+	cmd := &cobra.Command{
+		Use:     "list",
+		Short:   "List cached base releases and their sizes",
+		Example: "  kiln base list",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := cacheOf(&bf)
+			if err != nil {
+				return err
+			}
+			entries, err := c.List()
+			if err != nil {
+				return err
+			}
+			if len(entries) == 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "no cached base artifacts in %s\n", c.Dir)
+				return nil
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "STREAM\tRELEASE\tPLATFORM\tFORMATS\tSIZE")
+			for _, e := range entries {
+				formats := ""
+				for f := range e.Formats {
+					if formats != "" {
+						formats += ","
+					}
+					formats += f
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Stream, e.Release, e.Platform, formats, humanBytes(e.Size))
+			}
+			return tw.Flush()
+		},
+	}
+	bf.register(cmd)
+	return cmd
+}
+
+func newBaseFetchCmd() *cobra.Command {
+	var bf baseFlags
+	var sf specFlags
+	var formats []string
+	cmd := &cobra.Command{
+		Use:   "fetch",
+		Short: "Download and verify the base artifacts the spec's targets need",
+		Example: `  kiln base fetch                       # for ./appliance.yaml or the default appliance
+  kiln base fetch --format iso --format pxe`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			res, err := sf.render(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			if len(formats) == 0 {
+				formats = []string{"raw.xz"}
+			}
+			ctx, stop := interruptible(cmd.Context())
+			defer stop()
+			pr := newProgress(cmd.ErrOrStderr())
+			c := bf.client()
+			c.Progress = func(name string, done, total int64) { pr.update(name, done, total) }
+			for _, f := range formats {
+				got, err := c.Get(ctx, res.App.Base.Stream, res.App.Base.Release, "metal", f)
+				if err != nil {
+					pr.wait()
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %s metal %s: %s (verified)\n", got.Stream, got.Release, f, got.Dir)
+			}
+			pr.wait()
+			return nil
+		},
+	}
+	bf.register(cmd)
+	sf.register(cmd)
+	cmd.Flags().StringArrayVar(&formats, "format", nil, "FCOS format to fetch (repeatable): raw.xz (default), iso, pxe")
+	return cmd
+}
+
+func newBasePruneCmd() *cobra.Command {
+	var bf baseFlags
+	var keep int
+	cmd := &cobra.Command{
+		Use:   "prune",
+		Short: "Remove cached base releases, keeping the newest",
+		Example: `  kiln base prune             # keep the 2 newest releases per stream
+  kiln base prune --keep 0    # remove everything`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := cacheOf(&bf)
+			if err != nil {
+				return err
+			}
+			removed, err := c.Prune(keep)
+			for _, e := range removed {
+				fmt.Fprintf(cmd.OutOrStdout(), "removed %s %s %s (%s)\n", e.Stream, e.Release, e.Platform, humanBytes(e.Size))
+			}
+			return err
+		},
+	}
+	bf.register(cmd)
+	cmd.Flags().IntVar(&keep, "keep", 2, "releases to keep per stream")
+	return cmd
+}
