@@ -242,8 +242,12 @@ func TestVerifyUnitSet(t *testing.T) {
 	if _, ok := generated["web.service"]; !ok {
 		t.Fatalf("web.service not generated: %v", sortedKeys(generated))
 	}
+	// Quadlet turns Network=edge.network into a dependency on the network's
+	// service; Quadlet refuses the reference when the .network file is missing.
+	mustReject(t, "edge.network was not found", func(tb testing.TB) {
+		VerifyUnitSet(tb, map[string]string{"web.container": webContainer})
+	})
 	delete(set, "web.container")
-	set["edge.network"] = "[Network]\n"
 	mustReject(t, "web-restart.timer activates web.service", func(tb testing.TB) { VerifyUnitSet(tb, set) })
 }
 
