@@ -184,6 +184,9 @@ func TestSystemdVerify(t *testing.T) {
 			"kiln-certs.path":                    "[Path]\nPathChanged=/etc/kiln/tls\nUnit=kiln-backup.service\n",
 			"getty-helper.timer":                 "[Timer]\nOnBootSec=5min\nUnit=getty@tty1.service\n",
 			"kiln-data.mount":                    "[Mount]\nWhat=/dev/disk/by-label/data\nWhere=/kiln/data\nType=xfs\n",
+			"chronyd.service.d/90-kiln.conf":     "[Service]\nEnvironment=OPTIONS=-F2\n",
+			"fstrim.timer.d/10-kiln.conf":        "[Timer]\nRandomizedDelaySec=1h\n",
+			"getty@.service.d/10-kiln.conf":      "[Service]\nTTYVTDisallocate=no\n",
 		})
 	})
 
@@ -214,6 +217,18 @@ func TestSystemdVerify(t *testing.T) {
 		"required unit missing": {
 			map[string]string{"kiln-backup.service": strings.Replace(backupService, "Wants=", "Requires=kiln-nothere.service\nWants=", 1)},
 			"kiln-nothere.service",
+		},
+		"typo in a drop-in for an FCOS unit": {
+			map[string]string{"chronyd.service.d/90-kiln.conf": "[Service]\nEnvironmnet=OPTIONS=-F2\n"},
+			"Unknown key 'Environmnet'",
+		},
+		"drop-in for a unit that exists nowhere": {
+			map[string]string{"chrony.service.d/90-kiln.conf": "[Service]\nNice=1\n"},
+			"chrony.service is not among the units nor a known Fedora CoreOS unit",
+		},
+		"drop-in not named .conf": {
+			map[string]string{"kiln-backup.service": backupService, "kiln-backup.service.d/10-nice": "[Service]\nNice=10\n"},
+			"only *.conf",
 		},
 		"mount name does not match Where": {
 			map[string]string{"data.mount": "[Mount]\nWhat=/dev/vdb\nWhere=/srv/data\n"},

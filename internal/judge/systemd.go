@@ -27,22 +27,117 @@ func SystemdVerify(t testing.TB, units map[string]string) {
 	root := newRoot(t)
 	etc := filepath.Join(root, "etc/systemd/system")
 	writeTree(t, etc, units)
+	extra, problems := dropInBases(t, root, units)
 	for _, name := range sortedKeys(units) {
-		for _, prog := range execPrograms(parseUnit(units[name])) {
-			if !path.IsAbs(prog) {
-				// systemd searches bare names in its fixed path; /usr/bin
-				// is on it.
-				prog = path.Join("/usr/bin", prog)
+		stubPrograms(t, root, units[name])
+	}
+	verifyRoot(t, root, units, extra, problems)
+}
+
+// stubPrograms creates a stub for every program a unit runs that the root
+// lacks.
+func stubPrograms(t testing.TB, root, contents string) {
+	t.Helper()
+	for _, prog := range execPrograms(parseUnit(contents)) {
+		if !path.IsAbs(prog) {
+			// systemd searches bare names in its fixed path; /usr/bin is
+			// on it.
+			prog = path.Join("/usr/bin", prog)
+		}
+		ensureExecutable(t, root, prog)
+	}
+}
+
+// fcosUnits are units of Fedora CoreOS that kiln may extend with drop-ins
+// although the judging host lacks them. A drop-in for a unit that exists
+// nowhere is silently ignored by systemd, so any other base is an error.
+var fcosUnits = map[string]bool{
+	"chronyd.service":                true,
+	"sshd.service":                   true,
+	"zincati.service":                true,
+	"podman.service":                 true,
+	"podman.socket":                  true,
+	"podman-auto-update.service":     true,
+	"podman-auto-update.timer":       true,
+	"NetworkManager.service":         true,
+	"systemd-resolved.service":       true,
+	"systemd-journald.service":       true,
+	"rpm-ostreed.service":            true,
+	"fstrim.service":                 true,
+	"fstrim.timer":                   true,
+	"docker.service":                 true,
+	"containerd.service":             true,
+	"serial-getty@.service":          true,
+	"getty@.service":                 true,
+	"systemd-tmpfiles-setup.service": true,
+}
+
+// dropInBases makes sure every drop-in gets judged: its unit must be among
+// the units, in the root, or a Fedora CoreOS unit (for which a stand-in is
+// written so that systemd parses the drop-in). It returns the units to
+// verify besides the set's own, and the drop-ins that can never apply.
+func dropInBases(t testing.TB, root string, units map[string]string) (extra, problems []string) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, name := range sortedKeys(units) {
+		dir, file, ok := strings.Cut(name, "/")
+		if !ok {
+			continue
+		}
+		base := strings.TrimSuffix(dir, ".d")
+		switch {
+		case base == dir:
+			problems = append(problems, fmt.Sprintf("%s: drop-ins live in a directory named after the unit plus .d", name))
+			continue
+		case path.Ext(file) != ".conf" || strings.Contains(file, "/"):
+			problems = append(problems, fmt.Sprintf("%s: systemd reads only *.conf files directly in a drop-in directory", name))
+			continue
+		case path.Ext(base) == "" || seen[base]:
+			continue
+		}
+		seen[base] = true
+		if _, ok := units[base]; ok {
+			continue
+		}
+		host := filepath.Join(root, hostUnitDir, base)
+		if data, err := os.ReadFile(host); err == nil {
+			stubPrograms(t, root, string(data))
+			extra = append(extra, base)
+			continue
+		}
+		if !fcosUnits[base] {
+			problems = append(problems, fmt.Sprintf("%s: %s is not among the units nor a known Fedora CoreOS unit, so the drop-in would never apply", name, base))
+			continue
+		}
+		standIn := "[Unit]\nDescription=stand-in for Fedora CoreOS's " + base + "\n"
+		switch path.Ext(base) {
+		case ".service":
+			standIn += "[Service]\nExecStart=/usr/bin/true\n"
+		case ".timer":
+			standIn += "[Timer]\nOnCalendar=daily\nUnit=" + strings.TrimSuffix(base, ".timer") + ".service\n"
+			svc := strings.TrimSuffix(base, ".timer") + ".service"
+			if !unitExists(root, units, svc) {
+				writeFile(t, filepath.Join(root, hostUnitDir, svc), "[Service]\nExecStart=/usr/bin/true\n", 0o644)
 			}
-			ensureExecutable(t, root, prog)
+		case ".socket":
+			standIn += "[Socket]\nListenStream=/run/" + strings.TrimSuffix(base, ".socket") + ".sock\n"
+			svc := strings.TrimSuffix(base, ".socket") + ".service"
+			if !unitExists(root, units, svc) {
+				writeFile(t, filepath.Join(root, hostUnitDir, svc), "[Service]\nExecStart=/usr/bin/true\n", 0o644)
+			}
+		}
+		writeFile(t, filepath.Join(root, hostUnitDir, base), standIn, 0o644)
+		ensureExecutable(t, root, "/usr/bin/true")
+		if !strings.Contains(base, "@.") {
+			extra = append(extra, base)
 		}
 	}
-	verifyRoot(t, root, units)
+	return extra, problems
 }
 
 // verifyRoot runs systemd-analyze verify on the top-level units of units
-// inside root and checks their triggers.
-func verifyRoot(t testing.TB, root string, units map[string]string) {
+// and on extra inside root, and checks the units' triggers.
+func verifyRoot(t testing.TB, root string, units map[string]string, extra, problems []string) {
 	t.Helper()
 	var names []string
 	for _, name := range sortedKeys(units) {
@@ -50,12 +145,14 @@ func verifyRoot(t testing.TB, root string, units map[string]string) {
 			names = append(names, name)
 		}
 	}
-	problems := triggerProblems(root, units)
+	names = append(names, extra...)
+	problems = append(problems, triggerProblems(root, units)...)
 	if len(names) > 0 {
 		args := append([]string{"verify", "--man=no", "--root=" + root}, names...)
 		out, err := Exec(t, Command{Name: "systemd-analyze", Args: args})
 		// No host noise has been seen from systemd 252 (Debian 12) with
-		// --root, so nothing is filtered: every line is about the units.
+		// --root, even with a unit that wants every host unit, so nothing
+		// is filtered: every line is about the units.
 		msg := strings.TrimSpace(strings.ReplaceAll(out.Combined(), root, ""))
 		if err != nil || msg != "" {
 			problems = append(problems, fmt.Sprintf("systemd-analyze verify %s: %v\n%s", strings.Join(names, " "), err, msg))
