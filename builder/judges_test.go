@@ -122,7 +122,10 @@ func TestIgnitionApplies(t *testing.T) {
 	if err != nil || !strings.Contains(string(keys), "deploy@example") {
 		t.Errorf("deploy's authorized_keys: %v %q", err, keys)
 	}
-	for _, unit := range []string{"kiln-secrets.service", "var-lib-kiln.mount"} {
+	// Every unit and Quadlet file the config installed passes Quadlet and
+	// systemd-analyze as installed, and every program they run is there.
+	judge.VerifyAppliedUnits(t, root)
+	for _, unit := range []string{"kiln-secrets.service", "var-lib-kiln.mount", "kiln-firewall.service"} {
 		if len(judge.Wants(t, root, unit)) == 0 {
 			t.Errorf("%s is not enabled", unit)
 		}
