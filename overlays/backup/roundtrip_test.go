@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +23,7 @@ import (
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
+	"github.com/kiln-dev/kiln/internal/judge"
 	"github.com/kiln-dev/kiln/internal/testutil"
 )
 
@@ -326,9 +328,34 @@ func (e *env) metric(file, name, job string) (float64, bool) {
 	return 0, false
 }
 
+// restic runs restic against the fixture's repository with the settings
+// the scripts use.
+func (e *env) restic(args ...string) (string, error) {
+	script := `set -euo pipefail; set -a; . "$KILN_BACKUP_ENV"; . "$1"; set +a; shift; exec restic "$@"`
+	return e.exec("bash", append([]string{"-c", script, "bash", e.cfg.Destination.CredentialsFile}, args...)...)
+}
+
 func (e *env) latestBackup() string {
 	e.t.Helper()
-	return strings.TrimSpace(e.run("sh", "-c", `set -a; . "$1"; set +a; restic snapshots --json --tag kiln-backup --latest 1 | jq -r 'sort_by(.time) | last | .id // empty'`, "sh", e.cfg.Destination.CredentialsFile))
+	out, err := e.restic("snapshots", "--no-lock", "--json", "--tag", "kiln-backup")
+	if err != nil {
+		e.t.Fatalf("restic snapshots: %v\n%s", err, out)
+	}
+	var snaps []struct {
+		ID   string    `json:"id"`
+		Time time.Time `json:"time"`
+	}
+	if err := json.Unmarshal([]byte(out), &snaps); err != nil {
+		e.t.Fatalf("restic snapshots: %v\n%s", err, out)
+	}
+	latest := ""
+	var at time.Time
+	for _, s := range snaps {
+		if s.Time.After(at) {
+			latest, at = s.ID, s.Time
+		}
+	}
+	return latest
 }
 
 func TestRoundTrip(t *testing.T) {
@@ -516,9 +543,9 @@ INSERT INTO events (kind, payload) SELECT 'seed', jsonb_build_object('n', g, 'h'
 		// Change the data so restic must upload new packs, then fail after one.
 		e.psql("clipper", "INSERT INTO events (kind, payload) SELECT 'fault', jsonb_build_object('h', md5(random()::text)) FROM generate_series(1, 20000)")
 		e.s3.failAfterPU.Store(1)
-		e.environ = append(e.environ, "KILN_RESTIC_TIMEOUT=10s")
+		e.environ = append(e.environ, "KILN_RESTIC_TIMEOUT=10s", "KILN_RESTIC_KILL_AFTER=5")
 		out, err := e.script("kiln-backup", "daily")
-		e.environ = e.environ[:len(e.environ)-1]
+		e.environ = e.environ[:len(e.environ)-2]
 		e.s3.down.Store(false)
 		e.s3.failAfterPU.Store(-1)
 		if err == nil {
@@ -534,6 +561,35 @@ INSERT INTO events (kind, payload) SELECT 'seed', jsonb_build_object('n', g, 'h'
 		if after := e.latestBackup(); after != before {
 			t.Errorf("latest snapshot changed from %s to %s after a failed backup", before, after)
 		}
+		// The killed restic left its lock in S3; the next run must clear it
+		// as stale and succeed.
+		if locks, _ := e.restic("list", "locks", "--no-lock"); strings.TrimSpace(locks) == "" {
+			t.Log("no lock was left behind")
+		}
+		e.mustScript("kiln-backup", "daily")
+		if after := e.latestBackup(); after == before {
+			t.Error("the backup after the outage did not create a snapshot")
+		}
+	})
+
+	t.Run("metrics-format", func(t *testing.T) {
+		e.sub(t)
+		for _, f := range []string{"kiln_backup.prom", "kiln_wal_archive.prom", "kiln_restore_drill.prom"} {
+			b, err := os.ReadFile(filepath.Join(e.cfg.TextfileDir, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := judge.Exec(t, judge.Command{Name: "promtool", Args: []string{"check", "metrics"}, Stdin: b})
+			if err != nil || strings.TrimSpace(out.Combined()) != "" {
+				t.Errorf("promtool check metrics %s: %v\n%s\n%s", f, err, out.Combined(), b)
+			}
+		}
+		if st, err := os.Stat(filepath.Join(e.cfg.TextfileDir, "kiln_backup.prom")); err != nil || st.Mode().Perm() != 0o644 {
+			t.Errorf("kiln_backup.prom: %v %v", st, err)
+		}
+		if left, _ := filepath.Glob(filepath.Join(e.cfg.TextfileDir, "*.tmp")); len(left) > 0 {
+			t.Errorf("temporary metric files left behind: %v", left)
+		}
 	})
 
 	t.Run("corrupt-repository", func(t *testing.T) {
@@ -544,6 +600,9 @@ INSERT INTO events (kind, payload) SELECT 'seed', jsonb_build_object('n', g, 'h'
 			t.Fatalf("restore drill passed on a corrupted repository:\n%s", out)
 		}
 		t.Logf("drill on a corrupted repository: %v; last lines:\n%s", err, lastLines(out, 4))
+		if strings.Contains(out, "already locked") {
+			t.Errorf("the drill failed on a stale lock, not on the corruption:\n%s", out)
+		}
 		if !strings.Contains(out, "restore drill FAILED") {
 			t.Errorf("drill output does not say it failed:\n%s", out)
 		}

@@ -21,6 +21,7 @@ work="$KILN_STATE_DIR/restore"
 open_repository() {
 	s3_credentials
 	[[ -s $RESTIC_PASSWORD_FILE ]] || die "no repository password at $RESTIC_PASSWORD_FILE: restore it from your escrow copy"
+	unlock_stale
 }
 
 # backup_snapshot prints the id of the given snapshot or the latest backup,

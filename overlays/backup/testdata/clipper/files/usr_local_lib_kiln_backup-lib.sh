@@ -35,7 +35,10 @@ s3_credentials() {
 restic_() {
 	local cmd
 	split cmd "$KILN_RESTIC"
-	timeout "$KILN_RESTIC_TIMEOUT" "${cmd[@]}" "$@"
+	# SIGINT lets restic remove its lock. --foreground signals restic alone
+	# and waits for it, so a restic that had to be killed is gone (and its
+	# lock stale) by the time this returns.
+	timeout --foreground -s INT -k "${KILN_RESTIC_KILL_AFTER:-60}" "$KILN_RESTIC_TIMEOUT" "${cmd[@]}" "$@"
 }
 
 psql_() {
@@ -160,6 +163,7 @@ ensure_repository() {
 	s3_credentials
 	local err
 	if err=$(restic_ cat config 2>&1 >/dev/null); then
+		unlock_stale
 		return 0
 	fi
 	case $err in
@@ -168,4 +172,11 @@ ensure_repository() {
 	esac
 	log "initialising the repository at $RESTIC_REPOSITORY"
 	restic_ init || die "cannot open or create the repository: $err"
+}
+
+# unlock_stale removes locks left by a restic that died (its process is gone
+# on this host, or the lock is older than 30 minutes); a live lock stays.
+# Without this one S3 outage in the middle of a run blocks every later run.
+unlock_stale() {
+	restic_ unlock >/dev/null 2>&1 || log "warning: could not check for stale repository locks"
 }
