@@ -59,17 +59,21 @@ type Credentials struct {
 // Postgres describes the database container that is dumped and archived.
 type Postgres struct {
 	Container string
-	Port      int
-	User      string
-	Database  string
+	// Port is the port PostgreSQL listens on inside its container; the
+	// tools reach it through the container's Unix socket for that port.
+	Port     int
+	User     string
+	Database string
 	// DataDir is the cluster's data directory on the host (on the data
 	// volume); a point-in-time restore rebuilds it.
 	DataDir string
 	// UID and GID own DataDir and the WAL spool (999 in the official image).
 	UID, GID int
-	// ArchiveDirInContainer is where the WAL spool is mounted inside the
-	// container; archive_command runs there. Empty means the same path as on
-	// the host, which is the mount the PostgreSQL unit should use.
+	// ArchiveDirInContainer is the WAL spool (DataRoot/wal-archive/incoming
+	// on the host) as the container sees it; archive_command writes there and
+	// a point-in-time restore reads from its sibling "restore". Empty means
+	// the same path as on the host: the PostgreSQL unit should mount
+	// DataRoot/wal-archive at the same path.
 	ArchiveDirInContainer string
 }
 

@@ -86,6 +86,9 @@ backup() {
 	restic_ backup --host "$KILN_BACKUP_HOST" --tag kiln-backup --tag "schedule:$job" \
 		--tag kind:db --tag kind:base --tag kind:redis --tag kind:config "$staging"
 
+	# forget and prune need restic's exclusive lock: keep the WAL shipper
+	# out meanwhile rather than fail on its lock.
+	lock wal 900
 	restic_ forget --host "$KILN_BACKUP_HOST" --tag kiln-backup --group-by host \
 		--keep-daily "$KILN_KEEP_DAILY" --keep-weekly "$KILN_KEEP_WEEKLY" --keep-monthly "$KILN_KEEP_MONTHLY"
 	# Shipped WAL is kept hourly for the PITR window; every WAL snapshot holds
@@ -93,6 +96,7 @@ backup() {
 	restic_ forget --host "$KILN_BACKUP_HOST" --tag kiln-wal --group-by host \
 		--keep-within-hourly "$KILN_WAL_WINDOW" --keep-last 1
 	restic_ prune
+	unlock_local wal
 	rm -rf "$staging"
 }
 

@@ -116,7 +116,13 @@ restore_drill() {
 	open_repository
 	# A structural check plus one twelfth of the data each month reads the
 	# whole repository once a year without downloading it all every time.
+	# check takes restic's exclusive lock: hold off backups and the WAL
+	# shipper meanwhile (WAL waits in the spool and ships right after).
+	lock backup
+	lock wal 900
 	restic_ check --read-data-subset "$(($(date +%-m) % 12 + 1))/12"
+	unlock_local wal
+	unlock_local backup
 	local scratch="${PGDATABASE}_restore_drill"
 	psql_ -d postgres -c "DROP DATABASE IF EXISTS \"$scratch\""
 	restore_db --into "$scratch"

@@ -84,12 +84,29 @@ run_hook() {
 # fixed so that every snapshot of a kind has the same paths.
 staging_dir() { printf '%s/staging' "$KILN_STATE_DIR"; }
 
-# lock NAME waits for the named lock on file descriptor 9, so a weekly and a
-# daily backup starting together run one after the other.
+# lock NAME [WAIT] takes the named lock, waiting up to WAIT seconds, so a
+# weekly and a daily backup starting together run one after the other. Each
+# name has its own file descriptor, so one script can hold several.
 lock() {
+	local fd
+	case $1 in
+	backup) fd=9 ;;
+	wal) fd=8 ;;
+	drill) fd=7 ;;
+	*) die "unknown lock $1" ;;
+	esac
 	mkdir -p "$KILN_STATE_DIR"
-	exec 9>"$KILN_STATE_DIR/$1.lock"
-	flock -w "${2:-7200}" 9 || die "another ${1} run holds $KILN_STATE_DIR/$1.lock"
+	eval "exec $fd>\"\$KILN_STATE_DIR/$1.lock\""
+	flock -w "${2:-7200}" "$fd" || die "another $1 run holds $KILN_STATE_DIR/$1.lock"
+}
+
+# unlock_local NAME releases a lock taken with lock.
+unlock_local() {
+	case $1 in
+	backup) exec 9>&- ;;
+	wal) exec 8>&- ;;
+	drill) exec 7>&- ;;
+	esac
 }
 
 # table_counts prints "schema.table<TAB>rows" for every user table, sorted,
