@@ -502,6 +502,46 @@ INSERT INTO events (kind, payload) SELECT 'seed', jsonb_build_object('n', g, 'h'
 		}
 	})
 
+	t.Run("server-command-lines", func(t *testing.T) {
+		e.sub(t)
+		// With the env file's defaults, every tool runs through podman. A
+		// stand-in podman records its arguments and runs the tool on this
+		// host, so the composed command lines are exercised for real.
+		stubs := filepath.Join(e.dir, "stubs")
+		calls := filepath.Join(e.dir, "podman.calls")
+		e.write(filepath.Join(stubs, "podman"), []byte(podmanStub(calls, e.cfg.ResticImage)), 0o755)
+		saved := e.environ
+		defer func() { e.environ = saved }()
+		e.environ = nil
+		for _, kv := range saved {
+			switch k, _, _ := strings.Cut(kv, "="); k {
+			case "KILN_PG_EXEC", "KILN_RESTIC", "KILN_REDIS_CLI":
+			case "PATH":
+				e.environ = append(e.environ, "PATH="+stubs+":"+strings.TrimPrefix(kv, "PATH="))
+			default:
+				e.environ = append(e.environ, kv)
+			}
+		}
+		e.mustScript("kiln-backup", "now")
+		e.mustScript("kiln-restore", "list")
+		b, err := os.ReadFile(calls)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := string(b)
+		for _, want := range []string{
+			"exec -i -e PGPORT -e PGUSER -e PGDATABASE postgres pg_dump -Fc --no-password clipper\n",
+			"exec -i -e PGPORT -e PGUSER -e PGDATABASE postgres pg_basebackup --no-password -D - -Ft -X fetch --checkpoint=fast -l kiln-now\n",
+			"exec -i -e REDISCLI_AUTH redis redis-cli -h 127.0.0.1 -p " + strconv.Itoa(e.rPort) + " --rdb ",
+			"run --rm -i --network host --pid host --uts host --security-opt label=disable -e AWS_ACCESS_KEY_ID -e AWS_SECRET_ACCESS_KEY -e AWS_DEFAULT_REGION -e RESTIC_REPOSITORY -e RESTIC_PASSWORD_FILE -e RESTIC_CACHE_DIR -v " + e.cfg.DataRoot + ":" + e.cfg.DataRoot + " -v " + e.cfg.ConfigDirs[0] + ":" + e.cfg.ConfigDirs[0] + ":ro " + e.cfg.ResticImage + " backup --host clipper --tag kiln-backup --tag schedule:now",
+			e.cfg.ResticImage + " snapshots --host clipper\n",
+		} {
+			if !strings.Contains(got, want) {
+				t.Errorf("no podman call %q in:\n%s", want, got)
+			}
+		}
+	})
+
 	t.Run("wal-local-retention", func(t *testing.T) {
 		e.sub(t)
 		// Two more base backups: the shipped directory then keeps WAL from
@@ -714,4 +754,31 @@ func (e *env) bucketBytes(t *testing.T) int64 {
 		n += c.Size
 	}
 	return n
+}
+
+// podmanStub stands in for podman: it logs each call and runs the tool on
+// this host, dropping podman's own options. Names the image so that "run"
+// knows where restic's arguments start.
+func podmanStub(log, image string) string {
+	return `#!/bin/bash
+set -euo pipefail
+printf '%s\n' "$*" >>` + log + `
+cmd=$1
+shift
+case $cmd in
+run)
+	while [[ $1 != ` + image + ` ]]; do shift; done
+	shift
+	exec restic "$@"
+	;;
+exec)
+	while [[ $1 == -* ]]; do
+		case $1 in -e) shift 2 ;; *) shift ;; esac
+	done
+	shift # the container
+	exec "$@"
+	;;
+esac
+exit 1
+`
 }
