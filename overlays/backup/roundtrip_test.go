@@ -677,16 +677,18 @@ func (e *env) redisDump() string {
 
 // waitShipped runs the shipper until segment seg is in the shipped
 // directory, which the shipper only fills on its way to a snapshot.
+// It returns how long the shipping run itself took.
 func (e *env) waitShipped(t *testing.T, seg string) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for time.Since(start) < 60*time.Second {
+		run := time.Now()
 		e.mustScript("kiln-backup", "wal")
 		if _, err := os.Stat(filepath.Join(e.cfg.shippedDir(), seg)); err == nil {
 			if _, err := os.Stat(filepath.Join(e.cfg.DataRoot, "backup", "wal.pending")); err == nil {
 				t.Fatal("segment moved but not backed up")
 			}
-			return time.Since(start)
+			return time.Since(run)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
@@ -701,10 +703,10 @@ func (e *env) measureRPO(t *testing.T) {
 	e.psql("clipper", "INSERT INTO events (kind) VALUES ('rpo-probe')")
 	committed := time.Now()
 	seg := e.psql("clipper", "SELECT pg_walfile_name(pg_current_wal_lsn() - 1)")
-	lag := e.waitShipped(t, seg)
+	push := e.waitShipped(t, seg)
 	total := time.Since(committed)
-	t.Logf("RPO: row committed -> segment %s shipped to S3 in %s (archive_timeout %s)", seg, total.Round(time.Millisecond), e.cfg.ArchiveTimeout)
-	_ = lag
+	t.Logf("RPO: row committed -> segment %s in S3 after %s (archive_timeout %s, shipper polled every 250ms, the shipping run took %s)",
+		seg, total.Round(time.Millisecond), e.cfg.ArchiveTimeout, push.Round(time.Millisecond))
 	if limit := e.cfg.ArchiveTimeout + 15*time.Second; total > limit {
 		t.Errorf("WAL shipped after %s, more than archive_timeout + 15s", total)
 	}
