@@ -276,6 +276,7 @@ type Warning struct {
 	Message string
 }
 
+// String formats the warning as "field: message".
 func (w Warning) String() string { return w.Field + ": " + w.Message }
 
 // Warnings is returned by Render as its error when the files and units are
@@ -283,6 +284,7 @@ func (w Warning) String() string { return w.Field + ": " + w.Message }
 // so a caller prints it and continues, or fails under a strict mode.
 type Warnings []Warning
 
+// Error joins the warnings into one line.
 func (ws Warnings) Error() string {
 	s := make([]string, len(ws))
 	for i, w := range ws {
