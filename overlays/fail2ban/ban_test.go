@@ -2,46 +2,19 @@ package fail2ban
 
 import (
 	"fmt"
+	"github.com/kiln-dev/kiln/internal/netns"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/kiln-dev/kiln/internal/testutil"
 	"github.com/kiln-dev/kiln/overlays/firewall"
 )
-
-// inNetns runs fn on an OS thread moved into the named namespace; sockets
-// keep the namespace they were made in. The thread stays locked, so the
-// runtime discards it afterwards.
-func inNetns(t *testing.T, ns string, fn func() error) {
-	t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		f, err := os.Open(filepath.Join("/var/run/netns", ns))
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", ns, err)
-			return
-		}
-		errc <- fn()
-	}()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestBanLive runs fail2ban for real inside a fresh network namespace with
 // kiln's jail. Only the log source differs from the server (a file instead
@@ -108,26 +81,10 @@ func TestBanLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	sh("netns", "exec", ns, nft, "-f", rsPath)
-	inNetns(t, ns, func() error {
-		l, err := net.Listen("tcp", "203.0.113.1:22")
-		if err != nil {
-			return err
-		}
-		t.Cleanup(func() { l.Close() })
-		go func() {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		}()
-		return nil
-	})
+	netns.Listen(t, ns, "203.0.113.1:22")
 	sshFrom := func(src string) bool {
 		var ok bool
-		inNetns(t, cli, func() error {
+		netns.Run(t, cli, func() error {
 			d := net.Dialer{Timeout: time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
 			c, err := d.Dial("tcp", "203.0.113.1:22")
 			if err == nil {

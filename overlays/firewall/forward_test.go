@@ -1,7 +1,7 @@
 package firewall
 
 import (
-	"net"
+	"github.com/kiln-dev/kiln/internal/netns"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,27 +40,8 @@ func TestForwardPodman(t *testing.T) {
 	sh("-n", cli, "route", "add", "10.88.0.0/24", "via", "10.199.0.1")
 	sh("netns", "exec", srv, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward")
 
-	listen := func(ns, addr string) {
-		inNetns(t, ns, func() error {
-			l, err := net.Listen("tcp", addr)
-			if err != nil {
-				return err
-			}
-			t.Cleanup(func() { l.Close() })
-			go func() {
-				for {
-					c, err := l.Accept()
-					if err != nil {
-						return
-					}
-					c.Close()
-				}
-			}()
-			return nil
-		})
-	}
-	listen(cli, "10.199.0.2:7000")
-	listen(ctr, "10.88.0.2:7001")
+	netns.Listen(t, cli, "10.199.0.2:7000")
+	netns.Listen(t, ctr, "10.88.0.2:7001")
 
 	load := func(cfg Config) {
 		t.Helper()

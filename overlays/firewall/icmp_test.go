@@ -2,6 +2,7 @@ package firewall
 
 import (
 	"encoding/binary"
+	"github.com/kiln-dev/kiln/internal/netns"
 	"net"
 	"os"
 	"testing"
@@ -19,7 +20,7 @@ func echoes(t *testing.T, ns, src, dst string, count int) int {
 		network = "ip6:ipv6-icmp"
 	}
 	var c net.PacketConn
-	inNetns(t, ns, func() error {
+	netns.Run(t, ns, func() error {
 		var err error
 		c, err = net.ListenPacket(network, src)
 		return err

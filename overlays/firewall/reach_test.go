@@ -2,18 +2,16 @@ package firewall
 
 import (
 	"fmt"
+	"github.com/kiln-dev/kiln/internal/netns"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/kiln-dev/kiln/internal/testutil"
 )
@@ -59,38 +57,12 @@ func netnsPair(t *testing.T, ip string) (srv, cli string) {
 	return srv, cli
 }
 
-// inNetns runs fn on an OS thread moved into the named namespace. Sockets
-// keep the namespace they were created in, so listeners and dialers made
-// by fn work from any goroutine afterwards. The thread is never unlocked,
-// so the runtime discards it instead of reusing it elsewhere.
-func inNetns(t *testing.T, ns string, fn func() error) {
-	t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		f, err := os.Open(filepath.Join("/var/run/netns", ns))
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", ns, err)
-			return
-		}
-		errc <- fn()
-	}()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-}
-
 // probe dials addr from src inside ns and reports whether the handshake
 // completed; dropped SYNs show as a timeout.
 func probe(t *testing.T, ns, src, dst string, port int) bool {
 	t.Helper()
 	var ok bool
-	inNetns(t, ns, func() error {
+	netns.Run(t, ns, func() error {
 		d := net.Dialer{Timeout: 700 * time.Millisecond, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
 		c, err := d.Dial("tcp", net.JoinHostPort(dst, fmt.Sprint(port)))
 		if err == nil {
@@ -148,7 +120,7 @@ func TestReachability(t *testing.T) {
 		t.Fatalf("load ruleset: %v\n%s", err, out)
 	}
 
-	inNetns(t, srv, func() error {
+	netns.Run(t, srv, func() error {
 		for _, port := range clipperPorts {
 			l, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
 			if err != nil {
