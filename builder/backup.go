@@ -49,7 +49,8 @@ func (p *Plan) backupConfig() (backup.Config, bool) {
 	}
 	if r, ok := serviceByKind(a, spec.KindRedis); ok {
 		c.Redis = backup.Redis{Container: r.Name, Port: targetPort(r, 6379),
-			PasswordFile: p.SecretsDir() + "/" + firstSecret(r, "redis-password"), DataDir: p.volumeDirAt(r, "/data", "redis")}
+			PasswordFile: p.SecretsDir() + "/" + firstSecret(r, "redis-password"),
+			DataDir:      p.volumeDirAt(r, "/data", "redis"), DataDirInContainer: "/data"}
 	} else {
 		c.Redis = backup.Redis{}
 	}
@@ -99,10 +100,10 @@ func (p *Plan) backups() error {
 			p.postgresExtra[k] = unquotePG(v)
 		}
 		// archive_command copies segments into the spool on the data
-		// filesystem; the database container sees it at the same path.
-		spool := p.DataDir("wal-archive", "incoming")
-		p.walSpool = spool
-		p.dataDirs = append(p.dataDirs, dataDir{path: spool, owner: fmt.Sprintf("%d:%d", c.Postgres.UID, c.Postgres.GID)})
+		// filesystem, and a point-in-time restore replays from beside it:
+		// the database container sees the WAL archive at the same path.
+		// The backup package's tmpfiles entry creates and owns it.
+		p.walSpool = p.DataDir("wal-archive")
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package images
 import (
 	"bytes"
 	"fmt"
+	"github.com/cavaliergopher/cpio"
 	"io"
 
 	"github.com/ulikunitz/xz"
@@ -18,8 +19,19 @@ const initrdConfigName = "config.ign"
 // The same bytes serve the ISO embed area and the PXE extra initrd.
 func ConfigInitrd(config []byte) ([]byte, error) {
 	var c bytes.Buffer
-	writeNewc(&c, 1, 0o100600, initrdConfigName, config)
-	writeNewc(&c, 0, 0, "TRAILER!!!", nil)
+	cw := cpio.NewWriter(&c)
+	// Every header field but these stays zero (mtime included), so the
+	// archive is the same on every build.
+	hdr := &cpio.Header{Name: initrdConfigName, Mode: cpio.TypeReg | 0o600, Size: int64(len(config)), Links: 1}
+	if err := cw.WriteHeader(hdr); err != nil {
+		return nil, fmt.Errorf("cpio: %w", err)
+	}
+	if _, err := cw.Write(config); err != nil {
+		return nil, fmt.Errorf("cpio: %w", err)
+	}
+	if err := cw.Close(); err != nil {
+		return nil, fmt.Errorf("cpio: %w", err)
+	}
 	var out bytes.Buffer
 	w, err := xz.WriterConfig{CheckSum: xz.CRC32, DictCap: 1 << 20}.NewWriter(&out)
 	if err != nil {
@@ -32,25 +44,6 @@ func ConfigInitrd(config []byte) ([]byte, error) {
 		return nil, fmt.Errorf("xz: %w", err)
 	}
 	return out.Bytes(), nil
-}
-
-// writeNewc appends one newc ("070701") entry; every field but the ones
-// given is zero so the archive is the same on every build.
-func writeNewc(w *bytes.Buffer, ino, mode uint32, name string, data []byte) {
-	nlink := uint32(1)
-	fmt.Fprintf(w, "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X",
-		ino, mode, 0, 0, nlink, 0, len(data), 0, 0, 0, 0, len(name)+1, 0)
-	w.WriteString(name)
-	w.WriteByte(0)
-	pad4(w)
-	w.Write(data)
-	pad4(w)
-}
-
-func pad4(w *bytes.Buffer) {
-	for w.Len()%4 != 0 {
-		w.WriteByte(0)
-	}
 }
 
 // readConfigInitrd extracts config.ign from a config initrd (xz newc cpio,
@@ -71,33 +64,18 @@ func readConfigInitrd(r io.Reader) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoConfig, err)
 	}
-	for p := 0; p+110 <= len(data); {
-		if string(data[p:p+6]) != "070701" {
-			return nil, fmt.Errorf("%w: bad cpio header", ErrNoConfig)
-		}
-		var f [13]uint32
-		for i := range f {
-			if _, err := fmt.Sscanf(string(data[p+6+8*i:p+14+8*i]), "%08X", &f[i]); err != nil {
-				return nil, fmt.Errorf("%w: bad cpio header", ErrNoConfig)
-			}
-		}
-		size, nameLen := int(f[6]), int(f[11])
-		np := p + 110
-		if np+nameLen > len(data) || nameLen < 1 {
-			return nil, fmt.Errorf("%w: truncated cpio", ErrNoConfig)
-		}
-		name := string(data[np : np+nameLen-1])
-		dp := (np + nameLen + 3) &^ 3
-		if dp+size > len(data) {
-			return nil, fmt.Errorf("%w: truncated cpio", ErrNoConfig)
-		}
-		if name == "TRAILER!!!" {
+	cr := cpio.NewReader(bytes.NewReader(data))
+	for {
+		hdr, err := cr.Next()
+		if err == io.EOF {
 			break
 		}
-		if name == initrdConfigName {
-			return data[dp : dp+size], nil
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrNoConfig, err)
 		}
-		p = (dp + size + 3) &^ 3
+		if hdr.Name == initrdConfigName {
+			return io.ReadAll(cr)
+		}
 	}
 	return nil, ErrNoConfig
 }
