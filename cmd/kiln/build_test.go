@@ -120,3 +120,26 @@ func fileSHA(t *testing.T, p string) string {
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// TestBaseCommandsOffline: an empty cache lists nothing, and an offline
+// fetch or build with nothing cached fails saying what to do, writing
+// nothing.
+func TestBaseCommandsOffline(t *testing.T) {
+	dir := t.TempDir()
+	cache := filepath.Join(dir, "cache")
+	out, stderr, code := kilnEnv(t, dir, nil, "base", "list", "--cache-dir", cache)
+	if code != 0 || !strings.Contains(out, "no cached base artifacts") {
+		t.Errorf("base list: exit %d: %s %s", code, out, stderr)
+	}
+	_, stderr, code = kilnEnv(t, dir, nil, "base", "fetch", "--offline", "--cache-dir", cache)
+	if code != 1 || !strings.Contains(stderr, "offline") {
+		t.Errorf("offline fetch with an empty cache: exit %d: %s", code, stderr)
+	}
+	_, stderr, code = kilnEnv(t, dir, nil, "build", "--offline", "--cache-dir", cache, "--platform", "qemu", "-o", "out")
+	if code != 1 || !strings.Contains(stderr, "--base-image") {
+		t.Errorf("offline build with an empty cache: exit %d: %s", code, stderr)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, "out")); len(entries) > 0 {
+		t.Errorf("a failed build left %d entries in out/", len(entries))
+	}
+}
