@@ -25,7 +25,7 @@ default appliance (Clipper), and says which it used.`,
   kiln validate                 # check it: errors are FILE:LINE:COL: field: problem — fix
   kiln render -o out            # write out/<name>-<version>.bu and .ign
   kiln build                    # bake the images the spec's targets list
-  kiln inspect out/clipper-1.0.0-hetzner.raw.xz`,
+  kiln inspect out/clipper-1.0.0-live.iso`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
