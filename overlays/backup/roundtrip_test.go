@@ -314,7 +314,7 @@ func (e *env) metric(file, name, job string) (float64, bool) {
 		return 0, false
 	}
 	defer f.Close()
-	want := fmt.Sprintf("%s{job=%q} ", name, job)
+	want := fmt.Sprintf("%s{schedule=%q} ", name, job)
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), want); ok {
@@ -397,7 +397,7 @@ INSERT INTO events (kind, payload) SELECT 'seed', jsonb_build_object('n', g, 'h'
 	e.mustScript("kiln-backup", "daily")
 	backupTime := time.Since(start)
 	if v, ok := e.metric("kiln_backup.prom", "kiln_backup_last_run_success", "daily"); !ok || v != 1 {
-		t.Fatalf("kiln_backup_last_run_success{job=daily} = %v, %v; want 1", v, ok)
+		t.Fatalf("kiln_backup_last_run_success{schedule=daily} = %v, %v; want 1", v, ok)
 	}
 	size, _ := e.metric("kiln_backup.prom", "kiln_backup_last_size_bytes", "daily")
 	if size <= 0 {
@@ -593,7 +593,7 @@ INSERT INTO events (kind, payload) SELECT 'seed', jsonb_build_object('n', g, 'h'
 		}
 		t.Logf("backup with S3 failing: %v; last lines:\n%s", err, lastLines(out, 3))
 		if v, ok := e.metric("kiln_backup.prom", "kiln_backup_last_run_success", "daily"); !ok || v != 0 {
-			t.Errorf("kiln_backup_last_run_success{job=daily} = %v, %v after a failure; want 0", v, ok)
+			t.Errorf("kiln_backup_last_run_success{schedule=daily} = %v, %v after a failure; want 0", v, ok)
 		}
 		if v, _ := e.metric("kiln_backup.prom", "kiln_backup_last_success_timestamp_seconds", "daily"); v != okBefore {
 			t.Errorf("last success timestamp moved from %v to %v on a failed run", okBefore, v)

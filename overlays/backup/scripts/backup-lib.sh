@@ -125,6 +125,8 @@ snapshot_epoch() { date -d "$1" +%s; }
 # metrics_record PREFIX JOB OK SIZE DURATION keeps one state line per job and
 # rewrites PREFIX.prom for the node exporter atomically (temp file + rename
 # in the same directory). A failed run keeps the last success time and size.
+# The job goes in a "schedule" label: Prometheus owns "job" (the scrape job)
+# and would rename a textfile's own job label to exported_job.
 metrics_record() {
 	local prefix=$1 job=$2 ok=$3 size=$4 duration=$5
 	local dir="$KILN_STATE_DIR/metrics" last=0 lastsize=0 f
@@ -155,7 +157,7 @@ metrics_record() {
 				[[ $f == *.tmp ]] && continue
 				local fields
 				read -r -a fields <"$f"
-				printf '%s_%s{job="%s"} %s\n' "$prefix" "$name" "${f##*/"$prefix".}" "${fields[i - 1]}"
+				printf '%s_%s{schedule="%s"} %s\n' "$prefix" "$name" "${f##*/"$prefix".}" "${fields[i - 1]}"
 			done
 		done
 	} >"$tmp"
