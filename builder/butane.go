@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io/fs"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -83,7 +84,7 @@ type butaneOwner struct {
 }
 
 type butaneContents struct {
-	Inline string `yaml:"inline"`
+	Inline text `yaml:"inline"`
 }
 
 type butaneSystemd struct {
@@ -93,7 +94,7 @@ type butaneSystemd struct {
 type butaneUnit struct {
 	Name     string `yaml:"name"`
 	Enabled  *bool  `yaml:"enabled,omitempty"`
-	Contents string `yaml:"contents,omitempty"`
+	Contents text   `yaml:"contents,omitempty"`
 }
 
 // butaneMode prints a file mode in octal (0644), as people write it; YAML
@@ -105,40 +106,29 @@ func (m butaneMode) MarshalYAML() (any, error) {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: fmt.Sprintf("0%o", uint32(m))}, nil
 }
 
-// marshalButane writes the document with literal blocks for multi-line
-// strings, so unit files and configs read as they will on the server.
-func marshalButane(c *butaneConfig) ([]byte, error) {
-	var n yaml.Node
-	if err := n.Encode(c); err != nil {
-		return nil, err
+// text is file or unit contents. Multi-line text is written as a literal
+// block, so unit files and configs read in the .bu as on the server.
+type text string
+
+// MarshalYAML picks the literal style for multi-line text.
+func (t text) MarshalYAML() (any, error) {
+	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: string(t)}
+	if strings.Contains(string(t), "\n") {
+		n.Style = yaml.LiteralStyle
 	}
-	literalBlocks(&n)
+	return n, nil
+}
+
+// marshalButane writes the Butane document.
+func marshalButane(c *butaneConfig) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
-	if err := enc.Encode(&n); err != nil {
+	if err := enc.Encode(c); err != nil {
 		return nil, err
 	}
 	if err := enc.Close(); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
-}
-
-func literalBlocks(n *yaml.Node) {
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" && containsNewline(n.Value) {
-		n.Style = yaml.LiteralStyle
-	}
-	for _, c := range n.Content {
-		literalBlocks(c)
-	}
-}
-
-func containsNewline(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\n' {
-			return true
-		}
-	}
-	return false
 }

@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"encoding/json"
 	"sort"
 
 	"github.com/kiln-dev/kiln/units"
@@ -8,6 +9,19 @@ import (
 
 // butane writes the plan as a Butane document.
 func (p *Plan) butane() ([]byte, error) {
+	c := p.butaneConfig()
+	return marshalButane(&c)
+}
+
+// digest identifies the plan's configuration: the sha256 of its Butane
+// document in canonical JSON (cheaper than YAML, and as exact).
+func (p *Plan) digest() ([]byte, error) {
+	c := p.butaneConfig()
+	return json.Marshal(&c)
+}
+
+// butaneConfig is the plan as a Butane document.
+func (p *Plan) butaneConfig() butaneConfig {
 	c := butaneConfig{Variant: ButaneVariant, Version: ButaneVersion}
 	c.Passwd.Users = p.Users
 	c.Storage = butaneStorage{Disks: p.Storage.Disks, Filesystems: p.Storage.Filesystems}
@@ -18,7 +32,7 @@ func (p *Plan) butane() ([]byte, error) {
 	}
 	var files []butaneFile
 	for _, f := range p.Files {
-		bf := butaneFile{Path: f.Path, Mode: butaneMode(f.Mode), Contents: butaneContents{Inline: string(f.Contents)}}
+		bf := butaneFile{Path: f.Path, Mode: butaneMode(f.Mode), Contents: butaneContents{Inline: text(f.Contents)}}
 		if f.User != "" {
 			bf.User = &butaneOwner{Name: f.User}
 		}
@@ -30,10 +44,10 @@ func (p *Plan) butane() ([]byte, error) {
 	t := true
 	for _, u := range p.Units {
 		if u.IsQuadlet() {
-			files = append(files, butaneFile{Path: units.QuadletDir + "/" + u.Name, Mode: 0o644, Contents: butaneContents{Inline: u.Contents}})
+			files = append(files, butaneFile{Path: units.QuadletDir + "/" + u.Name, Mode: 0o644, Contents: butaneContents{Inline: text(u.Contents)}})
 			continue
 		}
-		bu := butaneUnit{Name: u.Name, Contents: u.Contents}
+		bu := butaneUnit{Name: u.Name, Contents: text(u.Contents)}
 		if u.Enabled {
 			bu.Enabled = &t
 		}
@@ -41,5 +55,5 @@ func (p *Plan) butane() ([]byte, error) {
 	}
 	sort.SliceStable(files, func(i, j int) bool { return files[i].Path < files[j].Path })
 	c.Storage.Files = files
-	return marshalButane(&c)
+	return c
 }
