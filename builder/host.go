@@ -3,6 +3,7 @@ package builder
 import (
 	"fmt"
 	"path"
+	"slices"
 
 	"github.com/kiln-dev/kiln/builder/spec"
 	"github.com/kiln-dev/kiln/overlays"
@@ -38,11 +39,7 @@ func PublicPorts(a *spec.Appliance) []int {
 			}
 		}
 	}
-	for i := 1; i < len(ports); i++ {
-		for j := i; j > 0 && ports[j] < ports[j-1]; j-- {
-			ports[j], ports[j-1] = ports[j-1], ports[j]
-		}
-	}
+	slices.Sort(ports)
 	return ports
 }
 

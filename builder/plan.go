@@ -85,7 +85,7 @@ func newPlan(app *spec.Appliance) (*Plan, error) {
 			return nil, fmt.Errorf("plan step %s: %w", s.name, err)
 		}
 	}
-	sort.SliceStable(p.Files, func(i, j int) bool { return p.Files[i].Path < p.Files[j].Path })
+	sortFiles(p.Files)
 	sort.SliceStable(p.Units, func(i, j int) bool { return p.Units[i].Name < p.Units[j].Name })
 	for i := 1; i < len(p.Files); i++ {
 		if p.Files[i].Path == p.Files[i-1].Path {

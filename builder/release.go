@@ -3,6 +3,7 @@ package builder
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/kiln-dev/kiln/builder/spec"
 	"github.com/kiln-dev/kiln/overlays"
@@ -25,7 +26,7 @@ func exampleKeyWarnings(app *spec.Appliance, src *spec.Source) spec.Diagnostics 
 	var ds spec.Diagnostics
 	for i, u := range app.Users {
 		for j, k := range u.SSHKeys {
-			if containsField(k, exampleKey) {
+			if strings.Contains(k, exampleKey) {
 				p := fmt.Sprintf("users[%d].ssh_keys[%d]", i, j)
 				ds = append(ds, spec.Diagnostic{Severity: spec.Warning, File: src.File, Pos: src.Pos(p), Path: p,
 					Msg: "this is the example key; nobody can log in with it", Fix: "replace it with your public key (cat ~/.ssh/id_ed25519.pub)"})
@@ -33,15 +34,6 @@ func exampleKeyWarnings(app *spec.Appliance, src *spec.Source) spec.Diagnostics 
 		}
 	}
 	return ds
-}
-
-func containsField(s, f string) bool {
-	for i := 0; i+len(f) <= len(s); i++ {
-		if s[i:i+len(f)] == f {
-			return true
-		}
-	}
-	return false
 }
 
 // releaseFiles are the release file and the login banner that shows it.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	butane "github.com/coreos/butane/config"
@@ -163,11 +164,7 @@ func errOrEmpty(err error) any {
 }
 
 func sortFiles(fs []overlays.File) {
-	for i := 1; i < len(fs); i++ {
-		for j := i; j > 0 && fs[j].Path < fs[j-1].Path; j-- {
-			fs[j], fs[j-1] = fs[j-1], fs[j]
-		}
-	}
+	slices.SortStableFunc(fs, func(a, b overlays.File) int { return strings.Compare(a.Path, b.Path) })
 }
 
 // translate turns kiln's generated Butane into Ignition. Butane validates
