@@ -294,8 +294,16 @@ func (p *Plan) services() error {
 			}
 			c.Publish = append(c.Publish, units.Publish{HostIP: ip, HostPort: port.Port, ContainerPort: port.Target})
 		}
+		// Secrets are readable by the user the container runs as: the
+		// recipe's image user, else the spec's numeric user.
+		secretUID := r.secretUID
+		if uid, _, _ := strings.Cut(s.User, ":"); secretUID == "" && uid != "" {
+			if _, err := strconv.Atoi(uid); err == nil {
+				secretUID = uid
+			}
+		}
 		for _, sec := range s.Secrets {
-			c.Secrets = append(c.Secrets, units.SecretMount{Name: sec, Target: "/run/secrets/" + sec, UID: r.secretUID, Mode: "0400"})
+			c.Secrets = append(c.Secrets, units.SecretMount{Name: sec, Target: "/run/secrets/" + sec, UID: secretUID, Mode: "0400"})
 		}
 		for _, m := range s.Volumes {
 			c.Mounts = append(c.Mounts, units.Mount{Source: m.Volume + ".volume", Target: m.Path, ReadOnly: m.ReadOnly})

@@ -258,3 +258,21 @@ func BenchmarkButaneAlone(b *testing.B) {
 		}
 	}
 }
+
+// TestSecretsReadableByContainerUser: a container that runs as a numeric
+// user gets its secrets owned by that user, or it could not read them.
+func TestSecretsReadableByContainerUser(t *testing.T) {
+	for _, u := range renderCase(t, "clipper").Units {
+		if u.Name != "backend.container" {
+			continue
+		}
+		for _, sec := range []string{"postgres-password", "redis-password"} {
+			want := "Secret=" + sec + ",type=mount,target=/run/secrets/" + sec + ",uid=65532,mode=0400"
+			if !strings.Contains(u.Contents, want) {
+				t.Errorf("backend.container lacks %q", want)
+			}
+		}
+		return
+	}
+	t.Fatal("no backend.container")
+}
