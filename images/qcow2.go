@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -55,33 +57,32 @@ func (l *qcowLayout) has(c int64) bool { return l.bitmap[c/64]&(1<<(c%64)) != 0 
 func scanQcow(ctx context.Context, src io.ReaderAt, size int64) (*qcowLayout, error) {
 	l := &qcowLayout{size: size, guest: (size + qcowCluster - 1) / qcowCluster}
 	l.bitmap = make([]uint64, (l.guest+63)/64)
-	buf := make([]byte, copyChunk)
-	f, _ := src.(*os.File)
-	for off := int64(0); off < size; {
-		if f != nil {
-			data, err := unix.Seek(int(f.Fd()), off, unix.SEEK_DATA)
-			if errors.Is(err, unix.ENXIO) {
-				break
-			}
-			if err == nil && data > off {
-				off = data &^ (qcowCluster - 1)
-			}
+	// The scan reads the whole disk: split it between the cores. Each
+	// worker owns whole bitmap words (64 clusters, 4 MiB), so no two
+	// write the same word.
+	const span = 64 * qcowCluster
+	workers := int64(max(1, min(runtime.GOMAXPROCS(0), 4)))
+	per := ((size+workers-1)/workers + span - 1) / span * span
+	counts := make([]int64, workers)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for i := int64(0); i < workers; i++ {
+		start, end := i*per, min((i+1)*per, size)
+		if start >= end {
+			continue
 		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			counts[i], errs[i] = l.scanRange(ctx, src, start, end)
+		}()
+	}
+	wg.Wait()
+	for i := range counts {
+		if errs[i] != nil {
+			return nil, errs[i]
 		}
-		n := min(int64(len(buf)), size-off)
-		if _, err := src.ReadAt(buf[:n], off); err != nil && !errors.Is(err, io.EOF) {
-			return nil, err
-		}
-		for p := int64(0); p < n; p += qcowCluster {
-			c := (off + p) / qcowCluster
-			if !isZero(buf[p:min(p+qcowCluster, n)]) && !l.has(c) {
-				l.bitmap[c/64] |= 1 << (c % 64)
-				l.data++
-			}
-		}
-		off += n
+		l.data += counts[i]
 	}
 	l.l1Size = (l.guest + qcowL2Entries - 1) / qcowL2Entries
 	for i := int64(0); i < l.l1Size; i++ {
@@ -112,6 +113,43 @@ func scanQcow(ctx context.Context, src io.ReaderAt, size int64) (*qcowLayout, er
 	l.l2 = l.l1 + l.l1N
 	l.dataStart = l.l2 + int64(len(l.l2Used))
 	return l, nil
+}
+
+// scanRange marks the non-zero clusters of [start, end) and counts them.
+func (l *qcowLayout) scanRange(ctx context.Context, src io.ReaderAt, start, end int64) (int64, error) {
+	buf := make([]byte, copyChunk)
+	f, _ := src.(*os.File)
+	var count int64
+	for off := start; off < end; {
+		if f != nil {
+			data, err := unix.Seek(int(f.Fd()), off, unix.SEEK_DATA)
+			if errors.Is(err, unix.ENXIO) {
+				break
+			}
+			if err == nil && data > off {
+				off = data &^ (qcowCluster - 1)
+				if off >= end {
+					break
+				}
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		n := min(int64(len(buf)), end-off)
+		if _, err := src.ReadAt(buf[:n], off); err != nil && !errors.Is(err, io.EOF) {
+			return 0, err
+		}
+		for p := int64(0); p < n; p += qcowCluster {
+			c := (off + p) / qcowCluster
+			if !isZero(buf[p:min(p+qcowCluster, n)]) && !l.has(c) {
+				l.bitmap[c/64] |= 1 << (c % 64)
+				count++
+			}
+		}
+		off += n
+	}
+	return count, nil
 }
 
 // writeQcow2 writes src as a qcow2 v3 image to w, front to back. Zero
@@ -189,26 +227,46 @@ func writeQcow2(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, p
 			return err
 		}
 	}
-	// Data.
-	for c := int64(0); c < l.guest; c++ {
-		if !l.has(c) {
+	// Data, read a chunk of clusters at a time: one read per MiB rather than
+	// per cluster, skipping chunks that hold no data.
+	buf := make([]byte, copyChunk)
+	per := int64(copyChunk / qcowCluster)
+	for first := int64(0); first < l.guest; first += per {
+		last := min(first+per, l.guest)
+		any := false
+		for c := first; c < last && !any; c++ {
+			any = l.has(c)
+		}
+		if !any {
 			continue
 		}
-		if c%256 == 0 {
-			if err := ctx.Err(); err != nil {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if progress != nil {
+			progress(first*qcowCluster, size)
+		}
+		off := first * qcowCluster
+		n := min(int64(len(buf)), size-off)
+		if _, err := src.ReadAt(buf[:n], off); err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		for c := first; c < last; c++ {
+			if !l.has(c) {
+				continue
+			}
+			p := (c - first) * qcowCluster
+			if p+qcowCluster <= n {
+				if _, err := w.Write(buf[p : p+qcowCluster]); err != nil {
+					return err
+				}
+				continue
+			}
+			// The disk's last cluster is partial: pad it with zeros.
+			copy(cl, buf[p:n])
+			if err := put(); err != nil {
 				return err
 			}
-			if progress != nil {
-				progress(c*qcowCluster, size)
-			}
-		}
-		off := c * qcowCluster
-		n := min(int64(qcowCluster), size-off)
-		if _, err := src.ReadAt(cl[:n], off); err != nil && !errors.Is(err, io.EOF) {
-			return err
-		}
-		if err := put(); err != nil {
-			return err
 		}
 	}
 	if progress != nil {
