@@ -30,7 +30,7 @@ func FuzzLoad(f *testing.F) {
 		if app == nil && !ds.HasErrors() {
 			t.Fatalf("no spec and no error")
 		}
-		lines := strings.Count(string(data), "\n") + 2
+		lines := yamlLines(data) + 1
 		for _, d := range ds {
 			if d.Pos.Line < 1 || d.Pos.Col < 1 || d.Pos.Line > lines {
 				t.Fatalf("diagnostic outside the file (%d lines): %s", lines, d)
@@ -40,4 +40,10 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 	})
+}
+
+// yamlLines counts lines as YAML does: \n, \r and \r\n each end a line.
+func yamlLines(data []byte) int {
+	s := strings.ReplaceAll(string(data), "\r\n", "\n")
+	return strings.Count(s, "\n") + strings.Count(s, "\r") + 1
 }
