@@ -85,7 +85,10 @@ func (p *Plan) backups() error {
 		return nil
 	}
 	for _, w := range c.Warnings() {
-		p.Warnings = append(p.Warnings, w.String())
+		// The spec offers one way to reach a backup warning: an http://
+		// endpoint (credentials are never embedded from the spec).
+		p.Warnings = append(p.Warnings, PlanWarning{Path: "backup.s3.endpoint", Msg: w.Message,
+			Fix: "use an https:// endpoint"})
 	}
 	files, us, err := backup.Render(c)
 	if err != nil && !backup.IsWarningsOnly(err) {

@@ -29,13 +29,15 @@ const (
 // written as Butane. Each field is filled by one numbered step of
 // newPlan.
 type Plan struct {
-	App      *spec.Appliance
-	Users    []butaneUser
-	Storage  butaneStorage
-	Files    []overlays.File
-	Dirs     []string
-	Units    []units.Unit
-	Warnings []string
+	App     *spec.Appliance
+	Users   []butaneUser
+	Storage butaneStorage
+	Files   []overlays.File
+	Dirs    []string
+	Units   []units.Unit
+	// Warnings are things the user should know about a valid plan, with
+	// the spec path they come from.
+	Warnings []PlanWarning
 
 	// dataDirs are directories on the data filesystem that containers
 	// mount, with the owner their process runs as.
@@ -45,6 +47,11 @@ type Plan struct {
 	postgresExtra map[string]string
 	// walSpool is the WAL archive spool the database container mounts.
 	walSpool string
+}
+
+// PlanWarning is a warning found while planning, about a spec field.
+type PlanWarning struct {
+	Path, Msg, Fix string
 }
 
 // dataDir is a directory systemd-tmpfiles creates at boot on the data

@@ -76,9 +76,19 @@ func Render(req Request) (*Result, error) {
 	if err := ds.Err(); err != nil {
 		return res, err
 	}
-	// 2. Plan everything the server gets.
+	// 2. Plan everything the server gets; planning can find more warnings.
 	plan, err := newPlan(app)
 	if err != nil {
+		return res, err
+	}
+	for _, w := range plan.Warnings {
+		sev := spec.Warning
+		if req.Strict {
+			sev = spec.Error
+		}
+		res.Diagnostics = append(res.Diagnostics, spec.Diagnostic{Severity: sev, File: src.File, Pos: src.Pos(w.Path), Path: w.Path, Msg: w.Msg, Fix: w.Fix})
+	}
+	if err := res.Diagnostics.Err(); err != nil {
 		return res, err
 	}
 	// 3. Read the snippets now, so the digest covers them.

@@ -276,3 +276,25 @@ func TestSecretsReadableByContainerUser(t *testing.T) {
 	}
 	t.Fatal("no backend.container")
 }
+
+// TestPlanWarningsReachTheUser: a warning found while planning (backups
+// over plain http) is reported at the spec's line, and --strict refuses it.
+func TestPlanWarningsReachTheUser(t *testing.T) {
+	src := strings.Replace(string(DefaultSpec), "endpoint: https://s3.eu-central-1.amazonaws.com", "endpoint: http://10.0.0.5:9000", 1)
+	res, err := Render(Request{File: "c.yaml", Spec: []byte(src)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, d := range res.Diagnostics {
+		if d.Path == "backup.s3.endpoint" && d.Severity == spec.Warning && strings.Contains(d.Msg, "plain http") && d.Pos.Line > 1 {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no warning for plain-http backups: %v", res.Diagnostics)
+	}
+	if _, err := Render(Request{File: "c.yaml", Spec: []byte(src), Strict: true}); err == nil || !strings.Contains(err.Error(), "c.yaml:") {
+		t.Errorf("--strict accepted plain-http backups: %v", err)
+	}
+}
