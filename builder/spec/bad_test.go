@@ -3,35 +3,11 @@ package spec
 import (
 	"strings"
 	"testing"
+
+	"github.com/kiln-dev/kiln/internal/badspecs"
 )
 
-// minimal is a valid spec the bad cases are written against.
-const minimal = `name: web
-version: 1.0.0
-users:
-  - name: ops
-    ssh_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFtestkey ops@example"]
-secrets:
-  - name: db-password
-volumes:
-  - name: db-data
-services:
-  - name: db
-    kind: postgres
-    image: docker.io/library/postgres:17.6-alpine
-    ports: [{port: 5436}]
-    secrets: [db-password]
-    volumes: [{volume: db-data, path: /var/lib/postgresql/data}]
-  - name: api
-    image: registry.example.com/api:2.1.0
-    ports: [{port: 8080}]
-    depends_on: [db]
-backup:
-  schedules:
-    - name: daily
-      on_calendar: "*-*-* 02:00:00"
-  s3: {bucket: web-backups}
-`
+var minimal = badspecs.Minimal
 
 func TestMinimalIsValid(t *testing.T) {
 	app, _, ds := Load("minimal.yaml", []byte(minimal))
@@ -40,89 +16,30 @@ func TestMinimalIsValid(t *testing.T) {
 	}
 }
 
-// badCases each break one thing and say where the error must point.
-var badCases = []struct {
-	name string
-	// edit turns the minimal spec into the bad one (old → new).
-	old, new string
-	// want is "LINE:COL path" and a fragment of the message.
-	pos, path, msg string
-}{
-	{"unknown top-level key", "name: web\n", "name: web\nnmae: x\n", "2:1", "nmae", `unknown field "nmae"`},
-	{"unknown key suggests", "    kind: postgres\n", "    knid: postgres\n", "12:5", "services[0].knid", `did you mean "kind"?`},
-	{"unknown nested key", "  s3: {bucket: web-backups}", "  s3: {bucket: web-backups, bukket: x}", "25:29", "backup.s3.bukket", "unknown field"},
-	{"missing name", "name: web\n", "", "1:1", "name", "no name"},
-	{"bad name", "name: web", "name: Web_App", "1:7", "name", "not a valid name"},
-	{"missing version", "version: 1.0.0\n", "", "1:1", "version", "no version"},
-	{"bad version", "version: 1.0.0", "version: one", "2:10", "version", "not a version"},
-	{"string for list", "ports: [{port: 8080}]", "ports: 8080", "19:12", "services[1].ports", "expected a list"},
-	{"string for int", "ports: [{port: 8080}]", "ports: [{port: http}]", "19:20", "services[1].ports[0].port", "expected a whole number"},
-	{"string for bool", "ports: [{port: 8080}]", "ports: [{port: 8080, public: yes please}]", "19:34", "services[1].ports[0].public", "expected true or false"},
-	{"duplicate service", "  - name: api\n", "  - name: db\n", "17:11", "services[1].name", `duplicate name "db"`},
-	{"duplicate secret", "  - name: db-password\n", "  - name: db-password\n  - name: db-password\n", "8:11", "secrets[1].name", "duplicate name"},
-	{"two services one port", "ports: [{port: 8080}]", "ports: [{port: 5436}]", "19:20", "services[1].ports[0].port", "already used by service \"db\""},
-	{"unknown dependency", "depends_on: [db]", "depends_on: [cache]", "20:18", "services[1].depends_on[0]", `unknown service "cache"`},
-	{"self dependency", "depends_on: [db]", "depends_on: [api]", "20:18", "services[1].depends_on[0]", "depends on itself"},
-	{"undefined secret", "secrets: [db-password]", "secrets: [db-pass]", "15:15", "services[0].secrets[0]", `undefined secret "db-pass"`},
-	{"undefined volume", "volumes: [{volume: db-data,", "volumes: [{volume: dbdata,", "16:24", "services[0].volumes[0].volume", `undefined volume "dbdata"`},
-	{"database port public", "ports: [{port: 5436}]", "ports: [{port: 5436, public: true}]", "14:34", "services[0].ports[0].public", "must not be public"},
-	{"bad calendar", `on_calendar: "*-*-* 02:00:00"`, `on_calendar: "every day at 2"`, "24:20", "backup.schedules[0].on_calendar", "invalid OnCalendar"},
-	{"calendar hour out of range", `on_calendar: "*-*-* 02:00:00"`, `on_calendar: "*-*-* 25:00:00"`, "24:20", "backup.schedules[0].on_calendar", "hour 25"},
-	{"user without keys", `    ssh_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFtestkey ops@example"]`, "    ssh_keys: []", "5:15", "users[0].ssh_keys", "has no SSH keys"},
-	{"not an ssh key", `["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFtestkey ops@example"]`, `["hunter2"]`, "5:16", "users[0].ssh_keys[0]", "not an SSH public key"},
-	{"no users", "users:\n  - name: ops\n    ssh_keys: [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFtestkey ops@example\"]\n", "users: []\n", "3:8", "users", "nobody could log in"},
-	{"root user", "  - name: ops\n", "  - name: root\n", "4:11", "users[0].name", "root cannot log in"},
-	{"image without tag", "image: registry.example.com/api:2.1.0", "image: registry.example.com/api", "18:12", "services[1].image", "has no tag or digest"},
-	{"malformed digest", "image: registry.example.com/api:2.1.0", "image: registry.example.com/api@sha256:abc", "18:12", "services[1].image", "malformed digest"},
-	{"missing image", "    image: registry.example.com/api:2.1.0\n", "", "17:5", "services[1].image", "missing image"},
-	{"unknown kind", "    kind: postgres\n", "    kind: mysql\n", "12:11", "services[0].kind", `unknown kind "mysql"`},
-	{"bad memory", "    depends_on: [db]\n", "    depends_on: [db]\n    memory: lots\n", "21:13", "services[1].memory", "not a memory size"},
-	{"relative volume path", "path: /var/lib/postgresql/data", "path: data", "16:39", "services[0].volumes[0].path", "not an absolute path"},
-	{"bad stream", "name: web\n", "name: web\nbase: {stream: beta}\n", "2:16", "base.stream", "unknown FCOS stream"},
-	{"bad release constraint", "name: web\n", "name: web\nbase: {release: \"newest\"}\n", "2:17", "base.release", "not a version constraint"},
-	{"partition too early", "name: web\n", "name: web\ndata: {partition: {start_mib: 4096}}\n", "2:31", "data.partition.start_mib", "less than 8 GiB"},
-	{"volume mode without device", "name: web\n", "name: web\ndata: {mode: volume}\n", "2:7", "data.device", "needs a device"},
-	{"data path outside var", "name: web\n", "name: web\ndata: {path: /srv/data}\n", "2:14", "data.path", "read-only"},
-	{"xfs label too long", "name: web\n", "name: web\ndata: {label: kiln-data-volume}\n", "2:15", "data.label", "at most 12"},
-	{"bad cidr", "name: web\n", "name: web\nfirewall: {allow: [{port: 9090, from: [10.0.0.300/8]}]}\n", "2:40", "firewall.allow[0].from[0]", "not a network"},
-	{"bad domain", "name: web\n", "name: web\ntls: {domains: [\"exa mple.com\"], email: a@b.c}\n", "2:17", "tls.domains[0]", "not a domain name"},
-	{"acme without email", "name: web\n", "name: web\ntls: {domains: [web.example.com]}\n", "2:6", "tls.email", "contact email"},
-	{"bad target platform", "name: web\n", "name: web\ntargets: [{platform: gcpp}]\n", "2:22", "targets[0].platform", `unknown platform "gcpp"`},
-	{"bad target format", "name: web\n", "name: web\ntargets: [{platform: metal, formats: [raw.bz2]}]\n", "2:39", "targets[0].formats[0]", "unknown format"},
-	{"iso on a cloud platform", "name: web\n", "name: web\ntargets: [{platform: hetzner, formats: [iso]}]\n", "2:41", "targets[0].formats[0]", "boots bare metal"},
-	{"backup without bucket", "  s3: {bucket: web-backups}\n", "", "22:3", "backup.s3.bucket", "no destination"},
-	{"archive timeout too long", "  s3: {bucket: web-backups}\n", "  s3: {bucket: web-backups}\n  archive_timeout: 1h\n", "26:20", "backup.archive_timeout", "archive timeout"},
-	{"dependency loop", "    ports: [{port: 5436}]\n", "    ports: [{port: 5436}]\n    depends_on: [api]\n", "15:17", "services[0].depends_on", "dependency loop"},
-	{"bad env name", "    depends_on: [db]\n", "    depends_on: [db]\n    env: {1X: y}\n", "21:15", "services[1].env.1X", "not an environment variable name"},
-	{"syntax error", "name: web\n", "name: web\n  bad: [\n", "2:1", "", "not valid YAML"},
-	{"two documents", "name: web\n", "name: web\n---\nname: other\n", "2:1", "", "more than one YAML document"},
-	{"list instead of mapping", "name: web\n", "name: web\nssh: [22]\n", "2:6", "ssh", "expected a mapping"},
-}
-
 func TestBadSpecs(t *testing.T) {
-	if len(badCases) < 30 {
-		t.Fatalf("want at least 30 bad specs, have %d", len(badCases))
+	if len(badspecs.Cases) < 30 {
+		t.Fatalf("want at least 30 bad specs, have %d", len(badspecs.Cases))
 	}
-	for _, tc := range badCases {
-		t.Run(tc.name, func(t *testing.T) {
-			if !strings.Contains(minimal, tc.old) {
-				t.Fatalf("case does not apply: %q not in the minimal spec", tc.old)
+	for _, tc := range badspecs.Cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			src, ok := tc.Spec()
+			if !ok {
+				t.Fatalf("case does not apply: %q not in the minimal spec", tc.Old)
 			}
-			src := strings.Replace(minimal, tc.old, tc.new, 1)
 			app, _, ds := Load("bad.yaml", []byte(src))
 			if app != nil || !ds.HasErrors() {
-				t.Fatalf("spec accepted, want error at %s %s\n%s", tc.pos, tc.path, src)
+				t.Fatalf("spec accepted, want error at %s %s\n%s", tc.Pos, tc.Path, src)
 			}
-			want := "bad.yaml:" + tc.pos + ": "
+			want := "bad.yaml:" + tc.Pos + ": "
 			for _, d := range ds {
-				if d.Severity == Error && strings.HasPrefix(d.String(), want) && d.Path == tc.path && strings.Contains(d.Msg+" — "+d.Fix, tc.msg) {
+				if d.Severity == Error && strings.HasPrefix(d.String(), want) && d.Path == tc.Path && strings.Contains(d.Msg+" — "+d.Fix, tc.Msg) {
 					if d.Fix == "" {
 						t.Errorf("diagnostic has no fix: %s", d)
 					}
 					return
 				}
 			}
-			t.Errorf("no error at %s%s containing %q; got:\n%s", want, tc.path, tc.msg, diagLines(ds))
+			t.Errorf("no error at %s%s containing %q; got:\n%s", want, tc.Path, tc.Msg, diagLines(ds))
 		})
 	}
 }

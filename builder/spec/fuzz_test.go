@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"github.com/kiln-dev/kiln/internal/badspecs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,8 +13,9 @@ import (
 // every diagnostic has a position inside the file and a readable form.
 func FuzzLoad(f *testing.F) {
 	f.Add([]byte(minimal))
-	for _, tc := range badCases {
-		f.Add([]byte(strings.Replace(minimal, tc.old, tc.new, 1)))
+	for _, tc := range badspecs.Cases {
+		src, _ := tc.Spec()
+		f.Add([]byte(src))
 	}
 	seeds, _ := filepath.Glob("testdata/*.yaml")
 	seeds = append(seeds, filepath.Join("..", "appliances", "clipper.yaml"))

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/kiln-dev/kiln/builder"
+	"github.com/kiln-dev/kiln/internal/badspecs"
 )
 
 // TestMain lets the tests run the real command, exit code included: the
@@ -146,5 +147,37 @@ func TestHelpTeaches(t *testing.T) {
 	stdout, _, code := kiln(t, t.TempDir(), "completion", "bash")
 	if code != 0 || !strings.Contains(stdout, "bash completion") {
 		t.Errorf("no bash completion (exit %d)", code)
+	}
+}
+
+// TestEveryBadSpecExitsOneAndWritesNothing runs each bad spec of the shared
+// table through `kiln render`: exit 1, the error at its line:col and field
+// path, and no output directory.
+func TestEveryBadSpecExitsOneAndWritesNothing(t *testing.T) {
+	for _, tc := range badspecs.Cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			src, ok := tc.Spec()
+			if !ok {
+				t.Fatalf("case does not apply to the minimal spec")
+			}
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte(src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, stderr, code := kiln(t, dir, "render", "-f", "bad.yaml", "-o", "out")
+			if code != 1 {
+				t.Errorf("exit %d, want 1", code)
+			}
+			prefix := "bad.yaml:" + tc.Pos + ": "
+			if tc.Path != "" {
+				prefix += tc.Path + ": "
+			}
+			if !strings.Contains(stderr, prefix) {
+				t.Errorf("stderr lacks %q:\n%s", prefix, stderr)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "out")); !os.IsNotExist(err) {
+				t.Error("render wrote output for a bad spec")
+			}
+		})
 	}
 }
