@@ -110,23 +110,39 @@ func chooseTargets(a *spec.Appliance, platforms, formats []string) ([]images.Tar
 		}
 		chosen = append(chosen, t)
 	}
+	for _, f := range formats {
+		if !slices.Contains(spec.Formats, f) {
+			return nil, fmt.Errorf("unknown format %q (known: %s)", f, strings.Join(spec.Formats, ", "))
+		}
+	}
+	// --format applies to every chosen platform it fits: iso and pxe boot
+	// bare metal, so `--platform qemu --platform metal --format qcow2
+	// --format iso` means a qcow2 for each and an ISO for metal.
+	used := map[string]bool{}
 	var out []images.Target
 	for _, t := range chosen {
 		fs := t.Formats
 		if len(fs) == 0 {
 			fs = spec.Platforms[t.Platform]
 		}
-		if len(formats) > 0 {
+		override := len(formats) > 0
+		if override {
 			fs = formats
 		}
 		for _, f := range fs {
-			if !slices.Contains(spec.Formats, f) {
-				return nil, fmt.Errorf("unknown format %q (known: %s)", f, strings.Join(spec.Formats, ", "))
-			}
 			if (f == "iso" || f == "pxe") && t.Platform != "metal" {
+				if override {
+					continue
+				}
 				return nil, fmt.Errorf("format %s is for platform metal, not %s", f, t.Platform)
 			}
+			used[f] = true
 			out = append(out, images.Target{Platform: t.Platform, Format: f})
+		}
+	}
+	for _, f := range formats {
+		if !used[f] {
+			return nil, fmt.Errorf("format %s fits none of the chosen platforms (iso and pxe are for --platform metal)", f)
 		}
 	}
 	if len(out) == 0 {

@@ -130,3 +130,39 @@ func TestBuildFromStream(t *testing.T) {
 		t.Errorf("a refused build wrote %d entries", len(entries))
 	}
 }
+
+func TestChooseTargets(t *testing.T) {
+	res, err := Render(Request{File: DefaultSpecName, Spec: DefaultSpec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		platforms, formats []string
+		want               string
+		err                string
+	}{
+		{nil, nil, "digitalocean/qcow2.gz hetzner/raw.xz metal/raw.xz metal/iso metal/pxe", ""},
+		{[]string{"digitalocean"}, nil, "digitalocean/qcow2.gz", ""},
+		{[]string{"qemu"}, nil, "qemu/qcow2", ""},
+		{[]string{"qemu", "metal"}, []string{"raw.zst", "iso"}, "qemu/raw.zst metal/raw.zst metal/iso", ""},
+		{[]string{"qemu"}, []string{"iso"}, "", "fits none"},
+		{[]string{"gcpp"}, nil, "", "unknown platform"},
+		{[]string{"qemu"}, []string{"raw.bz2"}, "", "unknown format"},
+	}
+	for _, tc := range cases {
+		got, err := chooseTargets(res.App, tc.platforms, tc.formats)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%v %v: err %v, want %q", tc.platforms, tc.formats, err, tc.err)
+			}
+			continue
+		}
+		var names []string
+		for _, g := range got {
+			names = append(names, g.Platform+"/"+g.Format)
+		}
+		if s := strings.Join(names, " "); err != nil || s != tc.want {
+			t.Errorf("%v %v = %q, %v; want %q", tc.platforms, tc.formats, s, err, tc.want)
+		}
+	}
+}
