@@ -20,8 +20,11 @@ var ErrNoTargets = errors.New("no targets to build")
 
 // BuildRequest asks for an appliance's images.
 type BuildRequest struct {
-	// Render is the spec to render.
-	Render Request
+	// Render is the spec to render; Rendered, when set, is used instead
+	// (the CLI renders first to show the spec's warnings before a long
+	// build).
+	Render   Request
+	Rendered *Result
 	// OutDir receives the images, manifest.json and SHA256SUMS.
 	OutDir string
 	// Platforms selects targets of the spec (or adds a platform with its
@@ -58,11 +61,14 @@ type BuildResult struct {
 // targets, 3 find bases, 4 write images (all or nothing: images.Build
 // stages the outputs and renames them when every target is done).
 func Build(ctx context.Context, req BuildRequest) (*BuildResult, error) {
-	res, err := Render(req.Render)
-	out := &BuildResult{Render: res}
-	if err != nil {
-		return out, err
+	res := req.Rendered
+	if res == nil {
+		var err error
+		if res, err = Render(req.Render); err != nil {
+			return &BuildResult{Render: res}, err
+		}
 	}
+	out := &BuildResult{Render: res}
 	targets, err := chooseTargets(res.App, req.Platforms, req.Formats)
 	if err != nil {
 		return out, err

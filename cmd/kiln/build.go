@@ -105,8 +105,15 @@ Set SOURCE_DATE_EPOCH for byte-identical rebuilds.`,
 			}
 			ctx, stop := interruptible(cmd.Context())
 			defer stop()
-			pr := newProgress(cmd.ErrOrStderr())
 			req.Render = builder.Request{File: src.File, Spec: src.Data, Strict: sf.strict}
+			// Render first, so the spec's warnings show before a long build.
+			rendered, err := builder.Render(req.Render)
+			printDiagnostics(cmd.ErrOrStderr(), rendered)
+			if err != nil {
+				return err
+			}
+			req.Rendered = rendered
+			pr := newProgress(cmd.ErrOrStderr())
 			req.OutDir, req.Platforms, req.Formats = outDir, platforms, formats
 			req.PXEBaseURL, req.KernelArgs = pxeURL, kargs
 			req.Client = bf.client()
@@ -115,7 +122,6 @@ Set SOURCE_DATE_EPOCH for byte-identical rebuilds.`,
 			req.Status = pr.update
 			res, err := builder.Build(ctx, req)
 			pr.wait()
-			printDiagnostics(cmd.ErrOrStderr(), res.Render)
 			if err != nil {
 				if ctx.Err() != nil {
 					return fmt.Errorf("interrupted; no output was written: %w", err)
