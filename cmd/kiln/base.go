@@ -14,7 +14,10 @@ func newBaseCmd() *cobra.Command {
 		Use:   "base",
 		Short: "Manage the cache of verified Fedora CoreOS base artifacts",
 		Long: `Base artifacts are downloaded once per release, verified by sha256 and by
-Fedora's OpenPGP signature (the keys ship with kiln), and cached.`,
+Fedora's OpenPGP signature, and cached. Fedora's public keys come from the
+system (the distribution-gpg-keys package, or /etc/pki/rpm-gpg on Fedora) or
+from $KILN_FEDORA_KEYS (a file or directory); kiln trusts only the key
+fingerprints Fedora publishes, which it pins.`,
 	}
 	cmd.AddCommand(newBaseListCmd(), newBaseFetchCmd(), newBasePruneCmd())
 	return cmd

@@ -79,7 +79,9 @@ artifacts for each target of the spec (or those chosen with --platform and
 manifest.json and SHA256SUMS beside them.
 
 Base artifacts come from the spec's stream and release constraint: from the
-cache, or downloaded and verified (sha256 and Fedora's OpenPGP signature).
+cache, or downloaded and verified: sha256, and Fedora's OpenPGP signature
+checked against Fedora's keys from the distribution-gpg-keys package (or
+$KILN_FEDORA_KEYS), trusted only with the fingerprints pinned in kiln.
 --base-image/--base-iso/--base-pxe use local files instead and work offline.
 The base is never modified. Outputs appear only when every target is done;
 an error or Ctrl-C leaves nothing behind.

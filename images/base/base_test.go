@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 )
 
@@ -751,14 +752,44 @@ func TestDefaultKeyringIsFedora(t *testing.T) {
 	signer, _ := testKey(t, "fedora-test")
 	f := newFakeFCOS(t, signer, "42.20251012.3.0")
 	f.publish()
+	// The default keyring comes from the system, never from the host this
+	// test runs on: point it at a directory of the test's own.
+	keys := t.TempDir()
+	saved := KeyringDirs
+	KeyringDirs = nil
+	defer func() { KeyringDirs = saved }()
+	t.Setenv(KeyringEnv, keys)
+
+	// No Fedora key on the system: refused before anything is downloaded,
+	// with a message that says what to install.
 	dir := t.TempDir()
-	// No Keyring: the shipped Fedora keys must be used, and they must not
-	// accept a signature by any other key.
 	c := &Client{BaseURL: f.srv.URL, HTTP: f.srv.Client(), Cache: &Cache{Dir: dir}}
 	_, err := c.Get(context.Background(), "stable", "", "metal", "raw.xz")
+	if !errors.Is(err, ErrKeyring) || !strings.Contains(err.Error(), "distribution-gpg-keys") {
+		t.Fatalf("err = %v, want a keyring error naming the package to install", err)
+	}
+	if n := f.hitCount(buildPath("stable", "42.20251012.3.0", f.fileNames("42.20251012.3.0")[0])); n != 0 {
+		t.Errorf("artifact downloaded %d times without a keyring", n)
+	}
+
+	// A pinned Fedora key on the system: it is the keyring, and it does
+	// not accept a signature by any other key.
+	fedora, _ := testKeyEmail(t, "Fedora 42", "fedora-42-primary@fedoraproject.org")
+	var armored bytes.Buffer
+	w, _ := armor.Encode(&armored, openpgp.PublicKeyType, nil)
+	fedora.Serialize(w)
+	w.Close()
+	if err := os.WriteFile(filepath.Join(keys, "RPM-GPG-KEY-fedora-42-primary"), armored.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	savedFP := FedoraFingerprints["42"]
+	FedoraFingerprints["42"] = strings.ToUpper(hex.EncodeToString(fedora.PrimaryKey.Fingerprint))
+	defer func() { FedoraFingerprints["42"] = savedFP }()
+	c = &Client{BaseURL: f.srv.URL, HTTP: f.srv.Client(), Cache: &Cache{Dir: dir}}
+	_, err = c.Get(context.Background(), "stable", "", "metal", "raw.xz")
 	refusal(t, dir, err, ErrSignature)
-	if len(c.Keyring) != len(fedoraKeys) {
-		t.Fatalf("default keyring has %d keys, want the %d shipped", len(c.Keyring), len(fedoraKeys))
+	if len(c.Keyring) != 1 {
+		t.Fatalf("default keyring has %d keys, want the one pinned key on the system", len(c.Keyring))
 	}
 }
 

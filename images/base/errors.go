@@ -38,7 +38,7 @@ var (
 	ErrSignature = errors.New("bad OpenPGP signature")
 	// ErrMissingSignature is returned when an artifact comes without a signature.
 	ErrMissingSignature = errors.New("missing OpenPGP signature")
-	// ErrKeyring is returned when the shipped Fedora keys cannot be read.
+	// ErrKeyring is returned when Fedora's signing keys cannot be found.
 	ErrKeyring = errors.New("invalid keyring")
 )
 

@@ -1,6 +1,7 @@
 package base
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/kiln-dev/kiln/internal/testutil"
 )
 
@@ -111,49 +113,52 @@ func FuzzParseStream(f *testing.F) {
 	})
 }
 
-// fedoraKeys are the fingerprints of the shipped keys, as published by
-// Fedora (https://fedoraproject.org/security/). A changed key file fails here.
-var fedoraKeys = map[string]string{
-	"fedora-42-primary.asc": "B0F4950458F69E1150C6C5EDC8AC4916105EF944",
-	"fedora-43-primary.asc": "C6E7F081CF80E13146676E88829B606631645531",
-	"fedora-44-primary.asc": "36F612DCF27F7D1A48A835E4DBFCF71C6D9F90A6",
-	"fedora-45-primary.asc": "4F50A6114CD5C6976A7F1179655A4B02F577861E",
-	"fedora-46-primary.asc": "D924B10D3E810DABDD8B56B596E7E91491211FCE",
-	"fedora-47-primary.asc": "B2E766FA50CA6FA2D5ED06FC09D879E09488FB64",
+// TestFedoraFingerprints: each pinned fingerprint is a full v4
+// fingerprint, and no key is pinned for two releases.
+func TestFedoraFingerprints(t *testing.T) {
+	seen := map[string]string{}
+	for rel, fp := range FedoraFingerprints {
+		if b, err := hex.DecodeString(fp); err != nil || len(b) != 20 || fp != strings.ToUpper(fp) {
+			t.Errorf("Fedora %s: %q is not an upper-case 40-digit fingerprint", rel, fp)
+		}
+		if other, dup := seen[fp]; dup {
+			t.Errorf("fingerprint %s pinned for Fedora %s and %s", fp, rel, other)
+		}
+		seen[fp] = rel
+	}
 }
 
-func TestFedoraKeyring(t *testing.T) {
-	names := FedoraKeyNames()
-	if len(names) != len(fedoraKeys) {
-		t.Fatalf("shipped keys %v, want %d", names, len(fedoraKeys))
-	}
-	ring, err := FedoraKeyring()
+// TestLoadFedoraKeys: keys are read from the system's files but trusted
+// only when their fingerprint is pinned.
+func TestLoadFedoraKeys(t *testing.T) {
+	e, _ := testKeyEmail(t, "Fedora 99", "fedora-99-primary@fedoraproject.org")
+	dir := t.TempDir()
+	var armored bytes.Buffer
+	w, err := armor.Encode(&armored, openpgp.PublicKeyType, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ring) != len(fedoraKeys) {
-		t.Fatalf("keyring has %d entities, want %d", len(ring), len(fedoraKeys))
+	if err := e.Serialize(w); err != nil {
+		t.Fatal(err)
 	}
-	got := map[string]bool{}
-	for _, e := range ring {
-		fp := strings.ToUpper(hex.EncodeToString(e.PrimaryKey.Fingerprint))
-		got[fp] = true
-		if !e.PrimaryKey.CanSign() {
-			t.Errorf("key %s cannot sign", fp)
-		}
-		if _, ok := e.SigningKey(e.PrimaryKey.CreationTime.AddDate(0, 1, 0)); !ok {
-			t.Errorf("key %s has no usable signing key", fp)
-		}
+	w.Close()
+	if err := os.WriteFile(filepath.Join(dir, "RPM-GPG-KEY-fedora-99-primary"), armored.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	for name, fp := range fedoraKeys {
-		if !got[fp] {
-			t.Errorf("%s: fingerprint %s not in the keyring", name, fp)
-		}
-		var major string
-		fmt.Sscanf(name, "fedora-%2s-primary.asc", &major)
-		if !hasIdentity(ring, fp, "fedora-"+major+"-primary@fedoraproject.org") {
-			t.Errorf("%s: key %s is not Fedora %s's primary key", name, fp, major)
-		}
+	os.WriteFile(filepath.Join(dir, "RPM-GPG-KEY-fedora-README"), []byte("not a key"), 0o644)
+	if _, err := LoadFedoraKeys(dir); !errors.Is(err, ErrKeyring) || !strings.Contains(err.Error(), KeyringEnv) {
+		t.Fatalf("an unpinned key was trusted, or the error does not say what to do: %v", err)
+	}
+	fp := strings.ToUpper(hex.EncodeToString(e.PrimaryKey.Fingerprint))
+	FedoraFingerprints["99"] = fp
+	defer delete(FedoraFingerprints, "99")
+	ring, err := LoadFedoraKeys(filepath.Join(dir, "missing"), dir)
+	if err != nil || len(ring) != 1 || !hasIdentity(ring, fp, "fedora-99-primary@fedoraproject.org") {
+		t.Fatalf("pinned key not loaded: %v %v", ring, err)
+	}
+	t.Setenv(KeyringEnv, dir)
+	if ring, err := FedoraKeyring(); err != nil || len(ring) != 1 {
+		t.Errorf("%s not honoured: %v", KeyringEnv, err)
 	}
 }
 
