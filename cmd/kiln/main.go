@@ -13,7 +13,9 @@ import (
 func main() {
 	if err := newRootCmd().Execute(); err != nil {
 		var inv *spec.InvalidError
-		if !errors.As(err, &inv) { // diagnostics were already printed
+		// Diagnostics were already printed; a difference found by
+		// `diff --exit-code` needs no message.
+		if !errors.As(err, &inv) && !errors.Is(err, errDifferent) {
 			fmt.Fprintln(os.Stderr, "kiln:", err)
 		}
 		os.Exit(1)

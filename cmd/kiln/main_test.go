@@ -181,3 +181,18 @@ func TestEveryBadSpecExitsOneAndWritesNothing(t *testing.T) {
 		})
 	}
 }
+
+func TestDiffCommand(t *testing.T) {
+	dir := t.TempDir()
+	newSpec := bytes.Replace(builder.DefaultSpec, []byte("version: 1.0.0"), []byte("version: 1.0.1"), 1)
+	os.WriteFile(filepath.Join(dir, "old.yaml"), builder.DefaultSpec, 0o644)
+	os.WriteFile(filepath.Join(dir, "new.yaml"), newSpec, 0o644)
+	out, stderr, code := kiln(t, dir, "diff", "--stat", "--exit-code", "old.yaml", "new.yaml")
+	if code != 1 || !strings.Contains(out, "clipper 1.0.0 → clipper 1.0.1") || !strings.Contains(out, "changed  file  /etc/kiln/release.json") {
+		t.Errorf("exit %d\n%s\n%s", code, out, stderr)
+	}
+	out, _, code = kiln(t, dir, "diff", "--exit-code", "old.yaml", "old.yaml")
+	if code != 0 || !strings.Contains(out, ": 0 changes") {
+		t.Errorf("identical specs: exit %d\n%s", code, out)
+	}
+}

@@ -29,7 +29,7 @@ default appliance (Clipper), and says which it used.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newInitCmd(), newValidateCmd(), newRenderCmd(), newBuildCmd(), newInspectCmd(), newBaseCmd(), newSchemaCmd(), newVersionCmd())
+	root.AddCommand(newInitCmd(), newValidateCmd(), newRenderCmd(), newBuildCmd(), newInspectCmd(), newDiffCmd(), newBaseCmd(), newSchemaCmd(), newVersionCmd())
 	return root
 }
 
