@@ -171,10 +171,9 @@ func newInspectCmd() *cobra.Command {
 		Use:   "inspect ARTIFACT",
 		Short: "Show the config and release embedded in an output (raw, qcow2, vhd, ISO, PXE initrd)",
 		Long: `inspect reads an output back and prints the embedded Ignition config's
-sha256 and the release it carries (/etc/kiln/release.json). Disk images are
-read uncompressed: decompress a .xz, .gz or .zst output first
-(xz -dk, gunzip -k, zstd -d).`,
-		Example: `  kiln inspect out/clipper-1.0.0-qemu.qcow2
+sha256 and the release it carries (/etc/kiln/release.json). Compressed disks
+(.xz, .gz, .zst) are decompressed into a temporary sparse file first.`,
+		Example: `  kiln inspect out/clipper-1.0.0-digitalocean.qcow2.gz
   kiln inspect out/clipper-1.0.0-live.iso --json
   kiln inspect out/clipper-1.0.0-pxe.ign.img --config | jq .`,
 		Args: cobra.ExactArgs(1),

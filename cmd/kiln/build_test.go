@@ -62,7 +62,7 @@ func TestBuildFromLocalBases(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "out", "SHA256SUMS")); err != nil {
 		t.Error("no SHA256SUMS")
 	}
-	for _, name := range []string{"clipper-1.0.0-qemu.qcow2", "clipper-1.0.0-live.iso", "clipper-1.0.0-pxe.ign.img"} {
+	for _, name := range []string{"clipper-1.0.0-qemu.qcow2", "clipper-1.0.0-hetzner.raw.xz", "clipper-1.0.0-digitalocean.qcow2.gz", "clipper-1.0.0-live.iso", "clipper-1.0.0-pxe.ign.img"} {
 		out, stderr, code := kilnEnv(t, dir, nil, "inspect", "--json", filepath.Join("out", name))
 		if code != 0 {
 			t.Errorf("inspect %s: exit %d: %s", name, code, stderr)
