@@ -313,6 +313,30 @@ func (b *builder) vhdSeed(name string) []byte {
 
 // convert streams the raw disk at raw into format f, compressed with comp.
 func (b *builder) convert(out, raw string, f Format, comp Compression, name string) error {
+	prog := b.progress(name, "write")
+	return streamInto(out, raw, comp, func(w io.Writer, src *os.File, size int64) error {
+		switch f {
+		case FormatQcow2:
+			return writeQcow2(b.ctx, w, src, size, prog)
+		case FormatVHD:
+			vsize := vhdSize(size)
+			if err := streamSparse(b.ctx, w, src, size, prog); err != nil {
+				return err
+			}
+			if err := writeZeros(w, vsize-size); err != nil {
+				return err
+			}
+			_, err := w.Write(vhdFooter(vsize, b.req.SourceDateEpoch, b.vhdSeed(name)))
+			return err
+		default:
+			return streamSparse(b.ctx, w, src, size, prog)
+		}
+	})
+}
+
+// streamInto opens the raw disk at raw, creates out (which must not exist)
+// and lets write stream into it through a buffer and the compressor.
+func streamInto(out, raw string, comp Compression, write func(w io.Writer, src *os.File, size int64) error) error {
 	src, err := os.Open(raw)
 	if err != nil {
 		return err
@@ -332,23 +356,7 @@ func (b *builder) convert(out, raw string, f Format, comp Compression, name stri
 	if err != nil {
 		return err
 	}
-	prog := b.progress(name, "write")
-	switch f {
-	case FormatQcow2:
-		err = writeQcow2(b.ctx, cw, src, st.Size(), prog)
-	case FormatRaw:
-		err = streamSparse(b.ctx, cw, src, st.Size(), prog)
-	case FormatVHD:
-		size := vhdSize(st.Size())
-		err = streamSparse(b.ctx, cw, src, st.Size(), prog)
-		if err == nil {
-			err = writeZeros(cw, size-st.Size())
-		}
-		if err == nil {
-			_, err = cw.Write(vhdFooter(size, b.req.SourceDateEpoch, b.vhdSeed(name)))
-		}
-	}
-	if err != nil {
+	if err := write(cw, src, st.Size()); err != nil {
 		return err
 	}
 	if err := cw.Close(); err != nil {

@@ -1,42 +1,24 @@
 package images
 
 import (
-	"bufio"
 	"context"
+	"errors"
+	"io"
+	"io/fs"
 	"os"
 )
 
 // WriteQcow2 converts the raw disk at raw into a qcow2 v3 image at out
 // (64 KiB clusters, zero clusters unallocated). out must not exist and is
 // removed on failure.
-func WriteQcow2(ctx context.Context, out, raw string, progress func(done, total int64)) (err error) {
-	src, err := os.Open(raw)
-	if err != nil {
-		return err
+func WriteQcow2(ctx context.Context, out, raw string, progress func(done, total int64)) error {
+	err := streamInto(out, raw, CompressNone, func(w io.Writer, src *os.File, size int64) error {
+		return writeQcow2(ctx, w, src, size, progress)
+	})
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		os.Remove(out)
 	}
-	defer src.Close()
-	st, err := src.Stat()
-	if err != nil {
-		return err
-	}
-	dst, err := os.OpenFile(out, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		dst.Close()
-		if err != nil {
-			os.Remove(out)
-		}
-	}()
-	bw := bufio.NewWriterSize(dst, 1<<20)
-	if err := writeQcow2(ctx, bw, src, st.Size(), progress); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
-	return dst.Close()
+	return err
 }
 
 // WriteISO copies the live ISO base to out and embeds config (and extra
