@@ -352,29 +352,60 @@ func (fs *FS) ReadFile(in *Inode) ([]byte, error) {
 	return buf, nil
 }
 
-// lookupIn finds name in directory dir.
-func (fs *FS) lookupIn(dir *Inode, name string) (uint32, error) {
+// dirent is one directory entry as stored on disk.
+type dirent struct {
+	ino     uint32
+	recLen  int
+	nameLen int
+	typ     byte
+	// name is empty when the entry's name would run past its block.
+	name string
+}
+
+// walkDir calls fn for each entry of dir's blocks, in on-disk order, until
+// fn returns false.
+func (fs *FS) walkDir(dir *Inode, fn func(dirent) bool) error {
 	data, err := fs.ReadFile(dir)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	le := binary.LittleEndian
 	for b := int64(0); b < int64(len(data)); b += fs.blockSize {
 		blk := data[b:min(b+fs.blockSize, int64(len(data)))]
 		for p := 0; p+8 <= len(blk); {
-			ino := le.Uint32(blk[p:])
-			rec := int(le.Uint16(blk[p+4:]))
-			nl := int(blk[p+6])
-			if rec < 8 {
+			e := dirent{ino: le.Uint32(blk[p:]), recLen: int(le.Uint16(blk[p+4:])), nameLen: int(blk[p+6]), typ: blk[p+7]}
+			if e.recLen < 8 {
 				break
 			}
-			if ino != 0 && p+8+nl <= len(blk) && string(blk[p+8:p+8+nl]) == name {
-				return ino, nil
+			if p+8+e.nameLen <= len(blk) {
+				e.name = string(blk[p+8 : p+8+e.nameLen])
 			}
-			p += rec
+			if !fn(e) {
+				return nil
+			}
+			p += e.recLen
 		}
 	}
-	return 0, fmt.Errorf("%w: %s", ErrNotFound, name)
+	return nil
+}
+
+// lookupIn finds name in directory dir.
+func (fs *FS) lookupIn(dir *Inode, name string) (uint32, error) {
+	var found uint32
+	err := fs.walkDir(dir, func(e dirent) bool {
+		if e.ino != 0 && e.nameLen > 0 && e.name == name {
+			found = e.ino
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		return 0, err
+	}
+	if found == 0 {
+		return 0, fmt.Errorf("%w: %s", ErrNotFound, name)
+	}
+	return found, nil
 }
 
 // Lookup resolves an absolute path to an inode, following symbolic links
@@ -470,30 +501,14 @@ func (fs *FS) RewriteInPlace(w io.WriterAt, in *Inode, data []byte) error {
 // ReadDirNames lists a directory's entry names (without . and ..), in
 // on-disk order.
 func (fs *FS) ReadDirNames(dir *Inode) ([]string, error) {
-	data, err := fs.ReadFile(dir)
-	if err != nil {
-		return nil, err
-	}
-	le := binary.LittleEndian
 	var names []string
-	for b := int64(0); b < int64(len(data)); b += fs.blockSize {
-		blk := data[b:min(b+fs.blockSize, int64(len(data)))]
-		for p := 0; p+8 <= len(blk); {
-			ino := le.Uint32(blk[p:])
-			rec := int(le.Uint16(blk[p+4:]))
-			nl := int(blk[p+6])
-			if rec < 8 {
-				break
-			}
-			if ino != 0 && p+8+nl <= len(blk) {
-				if n := string(blk[p+8 : p+8+nl]); n != "." && n != ".." {
-					names = append(names, n)
-				}
-			}
-			p += rec
+	err := fs.walkDir(dir, func(e dirent) bool {
+		if e.ino != 0 && e.nameLen > 0 && e.name != "." && e.name != ".." {
+			names = append(names, e.name)
 		}
-	}
-	return names, nil
+		return true
+	})
+	return names, err
 }
 
 // inodeFlagIndex marks an htree-indexed directory.
@@ -506,33 +521,18 @@ func (fs *FS) CanAddEntry(dir *Inode, name string) (bool, error) {
 	if dir.flags()&inodeFlagIndex != 0 {
 		return false, nil
 	}
-	data, err := fs.ReadFile(dir)
-	if err != nil {
-		return false, err
-	}
 	need := (8 + len(name) + 3) &^ 3
-	le := binary.LittleEndian
-	for b := int64(0); b < int64(len(data)); b += fs.blockSize {
-		blk := data[b:min(b+fs.blockSize, int64(len(data)))]
-		for p := 0; p+8 <= len(blk); {
-			ino := le.Uint32(blk[p:])
-			rec := int(le.Uint16(blk[p+4:]))
-			nl := int(blk[p+6])
-			if rec < 8 {
-				break
-			}
-			// The metadata_csum tail is a fake entry with inode 0, rec_len 12
-			// and name_len 0 and type 0xDE; it is not free space.
-			isTail := ino == 0 && rec == 12 && nl == 0 && blk[p+7] == 0xDE
-			used := 0
-			if ino != 0 {
-				used = (8 + nl + 3) &^ 3
-			}
-			if !isTail && rec-used >= need {
-				return true, nil
-			}
-			p += rec
+	fits := false
+	err := fs.walkDir(dir, func(e dirent) bool {
+		// The metadata_csum tail is a fake entry with inode 0, rec_len 12
+		// and name_len 0 and type 0xDE; it is not free space.
+		isTail := e.ino == 0 && e.recLen == 12 && e.nameLen == 0 && e.typ == 0xDE
+		used := 0
+		if e.ino != 0 {
+			used = (8 + e.nameLen + 3) &^ 3
 		}
-	}
-	return false, nil
+		fits = !isTail && e.recLen-used >= need
+		return !fits
+	})
+	return fits, err
 }
