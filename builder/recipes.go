@@ -58,10 +58,8 @@ func targetPort(s *spec.Service, def int) int {
 	return def
 }
 
+// recipes by kind; an "app" takes everything from the spec and has none.
 var recipes = map[string]recipe{
-	spec.KindApp: {applyFn: func(p *Plan, s *spec.Service, c *units.Container) error {
-		return nil
-	}},
 	spec.KindStatic: {applyFn: func(p *Plan, s *spec.Service, c *units.Container) error {
 		c.Health = httpHealth(targetPort(s, 8080), "/")
 		return nil
