@@ -43,6 +43,16 @@ func PublicPorts(a *spec.Appliance) []int {
 	return ports
 }
 
+// allowListed reports whether firewall.allow opens port to some sources.
+func allowListed(a *spec.Appliance, port int) bool {
+	for _, r := range a.Firewall.Allow {
+		if r.Port == port {
+			return true
+		}
+	}
+	return false
+}
+
 // 8. The host: default-deny firewall, keys-only SSH, brute-force bans and
 // kernel hardening, all derived from the spec.
 func (p *Plan) host() error {

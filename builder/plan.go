@@ -295,8 +295,12 @@ func (p *Plan) services() error {
 			if c.Network == "host" {
 				continue // host networking: the process binds the port itself
 			}
+			// A public or allow-listed port is published on every address;
+			// the firewall's forward chain then admits its DNAT for everyone
+			// or for the allow-list's sources only. Anything else stays on
+			// loopback, where no outside packet can reach it.
 			ip := hostIP
-			if port.Public {
+			if port.Public || allowListed(p.App, port.Port) {
 				ip = "0.0.0.0"
 			}
 			c.Publish = append(c.Publish, units.Publish{HostIP: ip, HostPort: port.Port, ContainerPort: port.Target})
