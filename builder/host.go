@@ -64,6 +64,18 @@ func (p *Plan) host() error {
 	for _, r := range a.Firewall.Allow {
 		fw.Allow = append(fw.Allow, firewall.Allow{Port: r.Port, From: r.From})
 	}
+	// Services on the host's network that are not public (the node
+	// exporter) are reached by containers on the bridge gateway.
+	for _, s := range a.Services {
+		if !hostNetworkKinds[s.Kind] {
+			continue
+		}
+		for _, pt := range s.Ports {
+			if !pt.Public {
+				fw.ContainerHostTCPPorts = append(fw.ContainerHostTCPPorts, pt.Target)
+			}
+		}
+	}
 	if err := p.add(firewall.Render(fw)); err != nil {
 		return fmt.Errorf("firewall: %w", err)
 	}

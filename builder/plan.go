@@ -23,6 +23,9 @@ const (
 	// NetworkSubnet is the appliance network's fixed subnet, so configs
 	// such as pg_hba.conf can name it.
 	NetworkSubnet = "10.89.10.0/24"
+	// NetworkGateway is the host's address on the appliance network, where
+	// containers reach services that run on the host's network.
+	NetworkGateway = "10.89.10.1"
 )
 
 // Plan is everything kiln puts on the server, in typed form, before it is
@@ -219,7 +222,7 @@ generate() {
 // 4. One internal network for the appliance; named volumes live in
 // directories on the data filesystem.
 func (p *Plan) networkAndVolumes() error {
-	p.Units = append(p.Units, units.Network(p.App.Name, NetworkSubnet))
+	p.Units = append(p.Units, units.Network(p.App.Name, NetworkSubnet, NetworkGateway))
 	for _, v := range p.App.Volumes {
 		dir := p.DataDir("volumes", v.Name)
 		mount := ""
@@ -288,7 +291,7 @@ func (p *Plan) services() error {
 			c.CPUQuota = strconv.Itoa(int(s.CPUs*100+0.5)) + "%"
 		}
 		hostIP := "127.0.0.1"
-		if r.hostNetwork {
+		if hostNetworkKinds[s.Kind] {
 			c.Network = "host"
 		}
 		for _, port := range s.Ports {

@@ -284,6 +284,27 @@ func TestPublishedPorts(t *testing.T) {
 	}
 }
 
+// TestContainerHostPort: a service on the host's network that containers
+// use (the node exporter) answers a container on the bridge gateway, and
+// nobody outside; without the rule the container is refused too.
+func TestContainerHostPort(t *testing.T) {
+	h := newPodmanHost(t)
+	netns.Listen(t, h.srv, ":9100")
+	cfg := DefaultConfig()
+	cfg.ContainerHostTCPPorts = []int{9100}
+	h.load(t, cfg, netavarkTable)
+	if !probe(t, h.ctr, "10.88.0.2", "10.88.0.1", 9100) {
+		t.Error("container cannot reach the host's port 9100 on the gateway")
+	}
+	if probe(t, h.cli, "10.199.0.2", "10.199.0.1", 9100) {
+		t.Error("the host's port 9100 answered from outside")
+	}
+	h.load(t, DefaultConfig(), netavarkTable)
+	if probe(t, h.ctr, "10.88.0.2", "10.88.0.1", 9100) {
+		t.Error("container reached port 9100 without the rule: the test proves nothing")
+	}
+}
+
 // TestMLD: multicast listener reports from a link-local source reach the
 // host; the same message from a global address is dropped.
 func TestMLD(t *testing.T) {
