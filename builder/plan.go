@@ -249,7 +249,21 @@ func (p *Plan) tmpfiles() error {
 	var b strings.Builder
 	b.WriteString("# Managed by kiln: directories on the data filesystem.\n")
 	sort.SliceStable(p.dataDirs, func(i, j int) bool { return p.dataDirs[i].path < p.dataDirs[j].path })
+	// A directory another part declares already (the backup plan owns the
+	// node exporter's textfile directory, which its jobs write as root) is
+	// left to it: systemd-tmpfiles keeps the first line for a path and
+	// warns about the other, so a second owner would only be ignored.
 	seen := map[string]bool{}
+	for _, f := range p.Files {
+		if path.Dir(f.Path) != "/etc/tmpfiles.d" {
+			continue
+		}
+		for _, line := range strings.Split(string(f.Contents), "\n") {
+			if fields := strings.Fields(line); len(fields) >= 2 && !strings.HasPrefix(fields[0], "#") {
+				seen[fields[1]] = true
+			}
+		}
+	}
 	for _, d := range p.dataDirs {
 		if seen[d.path] {
 			continue

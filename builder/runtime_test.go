@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"path"
 	"strings"
 	"testing"
 
@@ -30,5 +31,26 @@ func TestReadyMeansHealthy(t *testing.T) {
 				t.Errorf("%s.service lacks %q:\n%s", name, want, g)
 			}
 		}
+	}
+}
+
+// TestTmpfilesClean: every tmpfiles.d file a render case installs passes
+// systemd-tmpfiles without a message; a directory declared twice (the node
+// exporter's textfile directory, by the backup plan and the container's
+// mount) makes it warn and ignore one owner.
+func TestTmpfilesClean(t *testing.T) {
+	for _, name := range renderCases {
+		t.Run(name, func(t *testing.T) {
+			confs := map[string]string{}
+			for _, f := range renderCase(t, name).files(t) {
+				if dir, base := path.Split(f.path); dir == "/etc/tmpfiles.d/" {
+					confs[base] = f.content
+				}
+			}
+			if len(confs) == 0 {
+				t.Fatal("no tmpfiles.d file rendered")
+			}
+			judge.Tmpfiles(t, confs)
+		})
 	}
 }
