@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/kiln-dev/kiln/internal/judge"
+	"github.com/kiln-dev/kiln/units"
 )
 
 // TestReadyMeansHealthy: the services others depend on (PostgreSQL,
@@ -53,4 +54,25 @@ func TestTmpfilesClean(t *testing.T) {
 			judge.Tmpfiles(t, confs)
 		})
 	}
+}
+
+// TestDataMountChecked: the data mount requires and follows the
+// filesystem check of its device, named as systemd-escape names it.
+func TestDataMountChecked(t *testing.T) {
+	res := renderCase(t, "clipper")
+	dev := "/dev/disk/by-label/" + res.App.Data.Label
+	esc := strings.TrimSpace(judge.RunJudge(t, "systemd-escape", "--path", dev))
+	want := "systemd-fsck@" + esc + ".service"
+	for _, u := range res.Units {
+		if u.Name != units.MountUnitName(res.App.Data.Path) {
+			continue
+		}
+		for _, key := range []string{"Requires=", "After="} {
+			if !strings.Contains(u.Contents, "\n"+key+want+"\n") {
+				t.Errorf("%s lacks %s%s:\n%s", u.Name, key, want, u.Contents)
+			}
+		}
+		return
+	}
+	t.Fatal("no data mount unit")
 }
