@@ -76,3 +76,36 @@ func TestDataMountChecked(t *testing.T) {
 	}
 	t.Fatal("no data mount unit")
 }
+
+// TestContainersBounded: every container kiln installs, its own fail2ban
+// included, restarts after a pause and may take the time a first pull
+// needs; and sshd lets in the spec's users only: `core`, for which
+// Afterburn installs the cloud provider's keys, is not added behind the
+// spec's back.
+func TestContainersBounded(t *testing.T) {
+	res := renderCase(t, "clipper")
+	n := 0
+	for _, f := range res.files(t) {
+		if !strings.HasSuffix(f.path, ".container") {
+			continue
+		}
+		n++
+		for _, want := range []string{"\nRestart=always\n", "\nRestartSec=5s\n", "\nTimeoutStartSec=900\n"} {
+			if !strings.Contains(f.content, want) {
+				t.Errorf("%s lacks %s", f.path, strings.TrimSpace(want))
+			}
+		}
+	}
+	if n < 12 {
+		t.Errorf("only %d containers rendered", n)
+	}
+	var users []string
+	for _, u := range res.App.Users {
+		users = append(users, u.Name)
+	}
+	for _, f := range res.files(t) {
+		if f.path == "/etc/ssh/sshd_config.d/40-kiln.conf" && !strings.Contains(f.content, "\nAllowUsers "+strings.Join(users, " ")+"\n") {
+			t.Errorf("AllowUsers is not exactly the spec's users %v:\n%s", users, f.content)
+		}
+	}
+}
