@@ -192,6 +192,7 @@ func (p *Plan) certificates(edge *spec.Service, cfg nginx.Config) error {
 	}
 	c.TLSDir, c.Webroot = path.Dir(cfg.CertPath), cfg.ACMEWebroot
 	c.NginxService = edge.Name + ".service"
+	c.TextfileDir = p.DataDir("node-exporter", "textfile")
 	issue := a.TLS.ACME != "none" && len(a.TLS.Domains) > 0
 	if !issue && c.Email == "" {
 		c.Email = "root@localhost" // unused: only the self-signed part is kept
