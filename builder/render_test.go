@@ -329,6 +329,25 @@ func TestAllowListedContainerPort(t *testing.T) {
 	if !strings.Contains(nft, "ct status dnat ct original proto-dst 9090 ip saddr @allow_9090_v4 accept") {
 		t.Errorf("forward chain does not admit the allow-listed DNAT:\n%s", nft)
 	}
+	for _, d := range res.Diagnostics {
+		if d.Severity == spec.Warning && strings.HasPrefix(d.Path, "firewall.allow") {
+			t.Errorf("unexpected warning for an IPv4 allow-list: %v", d)
+		}
+	}
+	v6 := strings.Replace(src, "from: [203.0.113.0/24]", "from: [203.0.113.0/24, \"2001:db8::/32\"]", 1)
+	res6, err := Render(Request{File: "c.yaml", Spec: []byte(v6)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	warned := false
+	for _, d := range res6.Diagnostics {
+		if d.Path == "firewall.allow[0].from[1]" && d.Severity == spec.Warning && strings.Contains(d.Msg, "IPv4 only") && d.Pos.Line > 1 {
+			warned = true
+		}
+	}
+	if !warned {
+		t.Errorf("no positioned warning for an IPv6 source of a container port: %v", res6.Diagnostics)
+	}
 	for _, f := range res.files(t) {
 		if strings.HasSuffix(f.path, ".container") && f.path != "/etc/containers/systemd/prometheus.container" &&
 			strings.Contains(f.content, "PublishPort=0.0.0.0") {
