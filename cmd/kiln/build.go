@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -39,12 +36,6 @@ func (f *baseFlags) client() *base.Client {
 	return c
 }
 
-// interruptible returns a context cancelled by Ctrl-C or SIGTERM, so that
-// an interrupted build removes its partial outputs before exiting.
-func interruptible(ctx context.Context) (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-}
-
 // sourceDateEpoch reads SOURCE_DATE_EPOCH (reproducible-builds.org); when
 // unset, the build time is used and recorded in the manifest.
 func sourceDateEpoch() (time.Time, error) {
@@ -69,6 +60,7 @@ func newBuildCmd() *cobra.Command {
 		outDir    string
 		platforms []string
 		formats   []string
+		asJSON    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "build",
@@ -94,12 +86,9 @@ Set SOURCE_DATE_EPOCH for byte-identical rebuilds.`,
   SOURCE_DATE_EPOCH=1700000000 kiln build -o release`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			src, err := builder.ResolveSpec(sf.file)
+			src, err := sf.source(cmd, nil)
 			if err != nil {
 				return err
-			}
-			if sf.file == "" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "kiln: using %s\n", src.File)
 			}
 			epoch, err := sourceDateEpoch()
 			if err != nil {
@@ -110,7 +99,7 @@ Set SOURCE_DATE_EPOCH for byte-identical rebuilds.`,
 			req.Render = builder.Request{File: src.File, Spec: src.Data, Strict: sf.strict}
 			// Render first, so the spec's warnings show before a long build.
 			rendered, err := builder.Render(req.Render)
-			printDiagnostics(cmd.ErrOrStderr(), rendered)
+			sf.report(cmd.ErrOrStderr(), rendered, nil, false)
 			if err != nil {
 				return err
 			}
@@ -125,10 +114,10 @@ Set SOURCE_DATE_EPOCH for byte-identical rebuilds.`,
 			res, err := builder.Build(ctx, req)
 			pr.wait()
 			if err != nil {
-				if ctx.Err() != nil {
-					return fmt.Errorf("interrupted; no output was written: %w", err)
-				}
-				return err
+				return interruptedErr(ctx, err)
+			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), res.Manifest)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			for _, a := range res.Manifest.Artifacts {
@@ -149,6 +138,7 @@ Set SOURCE_DATE_EPOCH for byte-identical rebuilds.`,
 	cmd.Flags().StringVar(&req.BasePXE, "base-pxe", "", "local directory with the FCOS live kernel, initramfs and rootfs")
 	cmd.Flags().StringVar(&pxeURL, "pxe-url", "", "URL the PXE files will be served from (iPXE script and Matchbox profile)")
 	cmd.Flags().StringArrayVar(&kargs, "karg", nil, "extra kernel argument for ISO and PXE boots (repeatable)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the manifest (manifest.json) on standard output instead of the table")
 	return cmd
 }
 
