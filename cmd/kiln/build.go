@@ -160,9 +160,12 @@ func newInspectCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "inspect ARTIFACT",
 		Short: "Show the config and release embedded in an output (raw, qcow2, vhd, ISO, PXE initrd)",
-		Long: `inspect reads an output back and prints the embedded Ignition config's
-sha256 and the release it carries (/etc/kiln/release.json). Compressed disks
-(.xz, .gz, .zst) are decompressed into a temporary sparse file first.`,
+		Long: `inspect reads an output back and prints the release it carries
+(/etc/kiln/release.json) and two hashes: the config digest (the appliance's
+configuration, as the release file and the SSH login banner show it) and the
+sha256 of the embedded Ignition file (manifest.json's config_sha256).
+Compressed disks (.xz, .gz, .zst) are decompressed into a temporary sparse
+file first.`,
 		Example: `  kiln inspect out/clipper-1.0.0-digitalocean.qcow2.gz
   kiln inspect out/clipper-1.0.0-live.iso --json
   kiln inspect out/clipper-1.0.0-pxe.ign.img --config | jq .`,
@@ -182,16 +185,7 @@ sha256 and the release it carries (/etc/kiln/release.json). Compressed disks
 				enc.SetIndent("", "  ")
 				return enc.Encode(r)
 			}
-			fmt.Fprintf(w, "artifact:      %s (%s)\n", args[0], r.Kind)
-			fmt.Fprintf(w, "config sha256: %s (%d bytes)\n", r.ConfigSHA256, r.ConfigSize)
-			if r.Platform != "" {
-				fmt.Fprintf(w, "platform:      %s\n", r.Platform)
-			}
-			var rel builder.Release
-			if len(r.Release) > 0 && json.Unmarshal(r.Release, &rel) == nil {
-				fmt.Fprintf(w, "appliance:     %s %s\n", rel.Name, rel.Version)
-				fmt.Fprintf(w, "config digest: %s\n", rel.ConfigDigest)
-			}
+			printInspect(w, args[0], r)
 			return nil
 		},
 	}
