@@ -108,7 +108,7 @@ func newBaseFetchCmd() *cobra.Command {
 				got, err := c.Get(ctx, res.App.Base.Stream, res.App.Base.Release, "metal", f)
 				if err != nil {
 					pr.wait()
-					return err
+					return interruptedErr(ctx, err)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s %s metal %s: %s (verified)\n", got.Stream, got.Release, f, got.Dir)
 			}
