@@ -35,12 +35,12 @@ func run(args []string, stderr io.Writer) int {
 	root := newRootCmd()
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
-	return exitCode(cmd, err, stderr)
+	return exitStatus(cmd, err, stderr)
 }
 
-// exitCode prints err (unless it was printed already) and maps it to the
-// exit code scripts rely on.
-func exitCode(cmd *cobra.Command, err error, stderr io.Writer) int {
+// exitStatus prints err (unless it was printed already) and maps it to
+// the exit code scripts rely on.
+func exitStatus(cmd *cobra.Command, err error, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
@@ -59,7 +59,7 @@ func exitCode(cmd *cobra.Command, err error, stderr io.Writer) int {
 	case errors.As(err, &intr):
 		fmt.Fprintln(stderr, "kiln:", err)
 		return exitInterrupted + int(intr.sig)
-	case errors.As(err, &inv), errors.Is(err, errDifferent), errors.Is(err, errReported):
+	case errors.As(err, &inv), errors.Is(err, errDifferent):
 		// Diagnostics were already printed; a difference found by
 		// `diff --exit-code` needs no message.
 		return exitFailure
@@ -67,10 +67,6 @@ func exitCode(cmd *cobra.Command, err error, stderr io.Writer) int {
 	fmt.Fprintln(stderr, "kiln:", err)
 	return exitFailure
 }
-
-// errReported ends a command whose problem was already reported in full
-// (e.g. as JSON on standard output).
-var errReported = errors.New("")
 
 // usageError is a mistake on the command line itself (exit 2), as opposed
 // to a problem with the spec or the build (exit 1).
