@@ -268,6 +268,13 @@ func TestValidateJSON(t *testing.T) {
 		t.Errorf("no error diagnostic at bad.yaml:12:1 colour with a fix: %+v", bad.Diagnostics)
 	}
 
+	stdout, _, code = kiln(t, dir, "validate", "--json", "missing.yaml")
+	var missing validateOutput
+	decodeStrict(t, stdout, &missing)
+	if code != 1 || missing.Valid || missing.File != "missing.yaml" || !strings.Contains(missing.Error, "missing.yaml") {
+		t.Errorf("missing spec: exit %d, %+v", code, missing)
+	}
+
 	stdout, stderr, code = kiln(t, dir, "validate", "--json")
 	if code != 0 {
 		t.Fatalf("default spec: exit %d\n%s", code, stderr)

@@ -71,6 +71,14 @@ line. --json prints the diagnostics as JSON on standard output instead.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			src, err := f.source(cmd, args)
+			var usage *usageError
+			if err != nil && asJSON && !errors.As(err, &usage) {
+				// A script reading the JSON learns of an unreadable spec
+				// there too.
+				if jerr := writeJSON(cmd.OutOrStdout(), validateJSON{File: f.given(args), Diagnostics: []diagnosticJSON{}, Error: err.Error()}); jerr != nil {
+					return jerr
+				}
+			}
 			if err != nil {
 				return err
 			}
