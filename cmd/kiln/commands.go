@@ -39,7 +39,7 @@ func newInitCmd() *cobra.Command {
 			if err := renameio.WriteFile(out, builder.DefaultSpec, 0o644); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s — replace the example SSH key, then run: kiln validate -f %s\n", out, out)
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s — replace the example SSH key, then run: kiln validate %s\n", out, out)
 			return nil
 		},
 	}
