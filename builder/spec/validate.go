@@ -17,7 +17,6 @@ var (
 	envRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	sizeRE   = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?[KMGT]$`)
 	digestRE = regexp.MustCompile(`@sha256:[0-9a-f]{64}$`)
-	sshKeyRE = regexp.MustCompile(`^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/=]+( .*)?$`)
 )
 
 // Validate runs the semantic checks on a decoded, defaulted appliance. It is
@@ -177,8 +176,8 @@ func (v *validator) users(users []User) {
 			v.errorf(p+".ssh_keys", "add at least one public key, e.g. the line from ~/.ssh/id_ed25519.pub", "user %q has no SSH keys and passwords are disabled", u.Name)
 		}
 		for j, k := range u.SSHKeys {
-			if !sshKeyRE.MatchString(strings.TrimSpace(k)) {
-				v.errorf(fmt.Sprintf("%s.ssh_keys[%d]", p, j), "paste a whole public key line (ssh-ed25519 AAAA… comment)", "not an SSH public key")
+			if err := CheckSSHKey(k); err != nil {
+				v.errorf(fmt.Sprintf("%s.ssh_keys[%d]", p, j), "paste the whole line of your public key file (ssh-ed25519 AAAA… comment), e.g. from `ssh-keygen -t ed25519`", "%v", err)
 			}
 		}
 	}
