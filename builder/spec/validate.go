@@ -135,8 +135,10 @@ func (v *validator) data(d *Data) {
 		if d.Device == "" {
 			v.errorf("data.device", "name the attached volume, e.g. /dev/disk/by-id/scsi-0DO_Volume_NAME", "mode volume needs a device")
 		}
+		v.leftoverPartition(d.Mode)
 	case DataNone:
 		v.warnf("data.mode", "use mode partition or volume to keep data across rebuilds", "the appliance is ephemeral: its data is lost on every rebuild")
+		v.leftoverPartition(d.Mode)
 	default:
 		v.errorf("data.mode", "use partition, volume or none", "unknown data mode %q", d.Mode)
 	}
@@ -156,6 +158,15 @@ func (v *validator) data(d *Data) {
 		v.errorf("data.path", "use a clean absolute path such as /var/lib/kiln", "%q is not a usable mount point", d.Path)
 	} else if !strings.HasPrefix(d.Path, "/var/") {
 		v.errorf("data.path", "mount it under /var, e.g. /var/lib/kiln", "%q is on FCOS's read-only /usr or outside /var; only /var and /etc are writable", d.Path)
+	}
+}
+
+// leftoverPartition warns about a partition block that the data mode
+// ignores: a user switching from partition to volume would otherwise
+// believe the numbers still apply.
+func (v *validator) leftoverPartition(mode string) {
+	if v.src.Has("data.partition") {
+		v.warnf("data.partition", "remove the `partition:` block, or set `mode: partition`", "ignored: data.mode is %s, and only mode partition uses a partition", mode)
 	}
 }
 

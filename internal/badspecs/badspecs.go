@@ -107,6 +107,16 @@ var Cases = []Case{
 	{"list instead of mapping", "name: web\n", "name: web\nssh: [22]\n", "2:6", "ssh", "expected a mapping"},
 }
 
+// Warnings each make Minimal questionable but buildable: the spec loads,
+// with a warning at Pos, and --strict refuses it.
+var Warnings = []Case{
+	{"partition block under mode volume", "name: web\n", "name: web\ndata:\n  mode: volume\n  device: /dev/vdb\n  partition: {start_mib: 20480}\n", "5:14", "data.partition", "ignored: data.mode is volume"},
+	{"partition block under mode none", "name: web\n", "name: web\ndata:\n  mode: none\n  partition:\n    number: 6\n", "5:5", "data.partition", "remove the `partition:` block"},
+	{"ephemeral data", "name: web\n", "name: web\ndata: {mode: none}\n", "2:14", "data.mode", "data is lost on every rebuild"},
+	{"image not pinned", "image: registry.example.com/api:2.1.0", "image: registry.example.com/api:2.1.0", "18:12", "services[1].image", "not pinned by digest"},
+	{"moving tag", "image: registry.example.com/api:2.1.0", "image: registry.example.com/api:latest", "18:12", "services[1].image", "moving tag latest"},
+}
+
 // Keys made with ssh-keygen for the tables below; nobody uses their
 // private halves.
 const (
