@@ -71,6 +71,8 @@ var Cases = []Case{
 	{"database port public", "ports: [{port: 5436}]", "ports: [{port: 5436, public: true}]", "14:34", "services[0].ports[0].public", "must not be public"},
 	{"bad calendar", `on_calendar: "*-*-* 02:00:00"`, `on_calendar: "every day at 2"`, "24:20", "backup.schedules[0].on_calendar", "invalid OnCalendar"},
 	{"calendar hour out of range", `on_calendar: "*-*-* 02:00:00"`, `on_calendar: "*-*-* 25:00:00"`, "24:20", "backup.schedules[0].on_calendar", "hour 25"},
+	{"calendar with unknown time zone", `on_calendar: "*-*-* 02:00:00"`, `on_calendar: "*-*-* 02:00:00 Mars/Olympus"`, "24:20", "backup.schedules[0].on_calendar", "unknown time zone"},
+	{"calendar epoch not a number", `on_calendar: "*-*-* 02:00:00"`, `on_calendar: "@tomorrow"`, "24:20", "backup.schedules[0].on_calendar", "seconds since 1970"},
 	{"user without keys", `    ssh_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFtestkeyForKilnSpecsOnlyNotAUsableKeyxxxxxx ops@example"]`, "    ssh_keys: []", "5:15", "users[0].ssh_keys", "has no SSH keys"},
 	{"not an ssh key", `["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFtestkeyForKilnSpecsOnlyNotAUsableKeyxxxxxx ops@example"]`, `["hunter2"]`, "5:16", "users[0].ssh_keys[0]", "not an SSH public key"},
 	{"ssh key not base64", `["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFtestkeyForKilnSpecsOnlyNotAUsableKeyxxxxxx ops@example"]`, `["ssh-ed25519 notakey"]`, "5:16", "users[0].ssh_keys[0]", "not an SSH public key"},
