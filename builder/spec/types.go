@@ -286,4 +286,22 @@ type Target struct {
 	Platform string `yaml:"platform" json:"platform"`
 	// Formats, e.g. raw.xz, qcow2.gz, iso, pxe. Default: the platform's.
 	Formats []string `yaml:"formats,omitempty" json:"formats,omitempty"`
+	// Install turns the iso and pxe formats into installers: booted, they
+	// write the appliance to a disk with coreos-installer and reboot into
+	// it. Without it they run the appliance live, from RAM, with no boot
+	// disk (so data.mode partition cannot work).
+	Install Install `yaml:"install,omitempty" json:"install,omitempty"`
+	// DiskGiB is the size of the disk this target's servers get: the
+	// provider plan's disk, or the disk an installer writes to. kiln
+	// refuses it when the FCOS image and the data partition do not fit.
+	DiskGiB int `yaml:"disk_gib,omitempty" json:"disk_gib,omitempty"`
+}
+
+// Install says where an installer boot (iso, pxe) puts the appliance.
+type Install struct {
+	// Device is the disk to install to, e.g. /dev/sda, /dev/nvme0n1 or a
+	// /dev/disk/by-id/ path. It is overwritten without confirmation,
+	// except for the data partition (data.mode partition), which is kept
+	// across reinstalls.
+	Device string `yaml:"device,omitempty" json:"device,omitempty"`
 }

@@ -89,7 +89,7 @@ func (v *validator) appliance(a *Appliance) {
 			v.errorf(p, "give the path of a Butane file, relative to the spec", "empty path")
 		}
 	}
-	v.targets(a.Targets)
+	v.targets(a)
 }
 
 // names checks a list of named entries: each named, validly, once.
@@ -446,7 +446,8 @@ func (v *validator) backup(a *Appliance) {
 	}
 }
 
-func (v *validator) targets(ts []Target) {
+func (v *validator) targets(a *Appliance) {
+	ts := a.Targets
 	known := map[string]bool{}
 	for _, f := range Formats {
 		known[f] = true
@@ -464,10 +465,27 @@ func (v *validator) targets(ts []Target) {
 		for j, f := range t.Formats {
 			if !known[f] {
 				v.errorf(fmt.Sprintf("%s.formats[%d]", p, j), "use one of: "+strings.Join(Formats, ", "), "unknown format %q", f)
-			} else if (f == "iso" || f == "pxe") && t.Platform != "metal" {
+			} else if IsLiveFormat(f) && t.Platform != "metal" {
 				v.errorf(fmt.Sprintf("%s.formats[%d]", p, j), "list iso and pxe under platform metal", "%s boots bare metal; it is not a %s format", f, t.Platform)
+			} else if BootOf(t, f) == BootLive {
+				if prob := LiveBootProblem(a.Data); prob != "" {
+					v.errorf(fmt.Sprintf("%s.formats[%d]", p, j), LiveBootFix, "%s", prob)
+				}
 			}
 		}
+		if len(t.Formats) == 0 {
+			for _, f := range Platforms[t.Platform] {
+				if BootOf(t, f) != BootLive {
+					continue
+				}
+				if prob := LiveBootProblem(a.Data); prob != "" {
+					v.errorf(p+".platform", LiveBootFix+"; or list `formats:` without iso and pxe", "the default formats of %s include %s, and %s", t.Platform, f, prob)
+					break
+				}
+			}
+		}
+		v.install(p, t)
+		v.diskSize(p, a, t)
 	}
 }
 
