@@ -33,6 +33,8 @@ type Appliance struct {
 	Volumes []Volume `yaml:"volumes,omitempty" json:"volumes,omitempty"`
 	// Services are the containers the server runs.
 	Services []Service `yaml:"services" json:"services"`
+	// Registry configures how the server pulls the services' images.
+	Registry Registry `yaml:"registry,omitempty" json:"registry,omitempty"`
 	// Backup configures scheduled backups and point-in-time recovery.
 	Backup Backup `yaml:"backup,omitempty" json:"backup,omitempty"`
 	// Butane lists extra Butane snippets (paths relative to the spec) merged
@@ -158,6 +160,23 @@ type Secret struct {
 	Name string `yaml:"name" json:"name"`
 	// Length of the generated value in characters (default 32).
 	Length int `yaml:"length,omitempty" json:"length,omitempty"`
+}
+
+// Registry configures image pulls. First boot pulls every image, and
+// anonymous pulls are rate-limited per IP (Docker Hub), so credentials and
+// retries keep a fresh server from failing.
+type Registry struct {
+	// AuthFile is a file on the server in containers-auth.json(5) format
+	// (what `podman login --authfile FILE` writes) used for every pull. It
+	// is never part of the image: kiln creates it empty (anonymous pulls)
+	// when it is missing, and you copy or provision the credentials there.
+	AuthFile string `yaml:"auth_file,omitempty" json:"auth_file,omitempty"`
+	// PullRetries is how often a failed pull is retried (default 5).
+	PullRetries int `yaml:"pull_retries,omitempty" json:"pull_retries,omitempty"`
+	// PullRetryDelay is the wait between retries (default 30s).
+	PullRetryDelay string `yaml:"pull_retry_delay,omitempty" json:"pull_retry_delay,omitempty"`
+	// PullTimeout bounds one image's pull, retries included (default 15m).
+	PullTimeout string `yaml:"pull_timeout,omitempty" json:"pull_timeout,omitempty"`
 }
 
 // Volume is a named container volume stored on the data path.

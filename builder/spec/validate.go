@@ -89,6 +89,7 @@ func (v *validator) appliance(a *Appliance) {
 			v.errorf(p, "give the path of a Butane file, relative to the spec", "empty path")
 		}
 	}
+	v.registry(&a.Registry)
 	v.targets(a)
 }
 
@@ -443,6 +444,30 @@ func (v *validator) backup(a *Appliance) {
 	}
 	if len(b.Schedules) == 0 && hasPG {
 		v.warnf("backup", "add `schedules:` (e.g. daily at 02:00) or set `disabled: true`", "the database is never backed up")
+	}
+}
+
+func (v *validator) registry(r *Registry) {
+	if r.AuthFile != "" {
+		if !path.IsAbs(r.AuthFile) || path.Clean(r.AuthFile) != r.AuthFile || strings.ContainsAny(r.AuthFile, " \t\n") {
+			v.errorf("registry.auth_file", "give a clean absolute path on the server, e.g. /etc/kiln/registry-auth.json", "%q is not a usable path", r.AuthFile)
+		} else if !strings.HasPrefix(r.AuthFile, "/etc/") && !strings.HasPrefix(r.AuthFile, "/var/") {
+			v.errorf("registry.auth_file", "keep it under /etc or /var, e.g. /etc/kiln/registry-auth.json", "%q is not writable on FCOS (only /etc and /var are)", r.AuthFile)
+		}
+	}
+	if r.PullRetries < 0 || r.PullRetries > 100 {
+		v.errorf("registry.pull_retries", "use a number between 0 and 100", "%d retries is out of range", r.PullRetries)
+	}
+	delay, err := time.ParseDuration(r.PullRetryDelay)
+	if err != nil || delay <= 0 {
+		v.errorf("registry.pull_retry_delay", "write a duration such as 30s", "%q is not a duration", r.PullRetryDelay)
+	}
+	timeout, err2 := time.ParseDuration(r.PullTimeout)
+	switch {
+	case err2 != nil || timeout < time.Minute:
+		v.errorf("registry.pull_timeout", "write a duration of at least 1m, such as 15m", "%q is not a usable pull timeout", r.PullTimeout)
+	case err == nil && time.Duration(r.PullRetries)*delay >= timeout:
+		v.errorf("registry.pull_timeout", "raise pull_timeout above pull_retries × pull_retry_delay, or retry less", "the timeout %s ends the pull before %d retries %s apart can run", r.PullTimeout, r.PullRetries, r.PullRetryDelay)
 	}
 }
 
