@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/kiln-dev/kiln/builder/spec"
+	"github.com/kiln-dev/kiln/images"
 )
 
 // Where the installer's live system keeps what coreos-installer reads.
@@ -17,7 +18,7 @@ import (
 // holds a file (coreos-installer's systemd generator), then reboots.
 const (
 	installerConfigPath = "/etc/coreos/installer.d/50-kiln.yaml"
-	installerDestPath   = "/etc/kiln/install/appliance.ign"
+	installerDestPath   = images.InstallerDestPath
 )
 
 // installerOptions is coreos-installer's config file format: the same
