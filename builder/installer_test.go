@@ -9,6 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/kiln-dev/kiln/images"
 	"github.com/kiln-dev/kiln/internal/judge"
 )
 
@@ -110,4 +111,24 @@ func applyInstaller(t *testing.T, ign []byte) (string, coreosInstallerConfig) {
 		t.Fatalf("coreos-installer would not read %s: %v\n%s", installerConfigPath, err, conf)
 	}
 	return root, c
+}
+
+// TestInstallerFitsTheISO: FCOS live ISOs reserve 256 KiB
+// (images/ignition.img) for the embedded config initrd; Clipper's
+// installer, which carries the whole appliance config, must fit with room
+// to grow.
+func TestInstallerFitsTheISO(t *testing.T) {
+	res := renderCase(t, "clipper")
+	ign, err := InstallerConfig(res, "/dev/sda")
+	if err != nil {
+		t.Fatal(err)
+	}
+	initrd, err := images.ConfigInitrd(ign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("appliance config %d bytes, installer config %d, its initrd %d", len(res.Ignition), len(ign), len(initrd))
+	if len(initrd) > 128<<10 {
+		t.Errorf("installer initrd is %d bytes; the ISO holds 256 KiB and this leaves too little room", len(initrd))
+	}
 }
