@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	// The tz database, so time zones are checked alike on every machine.
+	// The tz database, for build machines that have none.
 	_ "time/tzdata"
 	"unicode"
 )
@@ -92,8 +92,10 @@ func isShorthand(tok string) bool {
 
 // checkTimezone accepts what systemd accepts as a calendar's time zone:
 // UTC in any case, or a name of the tz database (Europe/Berlin, CET).
-// Go's embedded copy of the database makes the answer the same on every
-// build machine.
+// time.LoadLocation reads the build machine's tz database and falls back
+// to Go's embedded copy, so a machine without tzdata (a slim container)
+// still knows every zone; it refuses names with "..", so it only ever
+// reads zone files.
 func checkTimezone(tok string) error {
 	if strings.EqualFold(tok, "UTC") {
 		return nil
