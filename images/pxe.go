@@ -152,7 +152,7 @@ func buildPXE(ctx context.Context, stage string, req *Request, initrd []byte) ([
 	case isHTTP(rootfs):
 		args = append([]string{"coreos.live.rootfs_url=" + rootfs}, args...)
 	case o.RootfsURL != "" && req.BasePXE == "":
-		return nil, fmt.Errorf("%w: rootfs URL %q: FCOS fetches the live rootfs over http or https only", ErrBadRequest, rootfs)
+		return nil, fmt.Errorf("%w: rootfs URL %q: FCOS fetches the live rootfs over http or https only — give an http(s) URL, or a base PXE directory so the rootfs is loaded as an initrd", ErrBadRequest, rootfs)
 	default:
 		v.RootfsURL = rootfs
 		initrds = append(initrds, "rootfs")
