@@ -61,7 +61,7 @@ func CheckBoot(a *Appliance, t Target, format string) error {
 	return nil
 }
 
-func (v *validator) install(p string, t Target) {
+func (v *validator) install(p string, a *Appliance, t Target) {
 	if t.Install.Device == "" {
 		if v.src.Has(p + ".install") {
 			v.errorf(p+".install", "add `device: /dev/sda` (the disk to install to), or remove `install:`", "install needs a device")
@@ -70,6 +70,11 @@ func (v *validator) install(p string, t Target) {
 	}
 	if !strings.HasPrefix(t.Install.Device, "/dev/") || strings.ContainsAny(t.Install.Device, " \t\n") {
 		v.errorf(p+".install.device", "give the disk's path under /dev, e.g. /dev/sda, /dev/nvme0n1 or /dev/disk/by-id/…", "%q is not a device path", t.Install.Device)
+	}
+	// coreos-installer overwrites its disk and keeps only a partition
+	// labelled like the data; a data volume on that disk would be wiped.
+	if a.Data.Mode == DataVolume && a.Data.Device == t.Install.Device {
+		v.errorf(p+".install.device", "install to another disk, or use data.mode partition to keep the data on this one", "%s is also data.device: installing would wipe the data volume", t.Install.Device)
 	}
 	live := false
 	for _, f := range t.Formats {

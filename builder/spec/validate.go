@@ -509,7 +509,7 @@ func (v *validator) targets(a *Appliance) {
 				}
 			}
 		}
-		v.install(p, t)
+		v.install(p, a, t)
 		v.diskSize(p, a, t)
 	}
 }

@@ -106,6 +106,7 @@ var Cases = []Case{
 	{"install on a disk-only target", "name: web\n", "name: web\ntargets: [{platform: hetzner, install: {device: /dev/sda}}]\n", "2:40", "targets[0].install", "applies only to the iso and pxe formats"},
 	{"install device not a path", "name: web\n", "name: web\ntargets: [{platform: metal, formats: [iso], install: {device: sda}}]\n", "2:63", "targets[0].install.device", "not a device path"},
 	{"install without device", "name: web\n", "name: web\ntargets: [{platform: metal, formats: [iso], install: {}}]\n", "2:54", "targets[0].install", "install needs a device"},
+	{"install onto the data volume", "name: web\n", "name: web\ndata: {mode: volume, device: /dev/sdb}\ntargets: [{platform: metal, formats: [iso], install: {device: /dev/sdb}}]\n", "3:63", "targets[0].install.device", "would wipe the data volume"},
 	{"declared disk too small", "name: web\n", "name: web\ntargets: [{platform: hetzner, disk_gib: 10}]\n", "2:41", "targets[0].disk_gib", "use a disk of at least 11 GiB"},
 	{"registry auth file relative", "name: web\n", "name: web\nregistry: {auth_file: auth.json}\n", "2:23", "registry.auth_file", "not a usable path"},
 	{"registry auth file read-only", "name: web\n", "name: web\nregistry: {auth_file: /usr/lib/auth.json}\n", "2:23", "registry.auth_file", "only /etc and /var are"},
