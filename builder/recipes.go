@@ -73,4 +73,5 @@ var recipes = map[string]recipe{
 	spec.KindLoki:         {applyFn: applyLoki},
 	spec.KindAlloy:        {applyFn: applyAlloy},
 	spec.KindNodeExporter: {applyFn: applyNodeExporter},
+	spec.KindAlertmanager: {applyFn: applyAlertmanager},
 }

@@ -139,12 +139,14 @@ func applyRedis(p *Plan, s *spec.Service, c *units.Container) error {
 var metricsKinds = map[string]string{
 	spec.KindApp: "/metrics", spec.KindPrometheus: "/metrics", spec.KindNodeExporter: "/metrics",
 	spec.KindGrafana: "/metrics", spec.KindLoki: "/metrics", spec.KindAlloy: "/metrics",
+	spec.KindAlertmanager: "/metrics",
 }
 
 func applyPrometheus(p *Plan, s *spec.Service, c *units.Container) error {
 	cfg := services.DefaultPrometheus()
 	cfg.Image, cfg.Port = s.Image, targetPort(s, 9090)
-	cfg.Jobs = nil
+	cfg.Appliance = p.App.Name
+	cfg.Jobs, cfg.Alertmanagers, cfg.HostJob = nil, nil, ""
 	for _, o := range p.App.Services {
 		if _, ok := metricsKinds[o.Kind]; !ok || len(o.Ports) == 0 {
 			continue
@@ -153,7 +155,14 @@ func applyPrometheus(p *Plan, s *spec.Service, c *units.Container) error {
 		if o.Name == s.Name {
 			target = fmt.Sprintf("localhost:%d", cfg.Port)
 		}
-		cfg.Jobs = append(cfg.Jobs, services.ScrapeJob{Name: p.App.Name + "-" + o.Name, Targets: []string{target}})
+		job := p.App.Name + "-" + o.Name
+		cfg.Jobs = append(cfg.Jobs, services.ScrapeJob{Name: job, Targets: []string{target}})
+		switch o.Kind {
+		case spec.KindAlertmanager:
+			cfg.Alertmanagers = append(cfg.Alertmanagers, target)
+		case spec.KindNodeExporter:
+			cfg.HostJob = job
+		}
 	}
 	files, err := services.Prometheus(cfg)
 	if err != nil {
@@ -221,5 +230,53 @@ func applyNodeExporter(p *Plan, s *spec.Service, c *units.Container) error {
 	}
 	p.applyRuntime(c, nil, services.NodeExporterRuntime(cfg))
 	c.Health = httpHealth(cfg.Port, "/metrics")
+	return nil
+}
+
+func applyAlertmanager(p *Plan, s *spec.Service, c *units.Container) error {
+	cfg := services.DefaultAlertmanager()
+	cfg.Image, cfg.Port = s.Image, targetPort(s, 9093)
+	if len(s.Ports) > 0 {
+		// Links in notifications point where an SSH tunnel to the
+		// loopback port shows the UI.
+		cfg.ExternalURL = fmt.Sprintf("http://127.0.0.1:%d", s.Ports[0].Port)
+	}
+	al := p.App.Alerts
+	if len(al.GroupBy) > 0 {
+		cfg.GroupBy = al.GroupBy
+	}
+	for _, d := range []struct {
+		dst *string
+		v   string
+	}{
+		{&cfg.GroupWait, al.GroupWait}, {&cfg.GroupInterval, al.GroupInterval}, {&cfg.RepeatInterval, al.RepeatInterval},
+	} {
+		if d.v != "" {
+			*d.dst = d.v
+		}
+	}
+	for i := range al.Receivers {
+		r := &al.Receivers[i]
+		rc := services.AlertReceiver{Name: r.Name, Severities: r.Severities, RepeatInterval: r.RepeatInterval}
+		switch {
+		case r.HasEmail():
+			e := r.Email
+			rc.Email = &services.EmailReceiver{To: e.To, From: e.From, Smarthost: e.Smarthost, Username: e.Username, PasswordFile: e.PasswordFile}
+		case r.HasWebhook():
+			rc.Webhook = &services.WebhookReceiver{URL: r.Webhook.URL, TokenFile: r.Webhook.TokenFile}
+		case r.HasSlack():
+			rc.Slack = &services.SlackReceiver{URLFile: r.Slack.URLFile, Channel: r.Slack.Channel}
+		case r.HasNtfy():
+			rc.Ntfy = &services.NtfyReceiver{URL: r.Ntfy.URL, TokenFile: r.Ntfy.TokenFile}
+		}
+		cfg.Receivers = append(cfg.Receivers, rc)
+	}
+	files, err := services.Alertmanager(cfg)
+	if err != nil {
+		return err
+	}
+	// The data and credentials directories land on the data filesystem
+	// (applyRuntime maps them), owned by the container's user.
+	p.applyRuntime(c, files, services.AlertmanagerRuntime(cfg))
 	return nil
 }

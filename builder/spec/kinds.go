@@ -20,6 +20,7 @@ const (
 	KindLoki         = "loki"
 	KindAlloy        = "alloy"
 	KindNodeExporter = "node-exporter"
+	KindAlertmanager = "alertmanager"
 )
 
 // Role groups kinds by what they expose; it decides what may be public.
@@ -46,6 +47,7 @@ var kindRoles = map[string]Role{
 	KindLoki:         RoleMonitoring,
 	KindAlloy:        RoleMonitoring,
 	KindNodeExporter: RoleMonitoring,
+	KindAlertmanager: RoleMonitoring,
 }
 
 // KindRole returns the role of a service kind and whether the kind exists.
@@ -56,7 +58,7 @@ func KindRole(kind string) (Role, bool) {
 
 // Kinds lists the known service kinds, sorted.
 func Kinds() []string {
-	return []string{KindAlloy, KindApp, KindEdge, KindGrafana, KindLoki, KindNodeExporter, KindPgBouncer, KindPostgres, KindPrometheus, KindRedis, KindStatic}
+	return []string{KindAlertmanager, KindAlloy, KindApp, KindEdge, KindGrafana, KindLoki, KindNodeExporter, KindPgBouncer, KindPostgres, KindPrometheus, KindRedis, KindStatic}
 }
 
 // Platforms maps each FCOS platform id kiln builds for to its default

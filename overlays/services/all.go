@@ -19,6 +19,7 @@ type Configs struct {
 	PgBouncer    PgBouncerConfig
 	Redis        RedisConfig
 	Prometheus   PrometheusConfig
+	Alertmanager AlertmanagerConfig
 	Grafana      GrafanaConfig
 	Loki         LokiConfig
 	Alloy        AlloyConfig
@@ -32,6 +33,7 @@ func DefaultConfigs() Configs {
 		PgBouncer:    DefaultPgBouncer(),
 		Redis:        DefaultRedis(),
 		Prometheus:   DefaultPrometheus(),
+		Alertmanager: DefaultAlertmanager(),
 		Grafana:      DefaultGrafana(),
 		Loki:         DefaultLoki(),
 		Alloy:        DefaultAlloy(),
@@ -51,6 +53,7 @@ func Render(c Configs) ([]Service, error) {
 		{"pgbouncer", func() ([]overlays.File, error) { return PgBouncer(c.PgBouncer) }, func() Runtime { return PgBouncerRuntime(c.PgBouncer) }},
 		{"redis", func() ([]overlays.File, error) { return Redis(c.Redis) }, func() Runtime { return RedisRuntime(c.Redis) }},
 		{"prometheus", func() ([]overlays.File, error) { return Prometheus(c.Prometheus) }, func() Runtime { return PrometheusRuntime(c.Prometheus) }},
+		{"alertmanager", func() ([]overlays.File, error) { return Alertmanager(c.Alertmanager) }, func() Runtime { return AlertmanagerRuntime(c.Alertmanager) }},
 		{"grafana", func() ([]overlays.File, error) { return Grafana(c.Grafana) }, func() Runtime { return GrafanaRuntime(c.Grafana) }},
 		{"loki", func() ([]overlays.File, error) { return Loki(c.Loki) }, func() Runtime { return LokiRuntime(c.Loki) }},
 		{"alloy", func() ([]overlays.File, error) { return Alloy(c.Alloy) }, func() Runtime { return AlloyRuntime(c.Alloy) }},

@@ -22,6 +22,15 @@ type PrometheusConfig struct {
 	Retention string
 	// Alert thresholds.
 	Alerts AlertThresholds
+	// Appliance names the server in every alert (the external label
+	// appliance), so a receiver shared by several servers tells them apart.
+	Appliance string
+	// Alertmanagers are the host:port addresses alerts are sent to; with
+	// none, Prometheus evaluates rules but notifies nobody.
+	Alertmanagers []string
+	// HostJob is the scrape job of the node exporter: when it stops
+	// answering, HostDown fires (and silences the host's other alerts).
+	HostJob string
 }
 
 // ScrapeJob is one scrape job with static targets.
@@ -50,6 +59,9 @@ type AlertThresholds struct {
 	// WALMaxAge is the age of the last archived WAL segment that fires
 	// WALArchiveStale.
 	WALMaxAge time.Duration
+	// ServiceDownFor is how long a target must fail its scrapes before
+	// ServiceDown and HostDown fire.
+	ServiceDownFor time.Duration
 }
 
 // DefaultPrometheus returns Clipper's Prometheus configuration.
@@ -60,6 +72,9 @@ func DefaultPrometheus() PrometheusConfig {
 		ScrapeInterval:     "15s",
 		EvaluationInterval: "15s",
 		Retention:          "15d",
+		Appliance:          "clipper",
+		Alertmanagers:      []string{"alertmanager:9093"},
+		HostJob:            "node",
 		Jobs: []ScrapeJob{
 			{Name: "clipper-backend", Targets: []string{"backend:8080"}},
 			{Name: "prometheus", Targets: []string{"localhost:9090"}},
@@ -67,6 +82,7 @@ func DefaultPrometheus() PrometheusConfig {
 			{Name: "grafana", Targets: []string{"grafana:3000"}},
 			{Name: "loki", Targets: []string{"loki:3100"}},
 			{Name: "alloy", Targets: []string{"alloy:12345"}},
+			{Name: "alertmanager", Targets: []string{"alertmanager:9093"}},
 		},
 		Alerts: AlertThresholds{
 			ErrorRatio:         0.05,
@@ -76,6 +92,7 @@ func DefaultPrometheus() PrometheusConfig {
 			DailyBackupMaxAge:  26 * time.Hour,
 			WeeklyBackupMaxAge: 8 * 24 * time.Hour,
 			WALMaxAge:          10 * time.Minute,
+			ServiceDownFor:     time.Minute,
 		},
 	}
 }
@@ -108,6 +125,19 @@ func (c PrometheusConfig) Validate() error {
 			return fmt.Errorf("%s %q: %w", d.name, d.v, err)
 		}
 	}
+	if err := checkPlain("prometheus appliance label", c.Appliance); err != nil {
+		return err
+	}
+	for _, a := range c.Alertmanagers {
+		if err := checkHostPort("prometheus alertmanager", a); err != nil {
+			return err
+		}
+	}
+	if c.HostJob != "" {
+		if err := checkPlain("prometheus host job", c.HostJob); err != nil {
+			return err
+		}
+	}
 	seen := map[string]bool{}
 	for _, j := range c.Jobs {
 		if err := checkPlain("prometheus job name", j.Name); err != nil {
@@ -138,7 +168,7 @@ func (c PrometheusConfig) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"p95 latency", a.LatencyP95}, {"daily backup age", a.DailyBackupMaxAge}, {"weekly backup age", a.WeeklyBackupMaxAge}, {"WAL age", a.WALMaxAge}} {
+	}{{"p95 latency", a.LatencyP95}, {"daily backup age", a.DailyBackupMaxAge}, {"weekly backup age", a.WeeklyBackupMaxAge}, {"WAL age", a.WALMaxAge}, {"service down duration", a.ServiceDownFor}} {
 		if d.v <= 0 {
 			return fmt.Errorf("prometheus alert %s %v: %w", d.name, d.v, ErrInvalidValue)
 		}
@@ -162,6 +192,7 @@ func Prometheus(cfg PrometheusConfig) ([]overlays.File, error) {
 		WALMaxAgeSeconds                                    string
 		ErrorPercent, DiskFreePercent, MemoryUsedPercent    string
 		LatencyP95                                          string
+		ServiceDownFor                                      string
 	}{
 		PrometheusConfig:          cfg,
 		RulesGlob:                 prometheusRulesDir + "/*.yml",
@@ -179,6 +210,7 @@ func Prometheus(cfg PrometheusConfig) ([]overlays.File, error) {
 		DiskFreePercent:           formatPercent(a.DiskFreeRatio),
 		MemoryUsedPercent:         formatPercent(a.MemoryUsedRatio),
 		LatencyP95:                a.LatencyP95.String(),
+		ServiceDownFor:            promDuration(a.ServiceDownFor),
 	}
 	conf, err := render("prometheus.yml.tmpl", data)
 	if err != nil {

@@ -87,6 +87,7 @@ var templates = template.Must(template.New("").
 		"yamlstr":  yamlString,
 		"riverstr": riverString,
 		"json":     jsonString,
+		"join":     strings.Join,
 	}).
 	ParseFS(templatesFS, "templates/*"))
 

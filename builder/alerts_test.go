@@ -1,0 +1,127 @@
+package builder
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kiln-dev/kiln/internal/testutil"
+)
+
+// clipperReceivers replaces Clipper's empty receiver list with one
+// receiver of each kind.
+const clipperReceivers = `receivers:
+    - name: ops
+      severities: [critical, warning]
+      email:
+        to: [ops@example.com]
+        from: alerts@clipper.example.com
+        smarthost: smtp.example.com:587
+        username: alerts@clipper.example.com
+        password_file: smtp-password
+    - name: phone
+      severities: [critical]
+      repeat_interval: 1h
+      ntfy: {url: "https://ntfy.sh/clipper-alerts", token_file: ntfy-token}
+    - name: chat
+      slack: {url_file: slack-webhook-url, channel: "#ops"}
+    - name: pager
+      webhook: {url: "https://events.example.com/alertmanager"}
+`
+
+func renderClipperWith(t *testing.T, old, new string) *Result {
+	t.Helper()
+	src := string(DefaultSpec)
+	if !strings.Contains(src, old) {
+		t.Fatalf("%q not in the default spec", old)
+	}
+	res, err := Render(Request{File: "clipper.yaml", Spec: []byte(strings.Replace(src, old, new, 1))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// TestAlertsReachAlertmanager renders Clipper with and without receivers
+// and judges what the server gets with the real programs: amtool for
+// Alertmanager's configuration and routes, promtool for Prometheus's, whose
+// alerting block must name the alertmanager service.
+func TestAlertsReachAlertmanager(t *testing.T) {
+	amtool := testutil.Tool(t, "amtool")
+	promtool := testutil.Tool(t, "promtool")
+	for name, tc := range map[string]struct {
+		res      *Result
+		critical string
+		motd     bool
+	}{
+		"no receivers": {renderCase(t, "clipper"), "kiln-ui-only", true},
+		"receivers":    {renderClipperWith(t, "receivers: []\n", clipperReceivers), "ops,phone,chat,pager", false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, f := range []string{"/etc/kiln/alertmanager/alertmanager.yml", "/etc/kiln/prometheus/prometheus.yml", "/etc/kiln/prometheus/rules/clipper-alerts.yml"} {
+				content, _, ok := ignFile(t, tc.res.Ignition, f)
+				if !ok {
+					t.Fatalf("%s is not in the config", f)
+				}
+				p := filepath.Join(dir, strings.TrimPrefix(f, "/etc/kiln/"))
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			am := filepath.Join(dir, "alertmanager", "alertmanager.yml")
+			if out, err := exec.Command(amtool, "check-config", am).CombinedOutput(); err != nil {
+				t.Fatalf("amtool check-config: %v\n%s", err, out)
+			}
+			out, err := exec.Command(amtool, "config", "routes", "test", "--config.file="+am, "alertname=HostDown", "severity=critical").Output()
+			if err != nil || strings.TrimSpace(string(out)) != tc.critical {
+				t.Errorf("a critical alert goes to %q (%v), want %q", strings.TrimSpace(string(out)), err, tc.critical)
+			}
+			prom := filepath.Join(dir, "prometheus", "prometheus.yml")
+			if out, err := exec.Command(promtool, "check", "config", prom).CombinedOutput(); err != nil {
+				t.Fatalf("promtool check config: %v\n%s", err, out)
+			}
+			conf, _ := os.ReadFile(prom)
+			if !strings.Contains(string(conf), "alerting:") || !strings.Contains(string(conf), `- "alertmanager:9093"`) {
+				t.Errorf("prometheus.yml does not send alerts to the alertmanager service:\n%s", conf)
+			}
+			motd, _, _ := ignFile(t, tc.res.Ignition, MotdPath)
+			if got := strings.Contains(motd, "only visible in Alertmanager's UI"); got != tc.motd {
+				t.Errorf("motd mentions the UI-only alerts: %v, want %v:\n%s", got, tc.motd, motd)
+			}
+		})
+	}
+}
+
+// TestAlertmanagerContainer: loopback only, data and credentials on the
+// data filesystem, owned by the container's user.
+func TestAlertmanagerContainer(t *testing.T) {
+	res := renderCase(t, "clipper")
+	var unit string
+	for _, u := range res.Units {
+		if u.Name == "alertmanager.container" {
+			unit = u.Contents
+		}
+	}
+	for _, want := range []string{
+		"PublishPort=127.0.0.1:9093:9093",
+		"Volume=/var/lib/kiln/alertmanager/data:/alertmanager:z",
+		"Volume=/var/lib/kiln/alertmanager/credentials:/etc/alertmanager-credentials:ro,z",
+		"--cluster.listen-address=\n",
+	} {
+		if !strings.Contains(unit, want) {
+			t.Errorf("alertmanager.container lacks %q:\n%s", want, unit)
+		}
+	}
+	tmpfiles, _, _ := ignFile(t, res.Ignition, "/etc/tmpfiles.d/kiln.conf")
+	for _, want := range []string{"d /var/lib/kiln/alertmanager/data 0750 65534 65534 -", "d /var/lib/kiln/alertmanager/credentials 0750 65534 65534 -"} {
+		if !strings.Contains(tmpfiles, want) {
+			t.Errorf("tmpfiles lacks %q:\n%s", want, tmpfiles)
+		}
+	}
+}
