@@ -125,3 +125,46 @@ func TestAlertmanagerContainer(t *testing.T) {
 		}
 	}
 }
+
+// TestHostAlertsFollowTheSpec: the host alerts watch the spec's data
+// filesystem and ACME renewal, and kiln-host-metrics is told where the
+// edge certificate and the WAL spool are; an appliance without them gets
+// neither rule.
+func TestHostAlertsFollowTheSpec(t *testing.T) {
+	res := renderCase(t, "clipper")
+	rules, _, _ := ignFile(t, res.Ignition, "/etc/kiln/prometheus/rules/clipper-alerts.yml")
+	for _, want := range []string{`mountpoint="/var/lib/kiln"`, "alert: DataFilesystemFull", "alert: ACMERenewalFailed", `unit="kiln-acme.service"`} {
+		if !strings.Contains(rules, want) {
+			t.Errorf("clipper's rules lack %q", want)
+		}
+	}
+	byName := map[string]string{}
+	for _, u := range res.Units {
+		byName[u.Name] = u.Contents
+	}
+	svc := byName["kiln-host-metrics.service"]
+	for _, want := range []string{
+		"Environment=KILN_TLS_CERT=/var/lib/kiln/tls/fullchain.pem",
+		"Environment=KILN_WAL_SPOOL=/var/lib/kiln/wal-archive/incoming",
+		"Environment=KILN_TEXTFILE_DIR=/var/lib/kiln/node-exporter/textfile",
+		"After=var-lib-kiln.mount",
+	} {
+		if !strings.Contains(svc, want) {
+			t.Errorf("kiln-host-metrics.service lacks %q:\n%s", want, svc)
+		}
+	}
+	if !strings.Contains(byName["kiln-host-metrics.timer"], "OnUnitActiveSec=1min") {
+		t.Errorf("kiln-host-metrics.timer does not run every minute:\n%s", byName["kiln-host-metrics.timer"])
+	}
+
+	res = renderClipperWith(t, "  acme: letsencrypt ", "  acme: none ")
+	rules, _, _ = ignFile(t, res.Ignition, "/etc/kiln/prometheus/rules/clipper-alerts.yml")
+	if strings.Contains(rules, "alert: ACMERenewalFailed") || strings.Contains(rules, "alert: CertificateNotIssued") {
+		t.Error("ACME alerts without ACME")
+	}
+	res = renderClipperWith(t, "  mode: partition\n", "  mode: none\n")
+	rules, _, _ = ignFile(t, res.Ignition, "/etc/kiln/prometheus/rules/clipper-alerts.yml")
+	if strings.Contains(rules, "alert: DataFilesystemFull") {
+		t.Error("DataFilesystemFull on an appliance without a data filesystem")
+	}
+}

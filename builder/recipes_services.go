@@ -6,6 +6,7 @@ import (
 
 	"github.com/kiln-dev/kiln/builder/spec"
 	"github.com/kiln-dev/kiln/overlays"
+	"github.com/kiln-dev/kiln/overlays/acme"
 	"github.com/kiln-dev/kiln/overlays/services"
 	"github.com/kiln-dev/kiln/units"
 )
@@ -146,6 +147,13 @@ func applyPrometheus(p *Plan, s *spec.Service, c *units.Container) error {
 	cfg := services.DefaultPrometheus()
 	cfg.Image, cfg.Port = s.Image, targetPort(s, 9090)
 	cfg.Appliance = p.App.Name
+	cfg.DataMount, cfg.ACMEUnit = "", ""
+	if p.App.Data.Mode != spec.DataNone {
+		cfg.DataMount = p.App.Data.Path
+	}
+	if _, ok := serviceByKind(p.App, spec.KindEdge); ok && p.App.TLS.ACME != "none" && len(p.App.TLS.Domains) > 0 {
+		cfg.ACMEUnit = acme.RenewUnit
+	}
 	cfg.Jobs, cfg.Alertmanagers, cfg.HostJob = nil, nil, ""
 	for _, o := range p.App.Services {
 		if _, ok := metricsKinds[o.Kind]; !ok || len(o.Ports) == 0 {
@@ -230,7 +238,33 @@ func applyNodeExporter(p *Plan, s *spec.Service, c *units.Container) error {
 	}
 	p.applyRuntime(c, nil, services.NodeExporterRuntime(cfg))
 	c.Health = httpHealth(cfg.Port, "/metrics")
-	return nil
+	return p.hostMetrics(cfg.TextfileDir)
+}
+
+// hostMetrics adds the job that writes what the node exporter cannot see
+// from its container (failed units, the edge certificate, the WAL spool,
+// an OS changed by hand) to the exporter's textfile directory.
+func (p *Plan) hostMetrics(textfileDir string) error {
+	hc := services.HostMetricsConfig{
+		TextfileDir: textfileDir,
+		StateDir:    p.DataDir("host-metrics"),
+		AutoUpdates: p.App.Updates.Auto,
+	}
+	if p.App.Data.Mode != spec.DataNone {
+		hc.After = []string{units.MountUnitName(p.App.Data.Path)}
+	}
+	if _, ok := serviceByKind(p.App, spec.KindEdge); ok {
+		hc.CertPath = p.edgeConfig().CertPath
+	}
+	if p.walSpool != "" {
+		hc.WALSpool = p.DataDir("wal-archive", "incoming")
+	}
+	files, us, err := services.HostMetrics(hc)
+	if err != nil {
+		return err
+	}
+	p.dataDirs = append(p.dataDirs, dataDir{path: hc.StateDir})
+	return p.add(files, us, nil)
 }
 
 func applyAlertmanager(p *Plan, s *spec.Service, c *units.Container) error {

@@ -31,6 +31,12 @@ type PrometheusConfig struct {
 	// HostJob is the scrape job of the node exporter: when it stops
 	// answering, HostDown fires (and silences the host's other alerts).
 	HostJob string
+	// DataMount is where the data filesystem is mounted; empty for an
+	// ephemeral appliance, which has none to watch.
+	DataMount string
+	// ACMEUnit is the certificate renewal service; empty when the edge's
+	// certificate is not issued by ACME.
+	ACMEUnit string
 }
 
 // ScrapeJob is one scrape job with static targets.
@@ -62,6 +68,12 @@ type AlertThresholds struct {
 	// ServiceDownFor is how long a target must fail its scrapes before
 	// ServiceDown and HostDown fire.
 	ServiceDownFor time.Duration
+	// DataFullWarning and DataFullCritical are the used shares of the data
+	// filesystem that fire DataFilesystemFull as a warning and as critical.
+	DataFullWarning, DataFullCritical float64
+	// CertWarning and CertCritical are the remaining lifetimes of the edge
+	// certificate that fire CertificateExpiring as a warning and critical.
+	CertWarning, CertCritical time.Duration
 }
 
 // DefaultPrometheus returns Clipper's Prometheus configuration.
@@ -75,6 +87,8 @@ func DefaultPrometheus() PrometheusConfig {
 		Appliance:          "clipper",
 		Alertmanagers:      []string{"alertmanager:9093"},
 		HostJob:            "node",
+		DataMount:          DataRoot,
+		ACMEUnit:           "kiln-acme.service",
 		Jobs: []ScrapeJob{
 			{Name: "clipper-backend", Targets: []string{"backend:8080"}},
 			{Name: "prometheus", Targets: []string{"localhost:9090"}},
@@ -93,6 +107,10 @@ func DefaultPrometheus() PrometheusConfig {
 			WeeklyBackupMaxAge: 8 * 24 * time.Hour,
 			WALMaxAge:          10 * time.Minute,
 			ServiceDownFor:     time.Minute,
+			DataFullWarning:    0.85,
+			DataFullCritical:   0.95,
+			CertWarning:        14 * 24 * time.Hour,
+			CertCritical:       3 * 24 * time.Hour,
 		},
 	}
 }
@@ -133,9 +151,11 @@ func (c PrometheusConfig) Validate() error {
 			return err
 		}
 	}
-	if c.HostJob != "" {
-		if err := checkPlain("prometheus host job", c.HostJob); err != nil {
-			return err
+	for _, f := range []struct{ name, v string }{{"prometheus host job", c.HostJob}, {"prometheus data mount", c.DataMount}, {"prometheus ACME unit", c.ACMEUnit}} {
+		if f.v != "" {
+			if err := checkPlain(f.name, f.v); err != nil {
+				return err
+			}
 		}
 	}
 	seen := map[string]bool{}
@@ -160,7 +180,8 @@ func (c PrometheusConfig) Validate() error {
 	for _, r := range []struct {
 		name string
 		v    float64
-	}{{"error ratio", a.ErrorRatio}, {"disk free ratio", a.DiskFreeRatio}, {"memory used ratio", a.MemoryUsedRatio}} {
+	}{{"error ratio", a.ErrorRatio}, {"disk free ratio", a.DiskFreeRatio}, {"memory used ratio", a.MemoryUsedRatio},
+		{"data full warning", a.DataFullWarning}, {"data full critical", a.DataFullCritical}} {
 		if r.v <= 0 || r.v >= 1 {
 			return fmt.Errorf("prometheus alert %s %v: want a share between 0 and 1: %w", r.name, r.v, ErrInvalidValue)
 		}
@@ -168,10 +189,17 @@ func (c PrometheusConfig) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"p95 latency", a.LatencyP95}, {"daily backup age", a.DailyBackupMaxAge}, {"weekly backup age", a.WeeklyBackupMaxAge}, {"WAL age", a.WALMaxAge}, {"service down duration", a.ServiceDownFor}} {
+	}{{"p95 latency", a.LatencyP95}, {"daily backup age", a.DailyBackupMaxAge}, {"weekly backup age", a.WeeklyBackupMaxAge}, {"WAL age", a.WALMaxAge}, {"service down duration", a.ServiceDownFor},
+		{"certificate warning", a.CertWarning}, {"certificate critical", a.CertCritical}} {
 		if d.v <= 0 {
 			return fmt.Errorf("prometheus alert %s %v: %w", d.name, d.v, ErrInvalidValue)
 		}
+	}
+	if a.DataFullCritical <= a.DataFullWarning {
+		return fmt.Errorf("prometheus alert data full critical %v must be above the warning %v: %w", a.DataFullCritical, a.DataFullWarning, ErrInvalidValue)
+	}
+	if a.CertCritical >= a.CertWarning {
+		return fmt.Errorf("prometheus alert certificate critical %v must be shorter than the warning %v: %w", a.CertCritical, a.CertWarning, ErrInvalidValue)
 	}
 	return nil
 }
@@ -193,6 +221,10 @@ func Prometheus(cfg PrometheusConfig) ([]overlays.File, error) {
 		ErrorPercent, DiskFreePercent, MemoryUsedPercent    string
 		LatencyP95                                          string
 		ServiceDownFor                                      string
+		DataFullWarning, DataFullCritical                   string
+		DataFullWarningPercent, DataFullCriticalPercent     string
+		CertWarning, CertCritical                           string
+		CertWarningSeconds, CertCriticalSeconds             string
 	}{
 		PrometheusConfig:          cfg,
 		RulesGlob:                 prometheusRulesDir + "/*.yml",
@@ -211,6 +243,14 @@ func Prometheus(cfg PrometheusConfig) ([]overlays.File, error) {
 		MemoryUsedPercent:         formatPercent(a.MemoryUsedRatio),
 		LatencyP95:                a.LatencyP95.String(),
 		ServiceDownFor:            promDuration(a.ServiceDownFor),
+		DataFullWarning:           formatFloat(a.DataFullWarning),
+		DataFullCritical:          formatFloat(a.DataFullCritical),
+		DataFullWarningPercent:    formatPercent(a.DataFullWarning),
+		DataFullCriticalPercent:   formatPercent(a.DataFullCritical),
+		CertWarning:               promDuration(a.CertWarning),
+		CertCritical:              promDuration(a.CertCritical),
+		CertWarningSeconds:        formatFloat(a.CertWarning.Seconds()),
+		CertCriticalSeconds:       formatFloat(a.CertCritical.Seconds()),
 	}
 	conf, err := render("prometheus.yml.tmpl", data)
 	if err != nil {
