@@ -168,3 +168,45 @@ func TestHostAlertsFollowTheSpec(t *testing.T) {
 		t.Error("DataFilesystemFull on an appliance without a data filesystem")
 	}
 }
+
+// TestExportersWiring: the exporters log in to the servers the spec names,
+// with their secrets (never a value in the unit), and Prometheus scrapes
+// them and loads their rules.
+func TestExportersWiring(t *testing.T) {
+	res := renderCase(t, "clipper")
+	byName := map[string]string{}
+	for _, u := range res.Units {
+		byName[u.Name] = u.Contents
+	}
+	for unit, wants := range map[string][]string{
+		"postgres-exporter.container": {
+			"Environment=DATA_SOURCE_URI=postgres:5436/clipper?sslmode=disable",
+			"Environment=DATA_SOURCE_PASS_FILE=/run/secrets/postgres-password",
+			"Secret=postgres-password,type=mount,target=/run/secrets/postgres-password,uid=65534,mode=0400",
+			"PublishPort=127.0.0.1:9187:9187",
+		},
+		"redis-exporter.container": {
+			"Environment=REDIS_ADDR=redis://redis:6379",
+			"PodmanArgs=--secret=redis-password,type=env,target=REDIS_PASSWORD",
+			"PublishPort=127.0.0.1:9121:9121",
+		},
+	} {
+		for _, want := range wants {
+			if !strings.Contains(byName[unit], want+"\n") {
+				t.Errorf("%s lacks %q:\n%s", unit, want, byName[unit])
+			}
+		}
+	}
+	prom, _, _ := ignFile(t, res.Ignition, "/etc/kiln/prometheus/prometheus.yml")
+	for _, want := range []string{`- "postgres-exporter:9187"`, `- "redis-exporter:9121"`} {
+		if !strings.Contains(prom, want) {
+			t.Errorf("prometheus.yml does not scrape %s", want)
+		}
+	}
+	rules, _, _ := ignFile(t, res.Ignition, "/etc/kiln/prometheus/rules/clipper-alerts.yml")
+	for _, want := range []string{"alert: PostgresDown", "alert: RedisPersistenceFailing"} {
+		if !strings.Contains(rules, want) {
+			t.Errorf("rules lack %s", want)
+		}
+	}
+}

@@ -140,7 +140,7 @@ func applyRedis(p *Plan, s *spec.Service, c *units.Container) error {
 var metricsKinds = map[string]string{
 	spec.KindApp: "/metrics", spec.KindPrometheus: "/metrics", spec.KindNodeExporter: "/metrics",
 	spec.KindGrafana: "/metrics", spec.KindLoki: "/metrics", spec.KindAlloy: "/metrics",
-	spec.KindAlertmanager: "/metrics",
+	spec.KindAlertmanager: "/metrics", spec.KindPostgresExporter: "/metrics", spec.KindRedisExporter: "/metrics",
 }
 
 func applyPrometheus(p *Plan, s *spec.Service, c *units.Container) error {
@@ -154,6 +154,8 @@ func applyPrometheus(p *Plan, s *spec.Service, c *units.Container) error {
 	if _, ok := serviceByKind(p.App, spec.KindEdge); ok && p.App.TLS.ACME != "none" && len(p.App.TLS.Domains) > 0 {
 		cfg.ACMEUnit = acme.RenewUnit
 	}
+	_, cfg.PostgresExporter = serviceByKind(p.App, spec.KindPostgresExporter)
+	_, cfg.RedisExporter = serviceByKind(p.App, spec.KindRedisExporter)
 	cfg.Jobs, cfg.Alertmanagers, cfg.HostJob = nil, nil, ""
 	for _, o := range p.App.Services {
 		if _, ok := metricsKinds[o.Kind]; !ok || len(o.Ports) == 0 {
@@ -312,5 +314,56 @@ func applyAlertmanager(p *Plan, s *spec.Service, c *units.Container) error {
 	// The data and credentials directories land on the data filesystem
 	// (applyRuntime maps them), owned by the container's user.
 	p.applyRuntime(c, files, services.AlertmanagerRuntime(cfg))
+	return nil
+}
+
+// ensureSecret mounts a secret the recipe needs even when the spec's
+// service does not list it.
+func ensureSecret(c *units.Container, name, uid string) {
+	for _, s := range c.Secrets {
+		if s.Name == name {
+			return
+		}
+	}
+	c.Secrets = append(c.Secrets, units.SecretMount{Name: name, Target: services.Secret{Name: name}.Path(), UID: uid, Mode: "0400"})
+}
+
+func applyPostgresExporter(p *Plan, s *spec.Service, c *units.Container) error {
+	cfg := services.DefaultPostgresExporter()
+	cfg.Image, cfg.Port = s.Image, targetPort(s, 9187)
+	cfg.Database, cfg.User = p.App.Name, p.App.Name
+	pg, ok := serviceByKind(p.App, spec.KindPostgres)
+	if !ok {
+		return fmt.Errorf("%w: a postgres-exporter needs a postgres service", ErrMissingService)
+	}
+	cfg.Host, cfg.DBPort = pg.Name, targetPort(pg, 5432)
+	cfg.PasswordSecret = firstSecret(pg, "postgres-password")
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	ensureSecret(c, cfg.PasswordSecret, "65534")
+	p.applyRuntime(c, nil, services.PostgresExporterRuntime(cfg))
+	return nil
+}
+
+func applyRedisExporter(p *Plan, s *spec.Service, c *units.Container) error {
+	cfg := services.DefaultRedisExporter()
+	cfg.Image, cfg.Port = s.Image, targetPort(s, 9121)
+	r, ok := serviceByKind(p.App, spec.KindRedis)
+	if !ok {
+		return fmt.Errorf("%w: a redis-exporter needs a redis service", ErrMissingService)
+	}
+	cfg.Addr = fmt.Sprintf("%s:%d", r.Name, targetPort(r, 6379))
+	cfg.PasswordSecret = firstSecret(r, "redis-password")
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	rt := services.RedisExporterRuntime(cfg)
+	p.applyRuntime(c, nil, rt)
+	// Quadlet's Secret= key mounts files only; the exporter wants the
+	// password in its environment.
+	for _, env := range sortedKeys(rt.EnvSecrets) {
+		c.PodmanArgs = append(c.PodmanArgs, fmt.Sprintf("--secret=%s,type=env,target=%s", rt.EnvSecrets[env], env))
+	}
 	return nil
 }

@@ -116,8 +116,21 @@ var (
 	hostPortRE = regexp.MustCompile(`^[A-Za-z0-9.-]+:[0-9]{1,5}$`)
 )
 
+// exporterTargets are the kinds each exporter kind reads from.
+var exporterTargets = map[string]string{KindPostgresExporter: KindPostgres, KindRedisExporter: KindRedis}
+
 // alerts checks the alerts block and warns when alerts would reach nobody.
 func (v *validator) alerts(a *Appliance) {
+	kinds := map[string]bool{}
+	for _, s := range a.Services {
+		kinds[s.Kind] = true
+	}
+	for i, s := range a.Services {
+		if target, ok := exporterTargets[s.Kind]; ok && !kinds[target] {
+			v.errorf(fmt.Sprintf("services[%d].kind", i), fmt.Sprintf("add a service of kind %s, or remove this exporter", target),
+				"a %s exports a %s service, and the appliance has none", s.Kind, target)
+		}
+	}
 	al := &a.Alerts
 	amIndex := -1
 	for i, s := range a.Services {

@@ -102,3 +102,16 @@ func TestBadReceivers(t *testing.T) {
 		t.Errorf("receivers without alertmanager accepted:\n%s", diagLines(ds))
 	}
 }
+
+// TestExporterWithoutServer: an exporter needs the server it exports.
+func TestExporterWithoutServer(t *testing.T) {
+	src := strings.Replace(minimal, "backup:", `  - name: cache-exporter
+    kind: redis-exporter
+    image: docker.io/oliver006/redis_exporter:v1.74.0-alpine
+    ports: [{port: 9121}]
+backup:`, 1)
+	app, _, ds := Load("bad.yaml", []byte(src))
+	if app != nil || !strings.Contains(diagLines(ds), "bad.yaml:22:11: services[2].kind: a redis-exporter exports a redis service, and the appliance has none") {
+		t.Errorf("redis-exporter without redis accepted:\n%s", diagLines(ds))
+	}
+}

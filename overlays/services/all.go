@@ -20,24 +20,29 @@ type Configs struct {
 	Redis        RedisConfig
 	Prometheus   PrometheusConfig
 	Alertmanager AlertmanagerConfig
-	Grafana      GrafanaConfig
-	Loki         LokiConfig
-	Alloy        AlloyConfig
-	NodeExporter NodeExporterConfig
+	// PostgresExporter and RedisExporter export the databases' metrics.
+	PostgresExporter PostgresExporterConfig
+	RedisExporter    RedisExporterConfig
+	Grafana          GrafanaConfig
+	Loki             LokiConfig
+	Alloy            AlloyConfig
+	NodeExporter     NodeExporterConfig
 }
 
 // DefaultConfigs returns Clipper's configuration of every service.
 func DefaultConfigs() Configs {
 	return Configs{
-		Postgres:     DefaultPostgres(),
-		PgBouncer:    DefaultPgBouncer(),
-		Redis:        DefaultRedis(),
-		Prometheus:   DefaultPrometheus(),
-		Alertmanager: DefaultAlertmanager(),
-		Grafana:      DefaultGrafana(),
-		Loki:         DefaultLoki(),
-		Alloy:        DefaultAlloy(),
-		NodeExporter: DefaultNodeExporter(),
+		Postgres:         DefaultPostgres(),
+		PgBouncer:        DefaultPgBouncer(),
+		Redis:            DefaultRedis(),
+		Prometheus:       DefaultPrometheus(),
+		Alertmanager:     DefaultAlertmanager(),
+		PostgresExporter: DefaultPostgresExporter(),
+		RedisExporter:    DefaultRedisExporter(),
+		Grafana:          DefaultGrafana(),
+		Loki:             DefaultLoki(),
+		Alloy:            DefaultAlloy(),
+		NodeExporter:     DefaultNodeExporter(),
 	}
 }
 
@@ -54,6 +59,8 @@ func Render(c Configs) ([]Service, error) {
 		{"redis", func() ([]overlays.File, error) { return Redis(c.Redis) }, func() Runtime { return RedisRuntime(c.Redis) }},
 		{"prometheus", func() ([]overlays.File, error) { return Prometheus(c.Prometheus) }, func() Runtime { return PrometheusRuntime(c.Prometheus) }},
 		{"alertmanager", func() ([]overlays.File, error) { return Alertmanager(c.Alertmanager) }, func() Runtime { return AlertmanagerRuntime(c.Alertmanager) }},
+		{"postgres-exporter", func() ([]overlays.File, error) { return nil, c.PostgresExporter.Validate() }, func() Runtime { return PostgresExporterRuntime(c.PostgresExporter) }},
+		{"redis-exporter", func() ([]overlays.File, error) { return nil, c.RedisExporter.Validate() }, func() Runtime { return RedisExporterRuntime(c.RedisExporter) }},
 		{"grafana", func() ([]overlays.File, error) { return Grafana(c.Grafana) }, func() Runtime { return GrafanaRuntime(c.Grafana) }},
 		{"loki", func() ([]overlays.File, error) { return Loki(c.Loki) }, func() Runtime { return LokiRuntime(c.Loki) }},
 		{"alloy", func() ([]overlays.File, error) { return Alloy(c.Alloy) }, func() Runtime { return AlloyRuntime(c.Alloy) }},

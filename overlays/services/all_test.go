@@ -14,8 +14,8 @@ func TestRenderConsistency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(svcs) != 9 {
-		t.Fatalf("got %d services, want 9", len(svcs))
+	if len(svcs) != 11 {
+		t.Fatalf("got %d services, want 11", len(svcs))
 	}
 	for _, s := range svcs {
 		rt := s.Runtime

@@ -37,6 +37,9 @@ type PrometheusConfig struct {
 	// ACMEUnit is the certificate renewal service; empty when the edge's
 	// certificate is not issued by ACME.
 	ACMEUnit string
+	// PostgresExporter and RedisExporter add the rules that read the
+	// PostgreSQL and Redis exporters' metrics.
+	PostgresExporter, RedisExporter bool
 }
 
 // ScrapeJob is one scrape job with static targets.
@@ -89,6 +92,8 @@ func DefaultPrometheus() PrometheusConfig {
 		HostJob:            "node",
 		DataMount:          DataRoot,
 		ACMEUnit:           "kiln-acme.service",
+		PostgresExporter:   true,
+		RedisExporter:      true,
 		Jobs: []ScrapeJob{
 			{Name: "clipper-backend", Targets: []string{"backend:8080"}},
 			{Name: "prometheus", Targets: []string{"localhost:9090"}},
@@ -97,6 +102,8 @@ func DefaultPrometheus() PrometheusConfig {
 			{Name: "loki", Targets: []string{"loki:3100"}},
 			{Name: "alloy", Targets: []string{"alloy:12345"}},
 			{Name: "alertmanager", Targets: []string{"alertmanager:9093"}},
+			{Name: "postgres-exporter", Targets: []string{"postgres-exporter:9187"}},
+			{Name: "redis-exporter", Targets: []string{"redis-exporter:9121"}},
 		},
 		Alerts: AlertThresholds{
 			ErrorRatio:         0.05,
