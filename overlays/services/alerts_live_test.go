@@ -23,6 +23,7 @@ import (
 const (
 	liveScrape     = time.Second     // scrape_interval and evaluation_interval
 	liveDownFor    = 3 * time.Second // ServiceDown's for:
+	liveHostFor    = time.Second     // HostDown's for:, two scrapes earlier
 	liveGroupWait  = 2 * time.Second // Alertmanager's group_wait
 	liveGroupEvery = time.Second     // group_interval: how soon the resolution follows
 	// liveSlack covers process scheduling on a loaded CI machine.
@@ -108,7 +109,9 @@ func startDaemon(t *testing.T, dir, name string, args ...string) {
 // goes down: the ServiceDown notification reaches the test's webhook no
 // sooner than the rule's for: and within for: + group_wait (plus one scrape
 // and one evaluation to notice, and slack for a loaded machine). The target
-// comes back: the resolution follows.
+// comes back: the resolution follows. Then the node exporter's target goes
+// down with it: HostDown arrives, and inhibition keeps both ServiceDown
+// alerts from anyone.
 func TestAlertReachesReceiver(t *testing.T) {
 	promBin := testutil.Tool(t, "prometheus")
 	amBin := testutil.Tool(t, "prometheus-alertmanager")
@@ -133,6 +136,9 @@ func TestAlertReachesReceiver(t *testing.T) {
 	tg := &target{addr: "127.0.0.1:0"}
 	tg.start(t)
 	t.Cleanup(tg.stop)
+	node := &target{addr: "127.0.0.1:0"}
+	node.start(t)
+	t.Cleanup(node.stop)
 	amAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	promAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 
@@ -148,10 +154,10 @@ func TestAlertReachesReceiver(t *testing.T) {
 
 	prom := DefaultPrometheus()
 	prom.ScrapeInterval, prom.EvaluationInterval = promDuration(liveScrape), promDuration(liveScrape)
-	prom.Alerts.ServiceDownFor = liveDownFor
-	prom.Jobs = []ScrapeJob{{Name: "clipper-backend", Targets: []string{tg.addr}}}
+	prom.Alerts.ServiceDownFor, prom.Alerts.HostDownFor = liveDownFor, liveHostFor
+	prom.Jobs = []ScrapeJob{{Name: "clipper-backend", Targets: []string{tg.addr}}, {Name: "node", Targets: []string{node.addr}}}
 	prom.Alertmanagers = []string{amAddr}
-	prom.HostJob = "node" // not scraped here: HostDown must stay silent
+	prom.HostJob = "node"
 	promFiles, err := Prometheus(prom)
 	if err != nil {
 		t.Fatal(err)
@@ -209,6 +215,29 @@ func TestAlertReachesReceiver(t *testing.T) {
 	t.Logf("resolution arrived %v after the target came back", resolved.at.Sub(up).Round(time.Millisecond))
 	if resolved.msg.Alerts[0].Labels["alertname"] != "ServiceDown" {
 		t.Errorf("unexpected resolution: %+v", resolved.msg)
+	}
+
+	// The host goes down: its node exporter and the service with it.
+	node.stop()
+	tg.stop()
+	host := expectNotification(t, notes, "firing", bound)
+	if got := host.msg.Alerts[0].Labels["alertname"]; got != "HostDown" {
+		t.Fatalf("first notification with the host down is %s, want HostDown: %+v", got, host.msg)
+	}
+	// Every ServiceDown group would be flushed within group_wait of
+	// HostDown's; none may reach the receiver.
+	quiet := time.After(liveGroupWait + 2*liveScrape + 2*time.Second)
+	for {
+		select {
+		case n := <-notes:
+			for _, a := range n.msg.Alerts {
+				if a.Status == "firing" && a.Labels["alertname"] != "HostDown" {
+					t.Errorf("%s (%s) reached the receiver while HostDown fires: inhibition failed", a.Labels["alertname"], a.Labels["job"])
+				}
+			}
+		case <-quiet:
+			return
+		}
 	}
 }
 

@@ -69,8 +69,13 @@ type AlertThresholds struct {
 	// WALArchiveStale.
 	WALMaxAge time.Duration
 	// ServiceDownFor is how long a target must fail its scrapes before
-	// ServiceDown and HostDown fire.
+	// ServiceDown fires.
 	ServiceDownFor time.Duration
+	// HostDownFor is how long the node exporter must fail its scrapes
+	// before HostDown fires. It is shorter than ServiceDownFor by a few
+	// scrapes: Alertmanager can only hold back the ServiceDown alerts that
+	// follow from a host down when HostDown reached it first.
+	HostDownFor time.Duration
 	// DataFullWarning and DataFullCritical are the used shares of the data
 	// filesystem that fire DataFilesystemFull as a warning and as critical.
 	DataFullWarning, DataFullCritical float64
@@ -114,6 +119,7 @@ func DefaultPrometheus() PrometheusConfig {
 			WeeklyBackupMaxAge: 8 * 24 * time.Hour,
 			WALMaxAge:          10 * time.Minute,
 			ServiceDownFor:     time.Minute,
+			HostDownFor:        30 * time.Second,
 			DataFullWarning:    0.85,
 			DataFullCritical:   0.95,
 			CertWarning:        14 * 24 * time.Hour,
@@ -196,11 +202,14 @@ func (c PrometheusConfig) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"p95 latency", a.LatencyP95}, {"daily backup age", a.DailyBackupMaxAge}, {"weekly backup age", a.WeeklyBackupMaxAge}, {"WAL age", a.WALMaxAge}, {"service down duration", a.ServiceDownFor},
+	}{{"p95 latency", a.LatencyP95}, {"daily backup age", a.DailyBackupMaxAge}, {"weekly backup age", a.WeeklyBackupMaxAge}, {"WAL age", a.WALMaxAge}, {"service down duration", a.ServiceDownFor}, {"host down duration", a.HostDownFor},
 		{"certificate warning", a.CertWarning}, {"certificate critical", a.CertCritical}} {
 		if d.v <= 0 {
 			return fmt.Errorf("prometheus alert %s %v: %w", d.name, d.v, ErrInvalidValue)
 		}
+	}
+	if a.HostDownFor >= a.ServiceDownFor {
+		return fmt.Errorf("prometheus alert host down duration %v must be shorter than the service down duration %v, or HostDown cannot silence ServiceDown: %w", a.HostDownFor, a.ServiceDownFor, ErrInvalidValue)
 	}
 	if a.DataFullCritical <= a.DataFullWarning {
 		return fmt.Errorf("prometheus alert data full critical %v must be above the warning %v: %w", a.DataFullCritical, a.DataFullWarning, ErrInvalidValue)
@@ -227,7 +236,7 @@ func Prometheus(cfg PrometheusConfig) ([]overlays.File, error) {
 		WALMaxAgeSeconds                                    string
 		ErrorPercent, DiskFreePercent, MemoryUsedPercent    string
 		LatencyP95                                          string
-		ServiceDownFor                                      string
+		ServiceDownFor, HostDownFor                         string
 		DataFullWarning, DataFullCritical                   string
 		DataFullWarningPercent, DataFullCriticalPercent     string
 		CertWarning, CertCritical                           string
@@ -250,6 +259,7 @@ func Prometheus(cfg PrometheusConfig) ([]overlays.File, error) {
 		MemoryUsedPercent:         formatPercent(a.MemoryUsedRatio),
 		LatencyP95:                a.LatencyP95.String(),
 		ServiceDownFor:            promDuration(a.ServiceDownFor),
+		HostDownFor:               promDuration(a.HostDownFor),
 		DataFullWarning:           formatFloat(a.DataFullWarning),
 		DataFullCritical:          formatFloat(a.DataFullCritical),
 		DataFullWarningPercent:    formatPercent(a.DataFullWarning),
