@@ -117,8 +117,20 @@ func TestAlertReachesReceiver(t *testing.T) {
 	amBin := testutil.Tool(t, "prometheus-alertmanager")
 	dir := t.TempDir()
 
+	// The receiver's bearer token comes from a file in the credentials
+	// directory, as the operator provisions it on the server.
+	const token = "s3cret-token-from-a-file"
+	creds := filepath.Join(dir, "credentials")
+	if err := os.Mkdir(creds, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(creds, "hook-token"), []byte(token+"\n"))
+
 	notes := make(chan notification, 16)
 	hook := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if got := r.Header.Get("Authorization"); got != "Bearer "+token {
+			t.Errorf("webhook Authorization %q, want the token from the credentials file", got)
+		}
 		var m webhookMessage
 		body, _ := io.ReadAll(r.Body)
 		if err := json.Unmarshal(body, &m); err != nil {
@@ -145,11 +157,14 @@ func TestAlertReachesReceiver(t *testing.T) {
 	am := DefaultAlertmanager()
 	am.GroupWait, am.GroupInterval = promDuration(liveGroupWait), promDuration(liveGroupEvery)
 	am.Receivers = []AlertReceiver{{Name: "test-hook", Severities: []string{"critical"},
-		Webhook: &WebhookReceiver{URL: "http://" + hl.Addr().String() + "/hook"}}}
+		Webhook: &WebhookReceiver{URL: "http://" + hl.Addr().String() + "/hook", TokenFile: "hook-token"}}}
 	amFiles, err := Alertmanager(am)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The container sees the credentials directory at its mount point;
+	// this Alertmanager runs on the host.
+	amFiles[0].Contents = []byte(strings.ReplaceAll(string(amFiles[0].Contents), alertmanagerCredentialsMount+"/", creds+"/"))
 	amDir := writeUnder(t, filepath.Join(dir, "am"), AlertmanagerConfigDir, amFiles)
 
 	prom := DefaultPrometheus()
