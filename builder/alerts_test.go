@@ -127,13 +127,12 @@ func TestAlertmanagerContainer(t *testing.T) {
 }
 
 // TestHostAlertsFollowTheSpec: the host alerts watch the spec's data
-// filesystem and ACME renewal, and kiln-host-metrics is told where the
-// edge certificate and the WAL spool are; an appliance without them gets
-// neither rule.
+// filesystem and ACME issuance, and kiln-host-metrics is told where the
+// edge certificate is; an appliance without them gets neither rule.
 func TestHostAlertsFollowTheSpec(t *testing.T) {
 	res := renderCase(t, "clipper")
 	rules, _, _ := ignFile(t, res.Ignition, "/etc/kiln/prometheus/rules/clipper-alerts.yml")
-	for _, want := range []string{`mountpoint="/var/lib/kiln"`, "alert: DataFilesystemFull", "alert: ACMERenewalFailed", `unit="kiln-acme.service"`} {
+	for _, want := range []string{`mountpoint="/var/lib/kiln"`, "alert: DataFilesystemFull", "alert: CertificateNotIssued"} {
 		if !strings.Contains(rules, want) {
 			t.Errorf("clipper's rules lack %q", want)
 		}
@@ -145,7 +144,6 @@ func TestHostAlertsFollowTheSpec(t *testing.T) {
 	svc := byName["kiln-host-metrics.service"]
 	for _, want := range []string{
 		"Environment=KILN_TLS_CERT=/var/lib/kiln/tls/fullchain.pem",
-		"Environment=KILN_WAL_SPOOL=/var/lib/kiln/wal-archive/incoming",
 		"Environment=KILN_TEXTFILE_DIR=/var/lib/kiln/node-exporter/textfile",
 		"After=var-lib-kiln.mount",
 	} {
@@ -159,7 +157,7 @@ func TestHostAlertsFollowTheSpec(t *testing.T) {
 
 	res = renderClipperWith(t, "  acme: letsencrypt ", "  acme: none ")
 	rules, _, _ = ignFile(t, res.Ignition, "/etc/kiln/prometheus/rules/clipper-alerts.yml")
-	if strings.Contains(rules, "alert: ACMERenewalFailed") || strings.Contains(rules, "alert: CertificateNotIssued") {
+	if strings.Contains(rules, "alert: CertificateNotIssued") {
 		t.Error("ACME alerts without ACME")
 	}
 	res = renderClipperWith(t, "  mode: partition\n", "  mode: none\n")

@@ -74,11 +74,16 @@ func (p *Plan) applyRuntime(c *units.Container, files []overlays.File, rt servic
 			src = p.DataDir(rest)
 			p.dataDirs = append(p.dataDirs, dataDir{path: src, owner: c.User})
 		}
-		c.Mounts = append(c.Mounts, units.Mount{Source: src, Target: m.Target, ReadOnly: m.ReadOnly, Options: m.Options})
+		c.Mounts = append(c.Mounts, units.Mount{Source: src, Target: m.Target, ReadOnly: m.ReadOnly, Options: m.Options, NoRelabel: m.HostSystem})
 	}
 	if rt.HostPID {
 		c.PodmanArgs = append(c.PodmanArgs, "--pid=host")
 	}
+	if rt.HostNetwork {
+		c.Network = "host"
+		c.Publish = nil // the process binds its port on the host itself
+	}
+	c.SecurityLabelDisable = c.SecurityLabelDisable || rt.SecurityLabelDisable
 	if rt.HealthCmd != "" {
 		c.Health = health(rt.HealthCmd)
 	}
@@ -104,6 +109,7 @@ func applyPostgres(p *Plan, s *spec.Service, c *units.Container) error {
 	if p.walSpool != "" {
 		c.Mounts = append(c.Mounts, units.Mount{Source: p.walSpool, Target: p.walSpool})
 	}
+	c.Notify = true
 	return nil
 }
 
@@ -121,6 +127,7 @@ func applyPgBouncer(p *Plan, s *spec.Service, c *units.Container) error {
 	}
 	p.applyRuntime(c, files, services.PgBouncerRuntime(cfg))
 	c.Health = health(fmt.Sprintf("pg_isready -q -h 127.0.0.1 -p %d", cfg.Port))
+	c.Notify = true
 	return nil
 }
 
@@ -133,8 +140,13 @@ func applyRedis(p *Plan, s *spec.Service, c *units.Container) error {
 		return err
 	}
 	p.applyRuntime(c, files, services.RedisRuntime(cfg))
+	c.Notify = true
 	return nil
 }
+
+// Databases, caches and log stores others depend on are ready only when
+// their health check passes (Notify=healthy): a dependant ordered After=
+// them then starts against a server that answers, not one still starting.
 
 // metricsKinds are the kinds Prometheus scrapes, with their metrics path.
 var metricsKinds = map[string]string{
@@ -162,6 +174,11 @@ func applyPrometheus(p *Plan, s *spec.Service, c *units.Container) error {
 			continue
 		}
 		target := fmt.Sprintf("%s:%d", o.Name, o.Ports[0].Target)
+		if hostNetworkKinds[o.Kind] {
+			// Not on the appliance network, so not in its DNS: the host
+			// answers on the network's gateway address.
+			target = fmt.Sprintf("%s:%d", NetworkGateway, o.Ports[0].Target)
+		}
 		if o.Name == s.Name {
 			target = fmt.Sprintf("localhost:%d", cfg.Port)
 		}
@@ -210,6 +227,7 @@ func applyLoki(p *Plan, s *spec.Service, c *units.Container) error {
 	}
 	p.applyRuntime(c, files, services.LokiRuntime(cfg))
 	c.Health = httpHealth(cfg.Port, "/ready")
+	c.Notify = true
 	return nil
 }
 
@@ -244,8 +262,8 @@ func applyNodeExporter(p *Plan, s *spec.Service, c *units.Container) error {
 }
 
 // hostMetrics adds the job that writes what the node exporter cannot see
-// from its container (failed units, the edge certificate, the WAL spool,
-// an OS changed by hand) to the exporter's textfile directory.
+// from its container (failed units, the edge certificate, an OS changed
+// by hand) to the exporter's textfile directory.
 func (p *Plan) hostMetrics(textfileDir string) error {
 	hc := services.HostMetricsConfig{
 		TextfileDir: textfileDir,
@@ -257,9 +275,6 @@ func (p *Plan) hostMetrics(textfileDir string) error {
 	}
 	if _, ok := serviceByKind(p.App, spec.KindEdge); ok {
 		hc.CertPath = p.edgeConfig().CertPath
-	}
-	if p.walSpool != "" {
-		hc.WALSpool = p.DataDir("wal-archive", "incoming")
 	}
 	files, us, err := services.HostMetrics(hc)
 	if err != nil {

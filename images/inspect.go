@@ -29,10 +29,18 @@ const (
 )
 
 // InspectResult is what Inspect finds in an artifact.
+//
+// It holds two different hashes, on purpose. ConfigSHA256 covers the
+// embedded Ignition file byte for byte (manifest.json's config_sha256).
+// ConfigDigest is the appliance's configuration digest that the release
+// file carries (and the SSH login banner shows): the generated Butane
+// without the release file, plus the user's snippets; it cannot cover the
+// release file that contains it.
 type InspectResult struct {
 	Kind         string          `json:"kind"`
 	ConfigSHA256 string          `json:"config_sha256"`
 	ConfigSize   int             `json:"config_size"`
+	ConfigDigest string          `json:"config_digest,omitempty"`
 	Platform     string          `json:"platform,omitempty"`
 	Release      json.RawMessage `json:"release,omitempty"`
 	Config       []byte          `json:"-"`
@@ -107,6 +115,12 @@ func (res *InspectResult) finish() *InspectResult {
 	res.ConfigSHA256 = hex.EncodeToString(sum[:])
 	res.ConfigSize = len(res.Config)
 	res.Release = releaseInfo(res.Config)
+	var rel struct {
+		ConfigDigest string `json:"config_digest"`
+	}
+	if res.Release != nil && json.Unmarshal(res.Release, &rel) == nil {
+		res.ConfigDigest = rel.ConfigDigest
+	}
 	return res
 }
 

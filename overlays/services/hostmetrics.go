@@ -11,8 +11,9 @@ import (
 
 // HostMetricsConfig configures kiln-host-metrics, the host-side job that
 // writes what the node exporter cannot see from its container (failed
-// systemd units, the edge certificate's expiry, the WAL spool's backlog,
-// an OS changed by hand) to the exporter's textfile directory.
+// systemd units, the edge certificate's expiry, an OS changed by hand) to
+// the exporter's textfile directory. (The WAL spool's size comes from the
+// backup jobs.)
 type HostMetricsConfig struct {
 	// TextfileDir is the node exporter's textfile directory.
 	TextfileDir string
@@ -21,9 +22,6 @@ type HostMetricsConfig struct {
 	StateDir string
 	// CertPath is the edge's certificate; empty without an edge.
 	CertPath string
-	// WALSpool is the directory of archived WAL not yet shipped; empty
-	// without WAL archiving.
-	WALSpool string
 	// AutoUpdates says Zincati may update the OS, so a new OS under the
 	// same release is expected.
 	AutoUpdates bool
@@ -47,7 +45,7 @@ func (c HostMetricsConfig) Validate() error {
 			return err
 		}
 	}
-	for _, f := range []struct{ name, v string }{{"host metrics certificate", c.CertPath}, {"host metrics WAL spool", c.WALSpool}} {
+	for _, f := range []struct{ name, v string }{{"host metrics certificate", c.CertPath}} {
 		if f.v != "" {
 			if err := checkPlain(f.name, f.v); err != nil {
 				return err
@@ -67,14 +65,11 @@ func HostMetrics(c HostMetricsConfig) ([]overlays.File, []units.Unit, error) {
 	if c.CertPath != "" {
 		env = append(env, "KILN_TLS_CERT="+c.CertPath)
 	}
-	if c.WALSpool != "" {
-		env = append(env, "KILN_WAL_SPOOL="+c.WALSpool)
-	}
 	if c.AutoUpdates {
 		env = append(env, "KILN_AUTO_UPDATES=1")
 	}
 	var b strings.Builder
-	b.WriteString("[Unit]\nDescription=Write host metrics for Prometheus (failed units, certificate, WAL spool, OS changes)\n")
+	b.WriteString("[Unit]\nDescription=Write host metrics for Prometheus (failed units, certificate, OS changes)\n")
 	if len(c.After) > 0 {
 		fmt.Fprintf(&b, "After=%s\nRequires=%s\n", strings.Join(c.After, " "), strings.Join(c.After, " "))
 	}

@@ -12,8 +12,8 @@ import (
 )
 
 // hostMetricsEnv is a scratch server for kiln-host-metrics: a release
-// file, an os-release, a systemctl that reports failed units, a
-// certificate and a WAL spool.
+// file, an os-release, a systemctl that reports failed units and a
+// certificate.
 type hostMetricsEnv struct {
 	dir, script, textfile string
 	env                   []string
@@ -34,11 +34,6 @@ func newHostMetricsEnv(t *testing.T) *hostMetricsEnv {
 	systemctl := filepath.Join(dir, "systemctl")
 	writeFile(t, systemctl, []byte("#!/bin/sh\n# list-units --state=failed --plain --no-legend\nprintf '%s\\n' 'kiln-backup-daily.service loaded failed failed kiln backup' 'kiln-acme.service loaded failed failed ACME'\n"))
 	os.Chmod(systemctl, 0o755)
-	spool := filepath.Join(dir, "spool")
-	os.MkdirAll(spool, 0o755)
-	for _, n := range []string{"000000010000000000000001", "000000010000000000000002"} {
-		writeFile(t, filepath.Join(spool, n), make([]byte, 1000))
-	}
 	cert := filepath.Join(dir, "fullchain.pem")
 	if out, err := exec.Command("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
 		"-keyout", filepath.Join(dir, "key.pem"), "-out", cert, "-days", "10", "-subj", "/CN=clipper.example.com").CombinedOutput(); err != nil {
@@ -48,7 +43,7 @@ func newHostMetricsEnv(t *testing.T) *hostMetricsEnv {
 	e.osVersion("42.20250901.3.0")
 	e.env = []string{"KILN_TEXTFILE_DIR=" + e.textfile, "KILN_STATE_DIR=" + filepath.Join(dir, "state"),
 		"KILN_RELEASE_FILE=" + filepath.Join(dir, "release.json"), "KILN_OS_RELEASE=" + filepath.Join(dir, "os-release"),
-		"KILN_TLS_CERT=" + cert, "KILN_WAL_SPOOL=" + spool, "KILN_SYSTEMCTL=" + systemctl, "PATH=" + os.Getenv("PATH")}
+		"KILN_TLS_CERT=" + cert, "KILN_SYSTEMCTL=" + systemctl, "PATH=" + os.Getenv("PATH")}
 	return e
 }
 
@@ -110,8 +105,6 @@ func TestHostMetricsScript(t *testing.T) {
 		`kiln_systemd_unit_failed{unit="kiln-acme.service"} 1`,
 		"kiln_systemd_units_failed 2",
 		`kiln_tls_certificate_self_signed{path="` + filepath.Join(e.dir, "fullchain.pem") + `"} 1`,
-		"kiln_wal_spool_segments 2",
-		"kiln_wal_spool_bytes 2000",
 		`kiln_release_info{version="1.0.0",config_digest="sha256:aaa",os_version="42.20250901.3.0"} 1`,
 		"\nkiln_os_matches_release 1\n",
 		"\nkiln_host_metrics_last_run_timestamp_seconds ",
