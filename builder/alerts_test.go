@@ -183,6 +183,10 @@ func TestExportersWiring(t *testing.T) {
 			"Secret=postgres-password,type=mount,target=/run/secrets/postgres-password,uid=65534,mode=0400",
 			"PublishPort=127.0.0.1:9187:9187",
 		},
+		"nginx-exporter.container": {
+			"Network=host",
+			"Exec=--nginx.scrape-uri=http://127.0.0.1:8089/stub_status --web.listen-address=:9113",
+		},
 		"redis-exporter.container": {
 			"Environment=REDIS_ADDR=redis://redis:6379",
 			"PodmanArgs=--secret=redis-password,type=env,target=REDIS_PASSWORD",
@@ -196,15 +200,20 @@ func TestExportersWiring(t *testing.T) {
 		}
 	}
 	prom, _, _ := ignFile(t, res.Ignition, "/etc/kiln/prometheus/prometheus.yml")
-	for _, want := range []string{`- "postgres-exporter:9187"`, `- "redis-exporter:9121"`} {
+	for _, want := range []string{`- "postgres-exporter:9187"`, `- "redis-exporter:9121"`, `- "10.89.10.1:9113"`} {
 		if !strings.Contains(prom, want) {
 			t.Errorf("prometheus.yml does not scrape %s", want)
 		}
 	}
 	rules, _, _ := ignFile(t, res.Ignition, "/etc/kiln/prometheus/rules/clipper-alerts.yml")
-	for _, want := range []string{"alert: PostgresDown", "alert: RedisPersistenceFailing"} {
+	for _, want := range []string{"alert: PostgresDown", "alert: RedisPersistenceFailing", "alert: EdgeDown"} {
 		if !strings.Contains(rules, want) {
 			t.Errorf("rules lack %s", want)
 		}
+	}
+	// The edge serves its status page to the exporter, on loopback only.
+	conf, _, _ := ignFile(t, res.Ignition, "/etc/kiln/nginx/nginx.conf")
+	if !strings.Contains(conf, "listen 127.0.0.1:8089;") || !strings.Contains(conf, "stub_status;") {
+		t.Errorf("the edge has no loopback status page for the exporter")
 	}
 }

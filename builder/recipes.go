@@ -60,7 +60,10 @@ func targetPort(s *spec.Service, def int) int {
 // because only the host's namespace shows the host's interfaces.
 // Containers reach a non-public port of these on the bridge gateway
 // (NetworkGateway), which the firewall opens to them.
-var hostNetworkKinds = map[string]bool{spec.KindEdge: true, spec.KindNodeExporter: true}
+var hostNetworkKinds = map[string]bool{spec.KindEdge: true, spec.KindNodeExporter: true,
+	// The nginx exporter reads the edge's status page on the host's
+	// loopback.
+	spec.KindNginxExporter: true}
 
 // recipes by kind; an "app" takes everything from the spec and has none.
 var recipes = map[string]recipe{
@@ -80,4 +83,5 @@ var recipes = map[string]recipe{
 	spec.KindAlertmanager:     {applyFn: applyAlertmanager},
 	spec.KindPostgresExporter: {secretUID: "65534", applyFn: applyPostgresExporter},
 	spec.KindRedisExporter:    {applyFn: applyRedisExporter},
+	spec.KindNginxExporter:    {applyFn: applyNginxExporter},
 }

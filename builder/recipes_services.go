@@ -153,6 +153,7 @@ var metricsKinds = map[string]string{
 	spec.KindApp: "/metrics", spec.KindPrometheus: "/metrics", spec.KindNodeExporter: "/metrics",
 	spec.KindGrafana: "/metrics", spec.KindLoki: "/metrics", spec.KindAlloy: "/metrics",
 	spec.KindAlertmanager: "/metrics", spec.KindPostgresExporter: "/metrics", spec.KindRedisExporter: "/metrics",
+	spec.KindNginxExporter: "/metrics",
 }
 
 func applyPrometheus(p *Plan, s *spec.Service, c *units.Container) error {
@@ -168,6 +169,7 @@ func applyPrometheus(p *Plan, s *spec.Service, c *units.Container) error {
 	}
 	_, cfg.PostgresExporter = serviceByKind(p.App, spec.KindPostgresExporter)
 	_, cfg.RedisExporter = serviceByKind(p.App, spec.KindRedisExporter)
+	_, cfg.NginxExporter = serviceByKind(p.App, spec.KindNginxExporter)
 	cfg.Jobs, cfg.Alertmanagers, cfg.HostJob = nil, nil, ""
 	for _, o := range p.App.Services {
 		if _, ok := metricsKinds[o.Kind]; !ok || len(o.Ports) == 0 {
@@ -380,5 +382,19 @@ func applyRedisExporter(p *Plan, s *spec.Service, c *units.Container) error {
 	for _, env := range sortedKeys(rt.EnvSecrets) {
 		c.PodmanArgs = append(c.PodmanArgs, fmt.Sprintf("--secret=%s,type=env,target=%s", rt.EnvSecrets[env], env))
 	}
+	return nil
+}
+
+func applyNginxExporter(p *Plan, s *spec.Service, c *units.Container) error {
+	cfg := services.DefaultNginxExporter()
+	cfg.Image, cfg.Port = s.Image, targetPort(s, 9113)
+	if _, ok := serviceByKind(p.App, spec.KindEdge); !ok {
+		return fmt.Errorf("%w: an nginx-exporter needs an edge service", ErrMissingService)
+	}
+	cfg.ScrapeURI = fmt.Sprintf("http://127.0.0.1:%d/stub_status", spec.NginxStatusPort)
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	p.applyRuntime(c, nil, services.NginxExporterRuntime(cfg))
 	return nil
 }

@@ -117,7 +117,11 @@ var (
 )
 
 // exporterTargets are the kinds each exporter kind reads from.
-var exporterTargets = map[string]string{KindPostgresExporter: KindPostgres, KindRedisExporter: KindRedis}
+var exporterTargets = map[string]string{KindPostgresExporter: KindPostgres, KindRedisExporter: KindRedis, KindNginxExporter: KindEdge}
+
+// NginxStatusPort is where the edge serves its status page, on loopback,
+// when the appliance runs an nginx-exporter.
+const NginxStatusPort = 8089
 
 // alerts checks the alerts block and warns when alerts would reach nobody.
 func (v *validator) alerts(a *Appliance) {
@@ -129,6 +133,12 @@ func (v *validator) alerts(a *Appliance) {
 		if target, ok := exporterTargets[s.Kind]; ok && !kinds[target] {
 			v.errorf(fmt.Sprintf("services[%d].kind", i), fmt.Sprintf("add a service of kind %s, or remove this exporter", target),
 				"a %s exports a %s service, and the appliance has none", s.Kind, target)
+		}
+		for j, pt := range s.Ports {
+			if kinds[KindNginxExporter] && pt.Port == NginxStatusPort {
+				v.errorf(fmt.Sprintf("services[%d].ports[%d].port", i, j), "choose another port",
+					"port %d on loopback is the edge's status page, which the nginx-exporter reads", NginxStatusPort)
+			}
 		}
 	}
 	al := &a.Alerts

@@ -115,3 +115,22 @@ backup:`, 1)
 		t.Errorf("redis-exporter without redis accepted:\n%s", diagLines(ds))
 	}
 }
+
+// TestNginxStatusPortTaken: with an nginx-exporter, the edge's status port
+// is not free for a service.
+func TestNginxStatusPortTaken(t *testing.T) {
+	src := strings.Replace(minimal, "backup:", `  - name: edge
+    kind: edge
+    image: docker.io/library/nginx:1.28.0-alpine
+    ports: [{port: 443, public: true}]
+  - name: edge-exporter
+    kind: nginx-exporter
+    image: docker.io/nginx/nginx-prometheus-exporter:1.4.2
+    ports: [{port: 9113}]
+backup:`, 1)
+	src = strings.Replace(src, "ports: [{port: 8080}]", "ports: [{port: 8089}]", 1)
+	app, _, ds := Load("bad.yaml", []byte(src))
+	if app != nil || !strings.Contains(diagLines(ds), "bad.yaml:19:20: services[1].ports[0].port: port 8089 on loopback is the edge's status page") {
+		t.Errorf("service on the status port accepted:\n%s", diagLines(ds))
+	}
+}

@@ -24,6 +24,7 @@ const (
 	// Exporters of the stateful services' metrics, for Prometheus.
 	KindPostgresExporter = "postgres-exporter"
 	KindRedisExporter    = "redis-exporter"
+	KindNginxExporter    = "nginx-exporter"
 )
 
 // Role groups kinds by what they expose; it decides what may be public.
@@ -53,6 +54,7 @@ var kindRoles = map[string]Role{
 	KindAlertmanager:     RoleMonitoring,
 	KindPostgresExporter: RoleMonitoring,
 	KindRedisExporter:    RoleMonitoring,
+	KindNginxExporter:    RoleMonitoring,
 }
 
 // KindRole returns the role of a service kind and whether the kind exists.
@@ -63,7 +65,7 @@ func KindRole(kind string) (Role, bool) {
 
 // Kinds lists the known service kinds, sorted.
 func Kinds() []string {
-	return []string{KindAlertmanager, KindAlloy, KindApp, KindEdge, KindGrafana, KindLoki, KindNodeExporter, KindPgBouncer, KindPostgres, KindPostgresExporter, KindPrometheus, KindRedis, KindRedisExporter, KindStatic}
+	return []string{KindAlertmanager, KindAlloy, KindApp, KindEdge, KindGrafana, KindLoki, KindNginxExporter, KindNodeExporter, KindPgBouncer, KindPostgres, KindPostgresExporter, KindPrometheus, KindRedis, KindRedisExporter, KindStatic}
 }
 
 // Platforms maps each FCOS platform id kiln builds for to its default

@@ -293,12 +293,12 @@ func TestValidateJSON(t *testing.T) {
 			digest++
 		}
 	}
-	if digest != 14 {
-		t.Errorf("--json lists %d unpinned images, want each of the 14", digest)
+	if digest != 15 {
+		t.Errorf("--json lists %d unpinned images, want each of the 15", digest)
 	}
 }
 
-// TestWarningsFolded: outside validate, the same warning for fourteen images
+// TestWarningsFolded: outside validate, the same warning for fifteen images
 // is one line with the count and the command that lists each; validate
 // lists each; -q drops warnings; -q --strict still refuses them.
 func TestWarningsFolded(t *testing.T) {
@@ -307,7 +307,7 @@ func TestWarningsFolded(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("render: exit %d\n%s", code, stderr)
 	}
-	folded := regexp.MustCompile("(?m)^clipper\\.yaml \\(embedded default\\):82:12: warning: services\\[\\*\\]\\.image: 14 alike, e\\.g\\. image .* is not pinned by digest — .*; `kiln validate` lists all 14$")
+	folded := regexp.MustCompile("(?m)^clipper\\.yaml \\(embedded default\\):82:12: warning: services\\[\\*\\]\\.image: 15 alike, e\\.g\\. image .* is not pinned by digest — .*; `kiln validate` lists all 15$")
 	if !folded.MatchString(stderr) || strings.Count(stderr, "not pinned by digest") != 1 {
 		t.Errorf("render does not fold the unpinned images into one line:\n%s", stderr)
 	}
@@ -319,12 +319,12 @@ func TestWarningsFolded(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, stderr, _ = kiln(t, dir, "render", "-f", "my app.yaml", "-o", "out")
-	if !strings.Contains(stderr, "`kiln validate 'my app.yaml'` lists all 14") {
+	if !strings.Contains(stderr, "`kiln validate 'my app.yaml'` lists all 15") {
 		t.Errorf("the listing command does not name the spec:\n%s", stderr)
 	}
 
 	_, stderr, code = kiln(t, dir, "validate")
-	if code != 0 || strings.Count(stderr, "not pinned by digest") != 14 {
+	if code != 0 || strings.Count(stderr, "not pinned by digest") != 15 {
 		t.Errorf("validate does not list each warning (exit %d):\n%s", code, stderr)
 	}
 
@@ -338,7 +338,7 @@ func TestWarningsFolded(t *testing.T) {
 		}
 	}
 	_, stderr, code = kiln(t, dir, "render", "-q", "--strict", "-o", "strict")
-	if code != 1 || strings.Count(stderr, "not pinned by digest") != 14 {
+	if code != 1 || strings.Count(stderr, "not pinned by digest") != 15 {
 		t.Errorf("-q --strict: exit %d, want 1 with every refused warning:\n%s", code, stderr)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "strict")); !os.IsNotExist(err) {

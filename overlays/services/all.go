@@ -20,9 +20,11 @@ type Configs struct {
 	Redis        RedisConfig
 	Prometheus   PrometheusConfig
 	Alertmanager AlertmanagerConfig
-	// PostgresExporter and RedisExporter export the databases' metrics.
+	// PostgresExporter, RedisExporter and NginxExporter export the
+	// databases' and the edge's metrics.
 	PostgresExporter PostgresExporterConfig
 	RedisExporter    RedisExporterConfig
+	NginxExporter    NginxExporterConfig
 	Grafana          GrafanaConfig
 	Loki             LokiConfig
 	Alloy            AlloyConfig
@@ -39,6 +41,7 @@ func DefaultConfigs() Configs {
 		Alertmanager:     DefaultAlertmanager(),
 		PostgresExporter: DefaultPostgresExporter(),
 		RedisExporter:    DefaultRedisExporter(),
+		NginxExporter:    DefaultNginxExporter(),
 		Grafana:          DefaultGrafana(),
 		Loki:             DefaultLoki(),
 		Alloy:            DefaultAlloy(),
@@ -61,6 +64,7 @@ func Render(c Configs) ([]Service, error) {
 		{"alertmanager", func() ([]overlays.File, error) { return Alertmanager(c.Alertmanager) }, func() Runtime { return AlertmanagerRuntime(c.Alertmanager) }},
 		{"postgres-exporter", func() ([]overlays.File, error) { return nil, c.PostgresExporter.Validate() }, func() Runtime { return PostgresExporterRuntime(c.PostgresExporter) }},
 		{"redis-exporter", func() ([]overlays.File, error) { return nil, c.RedisExporter.Validate() }, func() Runtime { return RedisExporterRuntime(c.RedisExporter) }},
+		{"nginx-exporter", func() ([]overlays.File, error) { return nil, c.NginxExporter.Validate() }, func() Runtime { return NginxExporterRuntime(c.NginxExporter) }},
 		{"grafana", func() ([]overlays.File, error) { return Grafana(c.Grafana) }, func() Runtime { return GrafanaRuntime(c.Grafana) }},
 		{"loki", func() ([]overlays.File, error) { return Loki(c.Loki) }, func() Runtime { return LokiRuntime(c.Loki) }},
 		{"alloy", func() ([]overlays.File, error) { return Alloy(c.Alloy) }, func() Runtime { return AlloyRuntime(c.Alloy) }},

@@ -125,3 +125,43 @@ func RedisExporterRuntime(c RedisExporterConfig) Runtime {
 		HealthCmd: fmt.Sprintf("wget -q -O /dev/null http://127.0.0.1:%d/", c.Port),
 	}
 }
+
+// NginxExporterConfig is the nginx exporter's configuration. It shares the
+// host's network with the edge, whose status page listens on loopback.
+type NginxExporterConfig struct {
+	// Image is the container image.
+	Image string
+	// Port the exporter listens on.
+	Port int
+	// ScrapeURI is the edge's stub_status page.
+	ScrapeURI string
+}
+
+// DefaultNginxExporter returns Clipper's nginx exporter.
+func DefaultNginxExporter() NginxExporterConfig {
+	return NginxExporterConfig{Image: "docker.io/nginx/nginx-prometheus-exporter:latest", Port: 9113, ScrapeURI: "http://127.0.0.1:8089/stub_status"}
+}
+
+// Validate checks the configuration.
+func (c NginxExporterConfig) Validate() error {
+	if err := checkNonEmpty("nginx exporter image", c.Image); err != nil {
+		return err
+	}
+	if err := checkPort("nginx exporter port", c.Port); err != nil {
+		return err
+	}
+	return checkURL("nginx exporter scrape uri", c.ScrapeURI)
+}
+
+// NginxExporterArgs are the exporter's flags; both the image's exporter
+// and Debian's accept them.
+func NginxExporterArgs(c NginxExporterConfig) []string {
+	return []string{"--nginx.scrape-uri=" + c.ScrapeURI, fmt.Sprintf("--web.listen-address=:%d", c.Port)}
+}
+
+// NginxExporterRuntime describes the exporter's container. Its image has
+// no shell or HTTP client, so it has no health check; Prometheus's
+// ServiceDown watches it instead.
+func NginxExporterRuntime(c NginxExporterConfig) Runtime {
+	return Runtime{Image: c.Image, Exec: NginxExporterArgs(c), Ports: []int{c.Port}}
+}

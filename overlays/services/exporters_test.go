@@ -6,12 +6,14 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kiln-dev/kiln/internal/testutil"
 	"gopkg.in/yaml.v3"
 )
 
@@ -122,4 +124,54 @@ func checkMetricsExist(t *testing.T, prefix, body string) {
 			t.Errorf("%s is used by kiln's rules or dashboards but the exporter does not export it", n)
 		}
 	}
+}
+
+// TestNginxExporterMetrics runs Debian's nginx with a status page shaped
+// like the edge's (overlays/nginx serves it on loopback; its live test
+// checks that) and Debian's nginx exporter, configured as the container
+// is, and checks every nginx metric the alerts and dashboards use.
+func TestNginxExporterMetrics(t *testing.T) {
+	nginx := testutil.Tool(t, "nginx")
+	bin := testutil.Tool(t, "prometheus-nginx-exporter")
+	dir := t.TempDir()
+	port := freePort(t)
+	conf := filepath.Join(dir, "nginx.conf")
+	writeFile(t, conf, []byte(fmt.Sprintf(`daemon off;
+pid %[1]s/nginx.pid;
+events {}
+http {
+	access_log off;
+	client_body_temp_path %[1]s/body;
+	proxy_temp_path %[1]s/proxy;
+	fastcgi_temp_path %[1]s/fastcgi;
+	uwsgi_temp_path %[1]s/uwsgi;
+	scgi_temp_path %[1]s/scgi;
+	server {
+		listen 127.0.0.1:%[2]d;
+		location = /stub_status {
+			stub_status;
+		}
+	}
+}
+`, dir, port)))
+	startDaemon(t, dir, nginx, "-c", conf, "-e", filepath.Join(dir, "error.log"))
+	// The exporter gives up when the status page does not answer at start.
+	waitFor(t, "nginx's status page", 10*time.Second, func() error {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/stub_status", port))
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
+	})
+	cfg := DefaultNginxExporter()
+	cfg.ScrapeURI = fmt.Sprintf("http://127.0.0.1:%d/stub_status", port)
+	var args []string
+	for _, a := range NginxExporterArgs(cfg) {
+		if !strings.HasPrefix(a, "--web.listen-address=") {
+			args = append(args, a) // scrapeExporter picks a free port
+		}
+	}
+	body := scrapeExporter(t, bin, nil, "nginx_up 1", args...)
+	checkMetricsExist(t, "nginx_", body)
 }

@@ -37,9 +37,9 @@ type PrometheusConfig struct {
 	// ACMEUnit is the certificate renewal service; empty when the edge's
 	// certificate is not issued by ACME.
 	ACMEUnit string
-	// PostgresExporter and RedisExporter add the rules that read the
-	// PostgreSQL and Redis exporters' metrics.
-	PostgresExporter, RedisExporter bool
+	// PostgresExporter, RedisExporter and NginxExporter add the rules
+	// that read the PostgreSQL, Redis and nginx exporters' metrics.
+	PostgresExporter, RedisExporter, NginxExporter bool
 }
 
 // ScrapeJob is one scrape job with static targets.
@@ -99,6 +99,7 @@ func DefaultPrometheus() PrometheusConfig {
 		ACMEUnit:           "kiln-acme.service",
 		PostgresExporter:   true,
 		RedisExporter:      true,
+		NginxExporter:      true,
 		Jobs: []ScrapeJob{
 			{Name: "clipper-backend", Targets: []string{"backend:8080"}},
 			{Name: "prometheus", Targets: []string{"localhost:9090"}},
@@ -109,6 +110,7 @@ func DefaultPrometheus() PrometheusConfig {
 			{Name: "alertmanager", Targets: []string{"alertmanager:9093"}},
 			{Name: "postgres-exporter", Targets: []string{"postgres-exporter:9187"}},
 			{Name: "redis-exporter", Targets: []string{"redis-exporter:9121"}},
+			{Name: "nginx-exporter", Targets: []string{"10.89.10.1:9113"}},
 		},
 		Alerts: AlertThresholds{
 			ErrorRatio:         0.05,
