@@ -22,8 +22,8 @@ import (
 // only the intervals are shortened so the test takes seconds, not minutes.
 const (
 	liveScrape     = time.Second     // scrape_interval and evaluation_interval
-	liveDownFor    = 3 * time.Second // ServiceDown's for:
-	liveHostFor    = time.Second     // HostDown's for:, two scrapes earlier
+	liveDownFor    = 4 * time.Second // ServiceDown's for:
+	liveHostFor    = time.Second     // HostDown's for:, three scrapes earlier
 	liveGroupWait  = 2 * time.Second // Alertmanager's group_wait
 	liveGroupEvery = time.Second     // group_interval: how soon the resolution follows
 	// liveSlack covers process scheduling on a loaded CI machine.
