@@ -46,10 +46,14 @@ type AlertReceiver struct {
 	Severities []string
 	// RepeatInterval overrides the global repeat interval when not empty.
 	RepeatInterval string
-	Email          *EmailReceiver
-	Webhook        *WebhookReceiver
-	Slack          *SlackReceiver
-	Ntfy           *NtfyReceiver
+	// Email sends mail through an SMTP relay.
+	Email *EmailReceiver
+	// Webhook posts Alertmanager's JSON to a URL.
+	Webhook *WebhookReceiver
+	// Slack posts to a Slack-compatible incoming webhook.
+	Slack *SlackReceiver
+	// Ntfy publishes to an ntfy topic.
+	Ntfy *NtfyReceiver
 }
 
 // EmailReceiver sends mail through an SMTP relay.

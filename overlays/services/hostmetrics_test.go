@@ -116,6 +116,10 @@ func TestHostMetricsScript(t *testing.T) {
 	if !strings.Contains(out, "kiln_tls_certificate_expiry_timestamp_seconds{") {
 		t.Errorf("no certificate expiry:\n%s", out)
 	}
+	// Every metric of this script a rule or dashboard reads is written.
+	for _, prefix := range []string{"kiln_systemd_", "kiln_tls_", "kiln_os_", "kiln_host_"} {
+		checkMetricsExist(t, prefix, out)
+	}
 
 	// Same release, another OS: changed by hand.
 	e.osVersion("42.20251001.3.0")
