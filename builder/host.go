@@ -157,6 +157,9 @@ func (p *Plan) edgeConfig() nginx.Config {
 		names = []string{"localhost"}
 	}
 	c := nginx.DefaultConfig(names...)
+	if _, ok := serviceByKind(a, spec.KindNginxExporter); ok {
+		c.StatusPort = spec.NginxStatusPort
+	}
 	if port, ok := firstPort(a, spec.KindApp); ok {
 		c.Backend = fmt.Sprintf("127.0.0.1:%d", port)
 	}

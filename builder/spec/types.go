@@ -37,6 +37,9 @@ type Appliance struct {
 	Registry Registry `yaml:"registry,omitempty" json:"registry,omitempty"`
 	// Backup configures scheduled backups and point-in-time recovery.
 	Backup Backup `yaml:"backup,omitempty" json:"backup,omitempty"`
+	// Alerts says who is notified when an alert fires (through the
+	// alertmanager service).
+	Alerts Alerts `yaml:"alerts,omitempty" json:"alerts,omitempty"`
 	// Butane lists extra Butane snippets (paths relative to the spec) merged
 	// into the generated config.
 	Butane []string `yaml:"butane,omitempty" json:"butane,omitempty"`
@@ -192,7 +195,7 @@ type Service struct {
 	Name string `yaml:"name" json:"name"`
 	// Kind selects kiln's recipe: configuration files, health check and
 	// defaults for a known component. "app" (default) uses only the spec.
-	Kind string `yaml:"kind,omitempty" json:"kind,omitempty" jsonschema:"enum=app,enum=static,enum=edge,enum=postgres,enum=pgbouncer,enum=redis,enum=prometheus,enum=grafana,enum=loki,enum=alloy,enum=node-exporter"`
+	Kind string `yaml:"kind,omitempty" json:"kind,omitempty" jsonschema:"enum=app,enum=static,enum=edge,enum=postgres,enum=pgbouncer,enum=redis,enum=prometheus,enum=grafana,enum=loki,enum=alloy,enum=node-exporter,enum=alertmanager,enum=postgres-exporter,enum=redis-exporter,enum=nginx-exporter"`
 	// Image reference with a tag or digest; pin by digest for reproducible
 	// servers (`--strict` requires it).
 	Image string `yaml:"image" json:"image"`

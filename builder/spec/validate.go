@@ -83,6 +83,7 @@ func (v *validator) appliance(a *Appliance) {
 	volumes := v.names("volumes", len(a.Volumes), func(i int) string { return a.Volumes[i].Name })
 	v.services(a, secrets, volumes)
 	v.backup(a)
+	v.alerts(a)
 	for i, b := range a.Butane {
 		p := fmt.Sprintf("butane[%d]", i)
 		if b == "" {

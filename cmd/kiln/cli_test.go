@@ -293,12 +293,12 @@ func TestValidateJSON(t *testing.T) {
 			digest++
 		}
 	}
-	if digest != 11 {
-		t.Errorf("--json lists %d unpinned images, want each of the 11", digest)
+	if digest != 15 {
+		t.Errorf("--json lists %d unpinned images, want each of the 15", digest)
 	}
 }
 
-// TestWarningsFolded: outside validate, the same warning for eleven images
+// TestWarningsFolded: outside validate, the same warning for fifteen images
 // is one line with the count and the command that lists each; validate
 // lists each; -q drops warnings; -q --strict still refuses them.
 func TestWarningsFolded(t *testing.T) {
@@ -307,24 +307,24 @@ func TestWarningsFolded(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("render: exit %d\n%s", code, stderr)
 	}
-	folded := regexp.MustCompile("(?m)^clipper\\.yaml \\(embedded default\\):82:12: warning: services\\[\\*\\]\\.image: 11 alike, e\\.g\\. image .* is not pinned by digest — .*; `kiln validate` lists all 11$")
+	folded := regexp.MustCompile("(?m)^clipper\\.yaml \\(embedded default\\):82:12: warning: services\\[\\*\\]\\.image: 15 alike, e\\.g\\. image .* is not pinned by digest — .*; `kiln validate` lists all 15$")
 	if !folded.MatchString(stderr) || strings.Count(stderr, "not pinned by digest") != 1 {
 		t.Errorf("render does not fold the unpinned images into one line:\n%s", stderr)
 	}
-	if n := strings.Count(stderr, "warning:"); n != 2 {
-		t.Errorf("render printed %d warning lines, want 2 (the example key, the folded images):\n%s", n, stderr)
+	if n := strings.Count(stderr, "warning:"); n != 3 {
+		t.Errorf("render printed %d warning lines, want 3 (the example key, the folded images, no alert receiver):\n%s", n, stderr)
 	}
 
 	if err := os.WriteFile(filepath.Join(dir, "my app.yaml"), builder.DefaultSpec, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	_, stderr, _ = kiln(t, dir, "render", "-f", "my app.yaml", "-o", "out")
-	if !strings.Contains(stderr, "`kiln validate 'my app.yaml'` lists all 11") {
+	if !strings.Contains(stderr, "`kiln validate 'my app.yaml'` lists all 15") {
 		t.Errorf("the listing command does not name the spec:\n%s", stderr)
 	}
 
 	_, stderr, code = kiln(t, dir, "validate")
-	if code != 0 || strings.Count(stderr, "not pinned by digest") != 11 {
+	if code != 0 || strings.Count(stderr, "not pinned by digest") != 15 {
 		t.Errorf("validate does not list each warning (exit %d):\n%s", code, stderr)
 	}
 
@@ -338,7 +338,7 @@ func TestWarningsFolded(t *testing.T) {
 		}
 	}
 	_, stderr, code = kiln(t, dir, "render", "-q", "--strict", "-o", "strict")
-	if code != 1 || strings.Count(stderr, "not pinned by digest") != 11 {
+	if code != 1 || strings.Count(stderr, "not pinned by digest") != 15 {
 		t.Errorf("-q --strict: exit %d, want 1 with every refused warning:\n%s", code, stderr)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "strict")); !os.IsNotExist(err) {

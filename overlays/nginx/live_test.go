@@ -60,6 +60,7 @@ func newEdge(t *testing.T, backend, frontend string) *edge {
 
 	c := DefaultConfig(testHost)
 	c.HTTPPort, c.HTTPSPort = freePort(t), freePort(t)
+	c.StatusPort = freePort(t)
 	c.ListenAddresses = []string{"127.0.0.1"}
 	c.Backend, c.Frontend = backend, frontend
 	c.CertPath, c.KeyPath, c.ChainPath = cert, key, cert
@@ -200,6 +201,26 @@ func TestNginxLive(t *testing.T) {
 		}
 		return resp, string(body)
 	}
+
+	// The exporter's status page answers on loopback, and nothing else
+	// does on its port.
+	t.Run("status page", func(t *testing.T) {
+		status := fmt.Sprintf("http://127.0.0.1:%d", e.cfg.StatusPort)
+		resp, body := get(status + "/stub_status")
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(body, "Active connections:") {
+			t.Errorf("stub_status: %d %q", resp.StatusCode, body)
+		}
+		if resp, _ := get(status + "/"); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("status port serves / with %d, want 404", resp.StatusCode)
+		}
+		conf, err := os.ReadFile(e.conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("listen 127.0.0.1:%d;", e.cfg.StatusPort); !strings.Contains(string(conf), want) {
+			t.Errorf("the status page does not listen on loopback only (%q)", want)
+		}
+	})
 
 	t.Run("redirect", func(t *testing.T) {
 		resp, _ := get("http://" + httpAddr + "/some/page?x=1")

@@ -73,6 +73,9 @@ type Config struct {
 	ServerNames []string
 	// HTTPPort and HTTPSPort are the listening ports (80 and 443).
 	HTTPPort, HTTPSPort int
+	// StatusPort serves nginx's stub_status at /stub_status on 127.0.0.1
+	// only, for the metrics exporter; 0 leaves the status page out.
+	StatusPort int
 	// ListenAddresses to bind; "*" is every IPv4 address, "::" every IPv6.
 	ListenAddresses []string
 	// Backend is the API's host:port; /api is proxied there.
@@ -205,6 +208,9 @@ func (c Config) view() (view, error) {
 	}
 	if c.HTTPPort == c.HTTPSPort {
 		return v, fmt.Errorf("https_port: %d equals http_port: %w", c.HTTPSPort, ErrPort)
+	}
+	if c.StatusPort != 0 && (c.StatusPort < 1 || c.StatusPort > 65535 || c.StatusPort == c.HTTPPort || c.StatusPort == c.HTTPSPort) {
+		return v, fmt.Errorf("status_port: %d: %w", c.StatusPort, ErrPort)
 	}
 	if c.HTTPSPort != 443 {
 		v.RedirectPort = ":" + strconv.Itoa(c.HTTPSPort)

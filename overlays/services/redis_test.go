@@ -178,6 +178,21 @@ func TestRedisServer(t *testing.T) {
 		t.Error("health check passed with a wrong password")
 	}
 
+	// Debian's Redis exporter, configured as the container is, exports
+	// every metric the alerts and dashboards use.
+	t.Run("exporter", func(t *testing.T) {
+		bin := testutil.Tool(t, "prometheus-redis-exporter")
+		ecfg := DefaultRedisExporter()
+		ecfg.Addr = fmt.Sprintf("127.0.0.1:%d", port)
+		rt := RedisExporterRuntime(ecfg)
+		env := []string{RedisExporterPasswordEnv + "=" + password}
+		for k, v := range rt.Env {
+			env = append(env, k+"="+v)
+		}
+		body := scrapeExporter(t, bin, env, "redis_up 1")
+		checkMetricsExist(t, "redis_", body)
+	})
+
 	// The append-only file appears once a write lands.
 	if out, err := redis(true, "SET", "k", "v"); err != nil || out != "OK" {
 		t.Fatalf("SET: %v %s", err, out)
