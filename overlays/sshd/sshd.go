@@ -146,7 +146,7 @@ func DropIn(c Config) ([]byte, error) {
 		Config: c, Users: users,
 		Kex: join(algs.Kex), Ciphers: join(algs.Ciphers), MACs: join(algs.MACs), HostKeyAlgs: join(algs.HostKey), PubkeyAlgs: join(algs.PubkeyAccepted),
 		Version: ver,
-		Agent: yesNo(c.AgentForwarding), TCP: yesNo(c.TCPForwarding), X11: yesNo(c.X11Forwarding),
+		Agent:   yesNo(c.AgentForwarding), TCP: yesNo(c.TCPForwarding), X11: yesNo(c.X11Forwarding),
 	}
 	var b bytes.Buffer
 	if err := dropInT.Execute(&b, v); err != nil {
