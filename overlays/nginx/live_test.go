@@ -117,9 +117,13 @@ func TestNginxLive(t *testing.T) {
 	nginx := testutil.Tool(t, "nginx")
 	stub := func(name string) *httptest.Server {
 		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == "/big.txt" {
-				w.Header().Set("Content-Type", "text/plain")
+			switch r.URL.Path {
+			case "/big.txt", "/api/big.json", "/assets/big.css":
+				w.Header().Set("Content-Type", map[string]string{".txt": "text/plain", "json": "application/json", ".css": "text/css"}[r.URL.Path[len(r.URL.Path)-4:]])
 				fmt.Fprint(w, strings.Repeat("kiln compresses text responses. ", 100))
+				return
+			case "/api/xff":
+				fmt.Fprint(w, r.Header.Values("X-Forwarded-For"))
 				return
 			}
 			fmt.Fprintf(w, "%s %s proto=%s", name, r.URL.Path, r.Header.Get("X-Forwarded-Proto"))
@@ -182,13 +186,20 @@ func TestNginxLive(t *testing.T) {
 			ForceAttemptHTTP2: true,
 		},
 	}
-	get := func(url string) (*http.Response, string) {
+	get := func(url string, header ...string) (*http.Response, string) {
 		t.Helper()
 		req, err := http.NewRequest(http.MethodGet, url, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		req.Host = testHost
+		for i := 0; i+1 < len(header); i += 2 {
+			if header[i] == "Host" {
+				req.Host = header[i+1]
+				continue
+			}
+			req.Header.Set(header[i], header[i+1])
+		}
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatalf("GET %s: %v", url, err)
@@ -206,6 +217,13 @@ func TestNginxLive(t *testing.T) {
 		want := fmt.Sprintf("https://%s:%d/some/page?x=1", testHost, e.cfg.HTTPSPort)
 		if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != want {
 			t.Errorf("got %d Location %q, want 301 %q", resp.StatusCode, resp.Header.Get("Location"), want)
+		}
+	})
+	t.Run("redirect ignores a foreign Host", func(t *testing.T) {
+		resp, _ := get("http://"+httpAddr+"/x", "Host", "evil.example")
+		want := fmt.Sprintf("https://%s:%d/x", testHost, e.cfg.HTTPSPort)
+		if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != want {
+			t.Errorf("Host: evil.example: got %d Location %q, want 301 %q", resp.StatusCode, resp.Header.Get("Location"), want)
 		}
 	})
 	t.Run("acme challenge over http", func(t *testing.T) {
@@ -240,6 +258,26 @@ func TestNginxLive(t *testing.T) {
 			// The refusal must come from nginx, not from the Go client.
 			if !strings.Contains(err.Error(), "remote error") {
 				t.Errorf("%s: expected a server alert, got %v", tls.VersionName(v), err)
+			}
+		}
+	})
+	t.Run("key exchange groups", func(t *testing.T) {
+		for _, tc := range []struct {
+			curve tls.CurveID
+			ok    bool
+		}{{tls.X25519, true}, {tls.CurveP256, true}, {tls.CurveP384, true}, {tls.CurveP521, false}} {
+			// TLS 1.3 only: in 1.2 the client's groups also bound which
+			// ECDSA certificate curves it accepts (the test's is P-256).
+			for _, v := range []uint16{tls.VersionTLS13} {
+				conf := tlsConf(v, v)
+				conf.CurvePreferences = []tls.CurveID{tc.curve}
+				c, err := tls.DialWithDialer(&net.Dialer{Timeout: 3 * time.Second}, "tcp", httpsAddr, conf)
+				if err == nil {
+					c.Close()
+				}
+				if (err == nil) != tc.ok {
+					t.Errorf("%s over %s: accepted=%v, want %v (%v)", tc.curve, tls.VersionName(v), err == nil, tc.ok, err)
+				}
 			}
 		}
 	})
@@ -281,11 +319,19 @@ func TestNginxLive(t *testing.T) {
 			}
 		})
 	}
-	t.Run("gzip", func(t *testing.T) {
+	t.Run("gzip for static assets only", func(t *testing.T) {
 		// Go's transport asks for gzip and reports a transparent inflate.
-		resp, body := get(https + "/big.txt")
-		if resp.StatusCode != http.StatusOK || !resp.Uncompressed || len(body) != 3200 {
-			t.Errorf("got %d, uncompressed=%v, %d bytes; want a gzip-encoded 3200-byte body", resp.StatusCode, resp.Uncompressed, len(body))
+		for path, gz := range map[string]bool{"/assets/big.css": true, "/big.txt": false, "/api/big.json": false} {
+			resp, body := get(https + path)
+			if resp.StatusCode != http.StatusOK || resp.Uncompressed != gz || len(body) != 3200 {
+				t.Errorf("%s: got %d, gzip=%v, %d bytes; want 200, gzip=%v, 3200 bytes", path, resp.StatusCode, resp.Uncompressed, len(body), gz)
+			}
+		}
+	})
+	t.Run("X-Forwarded-For is the client address", func(t *testing.T) {
+		_, body := get(https+"/api/xff", "X-Forwarded-For", "203.0.113.7")
+		if body != "[127.0.0.1]" {
+			t.Errorf("backend saw X-Forwarded-For %s, want [127.0.0.1]", body)
 		}
 	})
 	t.Run("auth rate limit", func(t *testing.T) {
