@@ -59,9 +59,13 @@ func TempDir(t testing.TB, root string) (host, inside string) {
 	return host, "/" + strings.TrimPrefix(strings.TrimPrefix(host, root), "/")
 }
 
-// Command prepares a program of the root to run inside it.
+// Command prepares a program of the root to run inside it, with /proc
+// mounted there (testssl.sh reads /proc and /dev/fd) in a mount namespace
+// of its own, so the mount goes away with the process. The shell and
+// chroot exec in turn: the process started is the program itself.
 func Command(ctx context.Context, root, name string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, "chroot", append([]string{root, name}, args...)...)
+	script := `mount -t proc proc "$0/proc" && exec chroot "$0" "$@"`
+	cmd := exec.CommandContext(ctx, "unshare", append([]string{"--mount", "--propagation", "private", "sh", "-c", script, root, name}, args...)...)
 	// A hung auditor must not outlive its test's deadline by long.
 	cmd.WaitDelay = 5 * time.Second
 	return cmd

@@ -41,34 +41,58 @@ func freePort(t *testing.T) int {
 
 func newEdge(t *testing.T, backend, frontend string) *edge {
 	t.Helper()
-	openssl := testutil.Tool(t, "openssl")
 	dir := t.TempDir()
-	e := &edge{dir: dir, conf: filepath.Join(dir, "nginx.conf"), errLog: filepath.Join(dir, "error.log")}
-	cert, key := filepath.Join(dir, "fullchain.pem"), filepath.Join(dir, "privkey.pem")
-	out, err := exec.Command(openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-		"-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN="+testHost,
-		"-addext", "subjectAltName=DNS:"+testHost).CombinedOutput()
-	if err != nil {
-		t.Fatalf("openssl: %v\n%s", err, out)
+	return newEdgeAt(t, dir, dir, backend, frontend)
+}
+
+// newEdgeAt lays the edge out in dir, which nginx sees as inside (another
+// root's view of the same directory). The certificate is issued by a test
+// CA, so a client that trusts the CA sees a complete, trusted chain.
+func newEdgeAt(t *testing.T, dir, inside, backend, frontend string, mut ...func(*Config)) *edge {
+	t.Helper()
+	openssl := testutil.Tool(t, "openssl")
+	e := &edge{dir: dir, conf: filepath.Join(inside, "nginx.conf"), errLog: filepath.Join(inside, "error.log")}
+	sh := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command(openssl, args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("openssl %v: %v\n%s", args, err, out)
+		}
 	}
-	pem, err := os.ReadFile(cert)
+	sh("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+		"-days", "2", "-subj", "/CN=kiln test CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+	sh("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "privkey.pem", "-out", "leaf.csr", "-subj", "/CN="+testHost)
+	if err := os.WriteFile(filepath.Join(dir, "leaf.ext"), []byte("subjectAltName=DNS:"+testHost+"\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\ncrlDistributionPoints=URI:http://ca.example.test/crl\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sh("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "leaf.ext", "-out", "cert.pem")
+	leaf, err := os.ReadFile(filepath.Join(dir, "cert.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	ca, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "fullchain.pem"), append(leaf, ca...), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	e.pool = x509.NewCertPool()
-	e.pool.AppendCertsFromPEM(pem)
+	e.pool.AppendCertsFromPEM(ca)
+	cert, key := filepath.Join(inside, "fullchain.pem"), filepath.Join(inside, "privkey.pem")
 
 	c := DefaultConfig(testHost)
 	c.HTTPPort, c.HTTPSPort = freePort(t), freePort(t)
 	c.ListenAddresses = []string{"127.0.0.1"}
 	c.Backend, c.Frontend = backend, frontend
-	c.CertPath, c.KeyPath, c.ChainPath = cert, key, cert
-	c.ACMEWebroot = filepath.Join(dir, "webroot")
-	c.ConfigDir = dir
-	c.PIDPath = filepath.Join(dir, "nginx.pid")
+	c.CertPath, c.KeyPath, c.ChainPath = cert, key, filepath.Join(inside, "ca.pem")
+	c.ACMEWebroot = filepath.Join(inside, "webroot")
+	c.ConfigDir = inside
+	c.PIDPath = filepath.Join(inside, "nginx.pid")
 	c.ErrorLog = e.errLog
-	c.AccessLog = filepath.Join(dir, "access.log")
-	c.TempDir = dir
+	c.AccessLog = filepath.Join(inside, "access.log")
+	c.TempDir = inside
 	c.Auth = Rate{PerMinute: 10, Burst: 3}
 	// Workers would drop to "nobody" and lose access to the 0700 temp dir.
 	c.User = ""
@@ -76,17 +100,21 @@ func newEdge(t *testing.T, backend, frontend string) *edge {
 		c.User = "root"
 	}
 	c.ListenHTTP2Flag = true // Debian 12's nginx 1.22 predates `http2 on`
+	for _, m := range mut {
+		m(&c)
+	}
 	e.cfg = c
 	files, _, err := Render(c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range files {
-		if err := os.WriteFile(f.Path, f.Contents, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f.Path)), f.Contents, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := os.MkdirAll(filepath.Join(c.ACMEWebroot, ".well-known", "acme-challenge"), 0o755); err != nil {
+	e.cfg.ACMEWebroot = filepath.Join(dir, "webroot")
+	if err := os.MkdirAll(filepath.Join(e.cfg.ACMEWebroot, ".well-known", "acme-challenge"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return e
