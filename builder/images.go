@@ -7,7 +7,7 @@ import (
 	"github.com/kiln-dev/kiln/overlays"
 )
 
-// 10. Every image the server will run must be pinned for --strict, not
+// 11. Every image the server will run must be pinned for --strict, not
 // only the spec's (whose own validation points at their lines): the
 // images of kiln's own units (fail2ban, restic, certbot) come from
 // overlays.Images, and any Quadlet Image= the plan holds is checked too,

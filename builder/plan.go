@@ -86,7 +86,8 @@ func newPlan(app *spec.Appliance) (*Plan, error) {
 		{"7 updates", p.updates},
 		{"8 host hardening", p.host},
 		{"9 data directories", p.tmpfiles},
-		{"10 images", p.images},
+		{"10 base freshness", p.freshness},
+		{"11 images", p.images},
 	}
 	for _, s := range steps {
 		if err := s.run(); err != nil {
