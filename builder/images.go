@@ -7,7 +7,7 @@ import (
 	"github.com/kiln-dev/kiln/overlays"
 )
 
-// 11. Every image the server will run must be pinned for --strict, not
+// 12. Every image the server will run must be pinned for --strict, not
 // only the spec's (whose own validation points at their lines): the
 // images of kiln's own units (fail2ban, restic, certbot) come from
 // overlays.Images, and any Quadlet Image= the plan holds is checked too,
@@ -46,11 +46,16 @@ func (p *Plan) images() error {
 		}
 	}
 	for _, u := range p.Units {
-		if !strings.HasSuffix(u.Name, ".container") {
+		// A container names its image, or the Quadlet .image unit that
+		// pulls it (step 11), which names it in turn.
+		if !strings.HasSuffix(u.Name, ".container") && !strings.HasSuffix(u.Name, ".image") {
 			continue
 		}
 		for _, line := range strings.Split(u.Contents, "\n") {
 			ref, ok := strings.CutPrefix(strings.TrimSpace(line), "Image=")
+			if strings.HasSuffix(ref, ".image") || strings.HasSuffix(ref, ".build") {
+				continue
+			}
 			if ok && !fromSpec[ref] && !strings.Contains(ref, "@sha256:") {
 				warn(ref, "services", " (unit "+u.Name+")")
 			}

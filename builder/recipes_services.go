@@ -73,11 +73,16 @@ func (p *Plan) applyRuntime(c *units.Container, files []overlays.File, rt servic
 			src = p.DataDir(rest)
 			p.dataDirs = append(p.dataDirs, dataDir{path: src, owner: c.User})
 		}
-		c.Mounts = append(c.Mounts, units.Mount{Source: src, Target: m.Target, ReadOnly: m.ReadOnly, Options: m.Options})
+		c.Mounts = append(c.Mounts, units.Mount{Source: src, Target: m.Target, ReadOnly: m.ReadOnly, Options: m.Options, NoRelabel: m.HostSystem})
 	}
 	if rt.HostPID {
 		c.PodmanArgs = append(c.PodmanArgs, "--pid=host")
 	}
+	if rt.HostNetwork {
+		c.Network = "host"
+		c.Publish = nil // the process binds its port on the host itself
+	}
+	c.SecurityLabelDisable = c.SecurityLabelDisable || rt.SecurityLabelDisable
 	if rt.HealthCmd != "" {
 		c.Health = health(rt.HealthCmd)
 	}
@@ -103,6 +108,7 @@ func applyPostgres(p *Plan, s *spec.Service, c *units.Container) error {
 	if p.walSpool != "" {
 		c.Mounts = append(c.Mounts, units.Mount{Source: p.walSpool, Target: p.walSpool})
 	}
+	c.Notify = true
 	return nil
 }
 
@@ -120,6 +126,7 @@ func applyPgBouncer(p *Plan, s *spec.Service, c *units.Container) error {
 	}
 	p.applyRuntime(c, files, services.PgBouncerRuntime(cfg))
 	c.Health = health(fmt.Sprintf("pg_isready -q -h 127.0.0.1 -p %d", cfg.Port))
+	c.Notify = true
 	return nil
 }
 
@@ -132,8 +139,13 @@ func applyRedis(p *Plan, s *spec.Service, c *units.Container) error {
 		return err
 	}
 	p.applyRuntime(c, files, services.RedisRuntime(cfg))
+	c.Notify = true
 	return nil
 }
+
+// Databases, caches and log stores others depend on are ready only when
+// their health check passes (Notify=healthy): a dependant ordered After=
+// them then starts against a server that answers, not one still starting.
 
 // metricsKinds are the kinds Prometheus scrapes, with their metrics path.
 var metricsKinds = map[string]string{
@@ -150,6 +162,11 @@ func applyPrometheus(p *Plan, s *spec.Service, c *units.Container) error {
 			continue
 		}
 		target := fmt.Sprintf("%s:%d", o.Name, o.Ports[0].Target)
+		if hostNetworkKinds[o.Kind] {
+			// Not on the appliance network, so not in its DNS: the host
+			// answers on the network's gateway address.
+			target = fmt.Sprintf("%s:%d", NetworkGateway, o.Ports[0].Target)
+		}
 		if o.Name == s.Name {
 			target = fmt.Sprintf("localhost:%d", cfg.Port)
 		}
@@ -191,6 +208,7 @@ func applyLoki(p *Plan, s *spec.Service, c *units.Container) error {
 	}
 	p.applyRuntime(c, files, services.LokiRuntime(cfg))
 	c.Health = httpHealth(cfg.Port, "/ready")
+	c.Notify = true
 	return nil
 }
 

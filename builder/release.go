@@ -20,7 +20,7 @@ type Release struct {
 
 // exampleKey is the placeholder key `kiln init` writes. Nobody holds its
 // private half; a spec that still carries it would lock everyone out.
-const exampleKey = "AAAAC3NzaC1lZDI1NTE5AAAAIKilnExampleKeyReplaceMeWithYoursxxxxxxxxx"
+const exampleKey = "AAAAC3NzaC1lZDI1NTE5AAAAIKilnExampleKeyReplaceMeWithYoursxxxxxxxxxxx"
 
 func exampleKeyWarnings(app *spec.Appliance, src *spec.Source) spec.Diagnostics {
 	var ds spec.Diagnostics

@@ -313,3 +313,60 @@ func TestPlanWarningsReachTheUser(t *testing.T) {
 		t.Errorf("--strict accepted plain-http backups: %v", err)
 	}
 }
+
+// TestAllowListedContainerPort: `kiln init`'s commented example allows
+// Prometheus (9090, a container published on loopback) from a CIDR. With
+// it uncommented the port is published on every address and the firewall
+// admits its DNAT from that CIDR only; loopback publishing alone would
+// open nothing (the allow rule of the input chain never sees DNAT).
+func TestAllowListedContainerPort(t *testing.T) {
+	src := strings.Replace(string(DefaultSpec), "  allow: []\n  #  - port: 9090\n  #    from: [203.0.113.0/24]",
+		"  allow:\n    - port: 9090\n      from: [203.0.113.0/24]", 1)
+	if src == string(DefaultSpec) {
+		t.Fatal("the default spec no longer carries the commented allow example")
+	}
+	res, err := Render(Request{File: "c.yaml", Spec: []byte(src)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prom, nft string
+	for _, f := range res.files(t) {
+		switch f.path {
+		case "/etc/containers/systemd/prometheus.container":
+			prom = f.content
+		case "/etc/kiln/nftables.nft":
+			nft = f.content
+		}
+	}
+	if !strings.Contains(prom, "PublishPort=0.0.0.0:9090:9090\n") {
+		t.Errorf("allow-listed prometheus port still on loopback only:\n%s", prom)
+	}
+	if !strings.Contains(nft, "ct status dnat ct original proto-dst 9090 ip saddr @allow_9090_v4 accept") {
+		t.Errorf("forward chain does not admit the allow-listed DNAT:\n%s", nft)
+	}
+	for _, d := range res.Diagnostics {
+		if d.Severity == spec.Warning && strings.HasPrefix(d.Path, "firewall.allow") {
+			t.Errorf("unexpected warning for an IPv4 allow-list: %v", d)
+		}
+	}
+	v6 := strings.Replace(src, "from: [203.0.113.0/24]", "from: [203.0.113.0/24, \"2001:db8::/32\"]", 1)
+	res6, err := Render(Request{File: "c.yaml", Spec: []byte(v6)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	warned := false
+	for _, d := range res6.Diagnostics {
+		if d.Path == "firewall.allow[0].from[1]" && d.Severity == spec.Warning && strings.Contains(d.Msg, "IPv4 only") && d.Pos.Line > 1 {
+			warned = true
+		}
+	}
+	if !warned {
+		t.Errorf("no positioned warning for an IPv6 source of a container port: %v", res6.Diagnostics)
+	}
+	for _, f := range res.files(t) {
+		if strings.HasSuffix(f.path, ".container") && f.path != "/etc/containers/systemd/prometheus.container" &&
+			strings.Contains(f.content, "PublishPort=0.0.0.0") {
+			t.Errorf("%s published beyond loopback without being public or allow-listed", f.path)
+		}
+	}
+}

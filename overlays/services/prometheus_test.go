@@ -59,7 +59,7 @@ func TestPrometheusPromtoolCheck(t *testing.T) {
 		t.Errorf("promtool check config did not check the rule file:\n%s", out)
 	}
 	out = runTool(t, dir, promtool, "check", "rules", filepath.Join(dir, "rules", "clipper-alerts.yml"))
-	if !strings.Contains(out, "SUCCESS: 11 rules found") {
+	if !strings.Contains(out, "SUCCESS: 15 rules found") {
 		t.Errorf("unexpected rule count:\n%s", out)
 	}
 }
@@ -122,8 +122,8 @@ func TestPrometheusAlertRules(t *testing.T) {
 			t.Errorf("alert %s has %d unit test cases, want one that fires and one that does not", name, n)
 		}
 	}
-	if alerts != 11 {
-		t.Errorf("found %d alerts in the rules, want 11", alerts)
+	if alerts != 15 {
+		t.Errorf("found %d alerts in the rules, want 15", alerts)
 	}
 }
 
