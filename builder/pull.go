@@ -8,7 +8,7 @@ import (
 	"github.com/kiln-dev/kiln/units"
 )
 
-// 10. Every container's image is pulled by a Quadlet .image unit of its
+// 11. Every container's image is pulled by a Quadlet .image unit of its
 // own, which the container then requires: first boot pulls about ten
 // images, and a pull that hits a rate limit or a slow registry is retried
 // (podman pull --retry) within a timeout instead of failing the service,

@@ -19,7 +19,7 @@ system (the distribution-gpg-keys package, or /etc/pki/rpm-gpg on Fedora) or
 from $KILN_FEDORA_KEYS (a file or directory); kiln trusts only the key
 fingerprints Fedora publishes, which it pins.`,
 	}
-	cmd.AddCommand(newBaseListCmd(), newBaseFetchCmd(), newBasePruneCmd())
+	cmd.AddCommand(newBaseListCmd(), newBaseFetchCmd(), newBasePruneCmd(), newBaseOutdatedCmd())
 	return cmd
 }
 

@@ -111,6 +111,9 @@ type Config struct {
 	TempDir string
 	// MimeTypes is the path of the mime.types table.
 	MimeTypes string
+	// HybridKEM offers the X25519MLKEM768 group, which needs OpenSSL 3.5;
+	// nginx refuses to start on a group its OpenSSL does not know.
+	HybridKEM bool
 	// ListenHTTP2Flag selects the pre-1.25 `listen … http2` syntax instead
 	// of the `http2 on` directive (Debian 12 ships nginx 1.22).
 	ListenHTTP2Flag bool
@@ -185,7 +188,21 @@ type view struct {
 	HeadersInclude string
 	ProxyInclude   string
 	CSP            string
+	Curves         string
+	// RedirectHost is where plain HTTP for an unknown Host is sent;
+	// RedirectMap keeps each configured name (a wildcard keeps the
+	// matching host, which is one of this server's by construction).
+	RedirectHost string
+	RedirectMap  []redirect
 }
+
+type redirect struct{ Name, To string }
+
+// Key exchange groups, by OpenSSL's names (prime256v1 is P-256).
+const (
+	classicCurves = "X25519:prime256v1:secp384r1"
+	hybridCurve   = "X25519MLKEM768"
+)
 
 func (c Config) view() (view, error) {
 	v := view{Config: c}
@@ -198,6 +215,22 @@ func (c Config) view() (view, error) {
 		}
 	}
 	v.Names = strings.Join(c.ServerNames, " ")
+	v.RedirectHost = c.ServerNames[0]
+	for _, n := range c.ServerNames {
+		to := n
+		if strings.HasPrefix(n, "*.") {
+			to = "$host"
+			if v.RedirectHost == n {
+				// A wildcard is no host name to send anyone to.
+				v.RedirectHost = strings.TrimPrefix(n, "*.")
+			}
+		}
+		v.RedirectMap = append(v.RedirectMap, redirect{n, to})
+	}
+	v.Curves = classicCurves
+	if c.HybridKEM {
+		v.Curves = hybridCurve + ":" + classicCurves
+	}
 	for _, p := range []struct {
 		field string
 		port  int

@@ -267,6 +267,12 @@ func TestPostgresAndPgBouncer(t *testing.T) {
 				t.Errorf("SHOW CONFIG: %s is not %s", key, want)
 			}
 		}
+		// The application user reads statistics but is no admin.
+		for _, cmd := range []string{"RELOAD", "PAUSE", "SET default_pool_size = 1"} {
+			if out, err := query(bcfg.Port, "pgbouncer", password, cmd); err == nil || !strings.Contains(out, "admin access needed") {
+				t.Errorf("%s as the application user: %v %s, want refused (admin access needed)", cmd, err, out)
+			}
+		}
 		if got := mustQuery(bcfg.Port, cfg.Database, "SELECT count(*) FROM t"); got != "1000" {
 			t.Errorf("query through pgbouncer = %q, want 1000", got)
 		}

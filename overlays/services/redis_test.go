@@ -76,7 +76,10 @@ func TestRedisServer(t *testing.T) {
 	if err := os.Mkdir(shim, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(shim, "docker-entrypoint.sh"), []byte("#!/bin/sh\nexec \"$@\"\n"), 0o755); err != nil {
+	// The shim records the entrypoint's arguments: they are visible to
+	// every process on the host while it runs.
+	argsLog := filepath.Join(dir, "entrypoint-args")
+	if err := os.WriteFile(filepath.Join(shim, "docker-entrypoint.sh"), []byte("#!/bin/sh\nprintf '%s\\n' \"$@\" >"+argsLog+"\nexec \"$@\"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	port := freePort(t)
@@ -149,6 +152,9 @@ func TestRedisServer(t *testing.T) {
 		if want := param + "\n" + want; out != want {
 			t.Errorf("CONFIG GET %s = %q, want %q", param, out, want)
 		}
+	}
+	if args, err := os.ReadFile(argsLog); err != nil || strings.Contains(string(args), password) || !strings.Contains(string(args), "redis-server") {
+		t.Errorf("the password is on the command line (or the entrypoint did not run: %v):\n%s", err, args)
 	}
 	if out, _ := redis(false, "PING"); !strings.Contains(out, "NOAUTH") {
 		t.Errorf("unauthenticated PING answered %q, want NOAUTH", out)
