@@ -40,14 +40,14 @@ func (p *Plan) backupConfig() (backup.Config, bool) {
 	c.ConfigDirs = []string{EtcDir, p.SecretsDir()}
 	d, _ := time.ParseDuration(a.Backup.ArchiveTimeout)
 	c.ArchiveTimeout = d
-	if pg, ok := serviceByKind(a, spec.KindPostgres); ok {
+	if pg, ok := serviceWithBackup(a, spec.BackupPostgres); ok {
 		uid := postgresUID(pg.Image)
 		c.Postgres = backup.Postgres{Container: pg.Name, Port: targetPort(pg, 5432), User: a.Name, Database: a.Name,
 			DataDir: p.volumeDirAt(pg, "/var/lib/postgresql/data", "postgres"), UID: uid, GID: uid}
 	} else {
 		c.Postgres = backup.Postgres{}
 	}
-	if r, ok := serviceByKind(a, spec.KindRedis); ok {
+	if r, ok := serviceWithBackup(a, spec.BackupRedis); ok {
 		c.Redis = backup.Redis{Container: r.Name, Port: targetPort(r, 6379),
 			PasswordFile: p.SecretsDir() + "/" + firstSecret(r, "redis-password"),
 			DataDir:      p.volumeDirAt(r, "/data", "redis"), DataDirInContainer: "/data"}
@@ -55,6 +55,17 @@ func (p *Plan) backupConfig() (backup.Config, bool) {
 		c.Redis = backup.Redis{}
 	}
 	return c, true
+}
+
+// serviceWithBackup returns the first service whose kind needs the given
+// backup.
+func serviceWithBackup(a *spec.Appliance, need spec.BackupNeed) (*spec.Service, bool) {
+	for i := range a.Services {
+		if k, _ := spec.Kind(a.Services[i].Kind); k.Backup == need {
+			return &a.Services[i], true
+		}
+	}
+	return nil, false
 }
 
 // postgresUID is the uid of the postgres user in the official images: 70

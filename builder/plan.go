@@ -288,7 +288,10 @@ func (p *Plan) tmpfiles() error {
 func (p *Plan) services() error {
 	for i := range p.App.Services {
 		s := &p.App.Services[i]
-		r := recipeFor(s.Kind)
+		r, err := recipeFor(s.Kind)
+		if err != nil {
+			return err
+		}
 		c := units.Container{
 			Name:            s.Name,
 			Description:     fmt.Sprintf("%s %s (%s)", p.App.Name, s.Name, s.Kind),
