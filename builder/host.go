@@ -232,7 +232,11 @@ func (p *Plan) certificates(edge *spec.Service, cfg nginx.Config) error {
 	}
 	files, us, err := acme.Render(c)
 	if err != nil {
-		return fmt.Errorf("acme: %w", err)
+		fields := map[string]string{"email": "tls.email", "directory": "tls.acme"}
+		if len(a.TLS.Domains) > 0 {
+			fields["domains"] = "tls.domains"
+		}
+		return fmt.Errorf("acme: %w", fromSpec(err, fields))
 	}
 	if !issue {
 		files, us = selfSignedOnly(files, us)

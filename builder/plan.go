@@ -80,20 +80,22 @@ func newPlan(app *spec.Appliance) (*Plan, error) {
 		name string
 		run  func() error
 	}{
-		{"1 users", p.users},
-		{"2 data filesystem", p.data},
-		{"3 secrets", p.secrets},
-		{"4 network and volumes", p.networkAndVolumes},
-		{"5 backups", p.backups},
-		{"6 services", p.services},
-		{"7 updates", p.updates},
-		{"8 host hardening", p.host},
-		{"9 data directories", p.tmpfiles},
-		{"10 image pulls", p.imagePulls},
+		{"users", p.users},
+		{"data filesystem", p.data},
+		{"secrets", p.secrets},
+		{"network and volumes", p.networkAndVolumes},
+		{"backups", p.backups},
+		{"services", p.services},
+		{"updates", p.updates},
+		{"host hardening", p.host},
+		{"data directories", p.tmpfiles},
+		{"image pulls", p.imagePulls},
 	}
+	// The steps run in this order (their comments carry the numbers); the
+	// user sees a step's name, not its number.
 	for _, s := range steps {
 		if err := s.run(); err != nil {
-			return nil, fmt.Errorf("plan step %s: %w", s.name, err)
+			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
 	sortFiles(p.Files)

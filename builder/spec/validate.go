@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"path"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	version "github.com/hashicorp/go-version"
+
+	"github.com/kiln-dev/kiln/internal/valid"
 )
 
 var (
@@ -42,6 +45,19 @@ func (v *validator) add(sev Severity, path, msg, fix string) {
 
 func (v *validator) errorf(path, fix, format string, args ...any) {
 	v.add(Error, path, fmt.Sprintf(format, args...), fix)
+}
+
+// check reports err, a failure of one of internal/valid's checks, at
+// path; nil reports nothing.
+func (v *validator) check(path string, err error) {
+	var pr *valid.Problem
+	switch {
+	case err == nil:
+	case errors.As(err, &pr):
+		v.add(Error, path, pr.Msg, pr.Fix)
+	default:
+		v.add(Error, path, err.Error(), "")
+	}
 }
 
 func (v *validator) warnf(path, fix, format string, args ...any) {
@@ -197,9 +213,7 @@ func (v *validator) users(users []User) {
 }
 
 func (v *validator) ssh(s *SSH) {
-	if s.Port < 1 || s.Port > 65535 {
-		v.errorf("ssh.port", "use a port between 1 and 65535", "port %d is out of range", s.Port)
-	}
+	v.check("ssh.port", valid.Port(s.Port))
 	if s.RateLimit < 1 || s.RateLimit > 1000 {
 		v.errorf("ssh.rate_limit", "use new connections per minute between 1 and 1000", "rate limit %d is out of range", s.RateLimit)
 	}
@@ -212,9 +226,7 @@ func (v *validator) ssh(s *SSH) {
 func (v *validator) firewall(f *Firewall) {
 	for i, r := range f.Allow {
 		p := fmt.Sprintf("firewall.allow[%d]", i)
-		if r.Port < 1 || r.Port > 65535 {
-			v.errorf(p+".port", "use a port between 1 and 65535", "port %d is out of range", r.Port)
-		}
+		v.check(p+".port", valid.Port(r.Port))
 		if len(r.From) == 0 {
 			v.errorf(p+".from", "list the source networks, e.g. [203.0.113.0/24]", "an allow rule with no sources")
 		}
@@ -228,9 +240,7 @@ func (v *validator) firewall(f *Firewall) {
 
 func (v *validator) tls(a *Appliance) {
 	for i, d := range a.TLS.Domains {
-		if !isDomain(d) {
-			v.errorf(fmt.Sprintf("tls.domains[%d]", i), "write a host name such as clipper.example.com", "%q is not a domain name", d)
-		}
+		v.check(fmt.Sprintf("tls.domains[%d]", i), valid.Domain(d))
 	}
 	switch a.TLS.ACME {
 	case "letsencrypt", "letsencrypt-staging", "none":
@@ -239,26 +249,12 @@ func (v *validator) tls(a *Appliance) {
 			v.errorf("tls.acme", "use letsencrypt, letsencrypt-staging, none or an https:// directory URL", "unknown ACME directory %q", a.TLS.ACME)
 		}
 	}
-	if a.TLS.ACME != "none" && len(a.TLS.Domains) > 0 && !strings.Contains(a.TLS.Email, "@") {
+	switch {
+	case a.TLS.Email != "":
+		v.check("tls.email", valid.Email(a.TLS.Email))
+	case a.TLS.ACME != "none" && len(a.TLS.Domains) > 0:
 		v.errorf("tls.email", "add `email:` for the ACME account (expiry notices go there)", "ACME needs a contact email")
 	}
-}
-
-func isDomain(d string) bool {
-	if len(d) == 0 || len(d) > 253 {
-		return false
-	}
-	for _, l := range strings.Split(d, ".") {
-		if l == "" || len(l) > 63 || strings.HasPrefix(l, "-") || strings.HasSuffix(l, "-") {
-			return false
-		}
-		for _, c := range l {
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '*' && l == "*") {
-				return false
-			}
-		}
-	}
-	return strings.Contains(d, ".")
 }
 
 func (v *validator) services(a *Appliance, secrets, volumes map[string]bool) {
@@ -277,13 +273,11 @@ func (v *validator) services(a *Appliance, secrets, volumes map[string]bool) {
 		v.image(p+".image", s.Image)
 		for j, port := range s.Ports {
 			pp := fmt.Sprintf("%s.ports[%d]", p, j)
-			if port.Port < 1 || port.Port > 65535 {
-				v.errorf(pp+".port", "use a port between 1 and 65535", "port %d is out of range", port.Port)
+			if err := valid.Port(port.Port); err != nil {
+				v.check(pp+".port", err)
 				continue
 			}
-			if port.Target < 1 || port.Target > 65535 {
-				v.errorf(pp+".target", "use a port between 1 and 65535", "port %d is out of range", port.Target)
-			}
+			v.check(pp+".target", valid.Port(port.Target))
 			if other, dup := ports[port.Port]; dup {
 				v.errorf(pp+".port", "give each service its own host port", "port %d is already used by service %q", port.Port, other)
 			} else {
@@ -343,9 +337,8 @@ func (v *validator) services(a *Appliance, secrets, volumes map[string]bool) {
 			if d.val == "" {
 				continue
 			}
-			if dur, err := time.ParseDuration(d.val); err != nil || dur <= 0 {
-				v.errorf(p+".health."+d.field, "write a duration such as 30s or 1m", "%q is not a duration", d.val)
-			}
+			_, err := valid.Duration(d.val)
+			v.check(p+".health."+d.field, err)
 		}
 	}
 	v.dependencyCycles(a)
@@ -459,10 +452,8 @@ func (v *validator) registry(r *Registry) {
 	if r.PullRetries < 0 || r.PullRetries > 100 {
 		v.errorf("registry.pull_retries", "use a number between 0 and 100", "%d retries is out of range", r.PullRetries)
 	}
-	delay, err := time.ParseDuration(r.PullRetryDelay)
-	if err != nil || delay <= 0 {
-		v.errorf("registry.pull_retry_delay", "write a duration such as 30s", "%q is not a duration", r.PullRetryDelay)
-	}
+	delay, err := valid.Duration(r.PullRetryDelay)
+	v.check("registry.pull_retry_delay", err)
 	timeout, err2 := time.ParseDuration(r.PullTimeout)
 	switch {
 	case err2 != nil || timeout < time.Minute:

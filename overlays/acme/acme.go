@@ -8,12 +8,12 @@ import (
 	"bytes"
 	_ "embed"
 	"fmt"
-	"net/mail"
 	"net/url"
 	"regexp"
 	"strings"
 	"text/template"
 
+	"github.com/kiln-dev/kiln/internal/valid"
 	"github.com/kiln-dev/kiln/overlays"
 	"github.com/kiln-dev/kiln/overlays/nginx"
 	"github.com/kiln-dev/kiln/units"
@@ -119,10 +119,6 @@ var (
 	timerT      = template.Must(template.New(RenewTimer).Parse(timerTmpl))
 )
 
-// domainRe accepts lower-case DNS names with at least two labels; a
-// wildcard needs a DNS challenge, which the webroot cannot answer.
-var domainRe = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`)
-
 // pathRe keeps paths free of characters a unit file or shell would read.
 var pathRe = regexp.MustCompile(`^/[A-Za-z0-9._/-]+$`)
 
@@ -130,39 +126,44 @@ var pathRe = regexp.MustCompile(`^/[A-Za-z0-9._/-]+$`)
 // the shell would interpret.
 const unsafe = " '\"\\$`%;"
 
-// Validate reports the first problem in c, naming the field.
+// Validate reports the first problem in c as an *overlays.FieldError
+// naming the Config's field.
 func (c Config) Validate() error {
+	bad := func(field string, v any, err error) error {
+		return &overlays.FieldError{Field: field, Value: v, Err: err}
+	}
 	if len(c.Domains) == 0 {
-		return fmt.Errorf("domains: %w", ErrNoDomains)
+		return &overlays.FieldError{Field: "domains", Err: ErrNoDomains}
 	}
 	for i, d := range c.Domains {
-		if len(d) > 253 || !domainRe.MatchString(d) {
-			return fmt.Errorf("domains[%d]: %q: %w", i, d, ErrDomain)
+		// The spec checks its domains with the same rule; this catches a
+		// caller that did not.
+		if err := valid.Domain(d); err != nil {
+			return &overlays.FieldError{Field: fmt.Sprintf("domains[%d]", i), Err: err}
 		}
 	}
-	a, err := mail.ParseAddress(c.Email)
-	if err != nil || a.Address != c.Email || a.Name != "" || strings.ContainsAny(c.Email, unsafe) {
-		return fmt.Errorf("email: %q: %w", c.Email, ErrEmail)
+	if err := valid.Email(c.Email); err != nil {
+		return &overlays.FieldError{Field: "email", Err: err}
 	}
 	u, err := url.Parse(c.Directory)
 	if err != nil || u.Scheme != "https" || u.Host == "" || strings.ContainsAny(c.Directory, unsafe) {
-		return fmt.Errorf("directory: %q: %w", c.Directory, ErrDirectory)
+		return bad("directory", c.Directory, ErrDirectory)
 	}
 	if c.KeyType != "ecdsa" && c.KeyType != "rsa" {
-		return fmt.Errorf("key_type: %q: %w", c.KeyType, ErrKeyType)
+		return bad("key_type", c.KeyType, ErrKeyType)
 	}
 	if c.SelfSignedDays < 1 || c.SelfSignedDays > 825 {
-		return fmt.Errorf("self_signed_days: %d: %w", c.SelfSignedDays, ErrDays)
+		return bad("self_signed_days", c.SelfSignedDays, ErrDays)
 	}
 	if c.NginxService != "" && !serviceRe.MatchString(c.NginxService) {
-		return fmt.Errorf("nginx_service: %q: %w", c.NginxService, ErrPath)
+		return bad("nginx_service", c.NginxService, ErrPath)
 	}
 	if c.TextfileDir != "" && !pathRe.MatchString(c.TextfileDir) {
-		return fmt.Errorf("textfile_dir: %q: %w", c.TextfileDir, ErrPath)
+		return bad("textfile_dir", c.TextfileDir, ErrPath)
 	}
 	for _, p := range []struct{ field, v string }{{"tls_dir", c.TLSDir}, {"webroot", c.Webroot}} {
 		if !pathRe.MatchString(p.v) {
-			return fmt.Errorf("%s: %q: %w", p.field, p.v, ErrPath)
+			return bad(p.field, p.v, ErrPath)
 		}
 	}
 	return nil
