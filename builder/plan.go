@@ -45,11 +45,6 @@ type Plan struct {
 	// dataDirs are directories on the data filesystem that containers
 	// mount, with the owner their process runs as.
 	dataDirs []dataDir
-	// postgresExtra are PostgreSQL settings other parts need (WAL
-	// archiving for backups).
-	postgresExtra map[string]string
-	// walSpool is the WAL archive spool the database container mounts.
-	walSpool string
 }
 
 // PlanWarning is a warning found while planning, about a spec field.

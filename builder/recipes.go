@@ -80,7 +80,7 @@ var recipes = map[string]recipe{
 		return nil
 	}},
 	spec.KindEdge:             {applyFn: applyEdge},
-	spec.KindPostgres:         {secretUID: "70", applyFn: applyPostgres},
+	spec.KindPostgres:         {applyFn: applyPostgres}, // secrets' uid follows the image
 	spec.KindPgBouncer:        {secretUID: "70", applyFn: applyPgBouncer},
 	spec.KindRedis:            {secretUID: "999", applyFn: applyRedis},
 	spec.KindPrometheus:       {applyFn: applyPrometheus},

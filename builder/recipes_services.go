@@ -2,6 +2,7 @@ package builder
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/kiln-dev/kiln/builder/spec"
@@ -95,10 +96,11 @@ func applyPostgres(p *Plan, s *spec.Service, c *units.Container) error {
 	cfg.Database, cfg.User = p.App.Name, p.App.Name
 	cfg.Subnet = NetworkSubnet
 	cfg.PasswordSecret = firstSecret(s, "postgres-password")
-	if len(p.postgresExtra) > 0 && cfg.Extra == nil {
+	arch := p.walArchive()
+	if len(arch.settings) > 0 && cfg.Extra == nil {
 		cfg.Extra = map[string]string{}
 	}
-	for k, v := range p.postgresExtra {
+	for k, v := range arch.settings {
 		cfg.Extra[k] = v
 	}
 	files, err := services.Postgres(cfg)
@@ -106,8 +108,14 @@ func applyPostgres(p *Plan, s *spec.Service, c *units.Container) error {
 		return err
 	}
 	p.applyRuntime(c, files, services.PostgresRuntime(cfg))
-	if p.walSpool != "" {
-		c.Mounts = append(c.Mounts, units.Mount{Source: p.walSpool, Target: p.walSpool})
+	if arch.spool != "" {
+		c.Mounts = append(c.Mounts, units.Mount{Source: arch.spool, Target: arch.spool})
+	}
+	// Every secret of the database is read by the image's postgres user,
+	// the same uid the backup scripts and the WAL spool use.
+	uid := strconv.Itoa(services.PostgresUID(s.Image))
+	for i := range c.Secrets {
+		c.Secrets[i].UID = uid
 	}
 	c.Notify = true
 	return nil

@@ -126,21 +126,49 @@ var pathRe = regexp.MustCompile(`^/[A-Za-z0-9._/-]+$`)
 // the shell would interpret.
 const unsafe = " '\"\\$`%;"
 
-// Validate reports the first problem in c as an *overlays.FieldError
-// naming the Config's field.
-func (c Config) Validate() error {
-	bad := func(field string, v any, err error) error {
-		return &overlays.FieldError{Field: field, Value: v, Err: err}
-	}
+func bad(field string, v any, err error) error {
+	return &overlays.FieldError{Field: field, Value: v, Err: err}
+}
+
+// hostNameRe is a name a self-signed certificate may carry: any host
+// name, "localhost" included, since no CA has to accept it.
+var hostNameRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$`)
+
+// validateSelfSigned checks what the first-boot certificate uses.
+func (c Config) validateSelfSigned() error {
 	if len(c.Domains) == 0 {
 		return &overlays.FieldError{Field: "domains", Err: ErrNoDomains}
 	}
 	for i, d := range c.Domains {
-		// The spec checks its domains with the same rule; this catches a
-		// caller that did not.
+		if !hostNameRe.MatchString(d) {
+			return bad(fmt.Sprintf("domains[%d]", i), d, ErrDomain)
+		}
+	}
+	if c.SelfSignedDays < 1 || c.SelfSignedDays > 825 {
+		return bad("self_signed_days", c.SelfSignedDays, ErrDays)
+	}
+	if c.NginxService != "" && !serviceRe.MatchString(c.NginxService) {
+		return bad("nginx_service", c.NginxService, ErrPath)
+	}
+	if !pathRe.MatchString(c.TLSDir) {
+		return bad("tls_dir", c.TLSDir, ErrPath)
+	}
+	return nil
+}
+
+// Validate reports the first problem in c as an *overlays.FieldError
+// naming the Config's field.
+func (c Config) Validate() error {
+	// A CA's rule for names is stricter than a self-signed certificate's,
+	// so it is checked first. The spec checks its domains with the same
+	// rule; this catches a caller that did not.
+	for i, d := range c.Domains {
 		if err := valid.Domain(d); err != nil {
 			return &overlays.FieldError{Field: fmt.Sprintf("domains[%d]", i), Err: err}
 		}
+	}
+	if err := c.validateSelfSigned(); err != nil {
+		return err
 	}
 	if err := valid.Email(c.Email); err != nil {
 		return &overlays.FieldError{Field: "email", Err: err}
@@ -152,19 +180,11 @@ func (c Config) Validate() error {
 	if c.KeyType != "ecdsa" && c.KeyType != "rsa" {
 		return bad("key_type", c.KeyType, ErrKeyType)
 	}
-	if c.SelfSignedDays < 1 || c.SelfSignedDays > 825 {
-		return bad("self_signed_days", c.SelfSignedDays, ErrDays)
-	}
-	if c.NginxService != "" && !serviceRe.MatchString(c.NginxService) {
-		return bad("nginx_service", c.NginxService, ErrPath)
-	}
 	if c.TextfileDir != "" && !pathRe.MatchString(c.TextfileDir) {
 		return bad("textfile_dir", c.TextfileDir, ErrPath)
 	}
-	for _, p := range []struct{ field, v string }{{"tls_dir", c.TLSDir}, {"webroot", c.Webroot}} {
-		if !pathRe.MatchString(p.v) {
-			return bad(p.field, p.v, ErrPath)
-		}
+	if !pathRe.MatchString(c.Webroot) {
+		return bad("webroot", c.Webroot, ErrPath)
 	}
 	return nil
 }
@@ -187,6 +207,21 @@ func Render(c Config) ([]overlays.File, []units.Unit, error) {
 	if err := c.Validate(); err != nil {
 		return nil, nil, err
 	}
+	return render(c, true)
+}
+
+// SelfSigned returns only the first-boot self-signed certificate's script
+// and unit, for an edge no CA certifies (no public names, or ACME turned
+// off). It needs no contact email, directory or webroot.
+func SelfSigned(c Config) ([]overlays.File, []units.Unit, error) {
+	if err := c.validateSelfSigned(); err != nil {
+		return nil, nil, err
+	}
+	return render(c, false)
+}
+
+// render writes the self-signed part, and the issuance part when asked.
+func render(c Config, issue bool) ([]overlays.File, []units.Unit, error) {
 	svc := c.NginxService
 	if svc == "" {
 		svc = nginx.ServiceName
@@ -194,17 +229,21 @@ func Render(c Config) ([]overlays.File, []units.Unit, error) {
 	v := view{Config: c, Names: strings.Join(c.Domains, " "), HookDir: HookDir, StateDir: StateDir,
 		SelfSignedScript: SelfSignedScript, ReloadScript: ReloadScript, AttemptScript: AttemptScript,
 		Image: CertbotImage, CertName: CertName, Nginx: svc, SelfSignedUnit: SelfSignedUnit}
-	files := []overlays.File{
-		{Path: SelfSignedScript, Mode: 0o755, Contents: []byte(selfSignedScript)},
-		{Path: HookDir + "/deploy-hook.sh", Mode: 0o755, Contents: []byte(deployHookScript)},
-		{Path: ReloadScript, Mode: 0o755, Contents: []byte(reloadScript)},
-		{Path: AttemptScript, Mode: 0o755, Contents: []byte(attemptScript)},
-	}
-	var us []units.Unit
-	for _, u := range []struct {
+	files := []overlays.File{{Path: SelfSignedScript, Mode: 0o755, Contents: []byte(selfSignedScript)}}
+	type tmpl struct {
 		name string
 		t    *template.Template
-	}{{SelfSignedUnit, selfSignedT}, {RenewUnit, renewT}, {RenewTimer, timerT}} {
+	}
+	ts := []tmpl{{SelfSignedUnit, selfSignedT}}
+	if issue {
+		files = append(files,
+			overlays.File{Path: HookDir + "/deploy-hook.sh", Mode: 0o755, Contents: []byte(deployHookScript)},
+			overlays.File{Path: ReloadScript, Mode: 0o755, Contents: []byte(reloadScript)},
+			overlays.File{Path: AttemptScript, Mode: 0o755, Contents: []byte(attemptScript)})
+		ts = append(ts, tmpl{RenewUnit, renewT}, tmpl{RenewTimer, timerT})
+	}
+	var us []units.Unit
+	for _, u := range ts {
 		var b bytes.Buffer
 		if err := u.t.Execute(&b, v); err != nil {
 			return nil, nil, err

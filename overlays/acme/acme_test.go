@@ -458,3 +458,24 @@ func TestScriptsShellcheck(t *testing.T) {
 		t.Errorf("shellcheck: %v\n%s", err, out)
 	}
 }
+
+// TestSelfSignedNeedsNoEmail: an edge no CA certifies gets its first-boot
+// certificate without a contact address, and nothing that would contact a
+// CA.
+func TestSelfSignedNeedsNoEmail(t *testing.T) {
+	c := DefaultConfig("", "localhost")
+	files, us, err := SelfSigned(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 1 || files[0].Path != SelfSignedScript || len(us) != 1 || us[0].Name != SelfSignedUnit {
+		t.Errorf("got files %v and units %v, want only the self-signed script and unit", files, us)
+	}
+	if _, _, err := Render(c); err == nil {
+		t.Error("Render issued for localhost with no email")
+	}
+	c.Domains = []string{"bad name"}
+	if _, _, err := SelfSigned(c); !errors.Is(err, ErrDomain) {
+		t.Errorf("SelfSigned(bad name) = %v, want ErrDomain", err)
+	}
+}
