@@ -55,7 +55,7 @@ func TestRenderGolden(t *testing.T) {
 
 // ignitionGolden splits a rendered Ignition config into its structure
 // and one readable golden per file it writes (units and drop-ins at the
-// paths Ignition writes them to): path, mode, owner, then the decoded
+// paths Ignition writes them to, plus .golden): path, mode, owner, then the decoded
 // contents. The structure names each file's golden instead of holding a
 // percent-encoded data URL.
 func ignitionGolden(t *testing.T, name string, raw []byte) ([]byte, map[string][]byte) {
@@ -66,12 +66,13 @@ func ignitionGolden(t *testing.T, name string, raw []byte) ([]byte, map[string][
 	}
 	files := map[string][]byte{}
 	add := func(path, head string, contents []byte) string {
-		rel := strings.TrimPrefix(path, "/")
+		// The suffix keeps a golden script from passing for source code.
+		rel := strings.TrimPrefix(path, "/") + ".golden"
 		if _, dup := files[rel]; dup {
 			t.Errorf("%s is written twice", path)
 		}
 		files[rel] = append([]byte("path: "+path+"\n"+head+"---\n"), contents...)
-		return "golden: " + name + ".files" + path
+		return "golden: " + name + ".files" + path + ".golden"
 	}
 	root := func(s string) string {
 		if s == "" {

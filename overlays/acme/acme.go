@@ -134,15 +134,29 @@ func bad(field string, v any, err error) error {
 // name, "localhost" included, since no CA has to accept it.
 var hostNameRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$`)
 
-// validateSelfSigned checks what the first-boot certificate uses.
-func (c Config) validateSelfSigned() error {
+// checkDomains applies rule to each domain; there must be one at least.
+func (c Config) checkDomains(rule func(string) error) error {
 	if len(c.Domains) == 0 {
 		return &overlays.FieldError{Field: "domains", Err: ErrNoDomains}
 	}
 	for i, d := range c.Domains {
-		if !hostNameRe.MatchString(d) {
-			return bad(fmt.Sprintf("domains[%d]", i), d, ErrDomain)
+		if err := rule(d); err != nil {
+			return &overlays.FieldError{Field: fmt.Sprintf("domains[%d]", i), Err: err}
 		}
+	}
+	return nil
+}
+
+// validateSelfSigned checks what the first-boot certificate uses.
+func (c Config) validateSelfSigned() error {
+	err := c.checkDomains(func(d string) error {
+		if !hostNameRe.MatchString(d) {
+			return fmt.Errorf("%q: %w", d, ErrDomain)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if c.SelfSignedDays < 1 || c.SelfSignedDays > 825 {
 		return bad("self_signed_days", c.SelfSignedDays, ErrDays)
@@ -162,10 +176,8 @@ func (c Config) Validate() error {
 	// A CA's rule for names is stricter than a self-signed certificate's,
 	// so it is checked first. The spec checks its domains with the same
 	// rule; this catches a caller that did not.
-	for i, d := range c.Domains {
-		if err := valid.Domain(d); err != nil {
-			return &overlays.FieldError{Field: fmt.Sprintf("domains[%d]", i), Err: err}
-		}
+	if err := c.checkDomains(valid.Domain); err != nil {
+		return err
 	}
 	if err := c.validateSelfSigned(); err != nil {
 		return err
