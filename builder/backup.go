@@ -7,6 +7,7 @@ import (
 
 	"github.com/kiln-dev/kiln/builder/spec"
 	"github.com/kiln-dev/kiln/overlays/backup"
+	"github.com/kiln-dev/kiln/overlays/services"
 )
 
 // backupConfig derives the backup plan from the spec: its schedules,
@@ -40,14 +41,14 @@ func (p *Plan) backupConfig() (backup.Config, bool) {
 	c.ConfigDirs = []string{EtcDir, p.SecretsDir()}
 	d, _ := time.ParseDuration(a.Backup.ArchiveTimeout)
 	c.ArchiveTimeout = d
-	if pg, ok := serviceByKind(a, spec.KindPostgres); ok {
-		uid := postgresUID(pg.Image)
+	if pg, ok := serviceWithBackup(a, spec.BackupPostgres); ok {
+		uid := services.PostgresUID(pg.Image)
 		c.Postgres = backup.Postgres{Container: pg.Name, Port: targetPort(pg, 5432), User: a.Name, Database: a.Name,
 			DataDir: p.volumeDirAt(pg, "/var/lib/postgresql/data", "postgres"), UID: uid, GID: uid}
 	} else {
 		c.Postgres = backup.Postgres{}
 	}
-	if r, ok := serviceByKind(a, spec.KindRedis); ok {
+	if r, ok := serviceWithBackup(a, spec.BackupRedis); ok {
 		c.Redis = backup.Redis{Container: r.Name, Port: targetPort(r, 6379),
 			PasswordFile: p.SecretsDir() + "/" + firstSecret(r, "redis-password"),
 			DataDir:      p.volumeDirAt(r, "/data", "redis"), DataDirInContainer: "/data"}
@@ -57,13 +58,15 @@ func (p *Plan) backupConfig() (backup.Config, bool) {
 	return c, true
 }
 
-// postgresUID is the uid of the postgres user in the official images: 70
-// in the Alpine variants, 999 in the Debian ones.
-func postgresUID(image string) int {
-	if strings.Contains(image, "alpine") {
-		return 70
+// serviceWithBackup returns the first service whose kind needs the given
+// backup.
+func serviceWithBackup(a *spec.Appliance, need spec.BackupNeed) (*spec.Service, bool) {
+	for i := range a.Services {
+		if k, _ := spec.Kind(a.Services[i].Kind); k.Backup == need {
+			return &a.Services[i], true
+		}
 	}
-	return 999
+	return nil, false
 }
 
 // volumeDirAt returns the host directory of the spec volume a service
@@ -77,8 +80,8 @@ func (p *Plan) volumeDirAt(s *spec.Service, target, def string) string {
 	return p.DataDir(def)
 }
 
-// 5. Backups: timers, scripts, and the PostgreSQL settings for WAL
-// archiving, which the database's recipe picks up in the next step.
+// 5. Backups: timers and scripts. The database's recipe asks walArchive
+// for the PostgreSQL settings archiving needs.
 func (p *Plan) backups() error {
 	c, ok := p.backupConfig()
 	if !ok {
@@ -97,25 +100,24 @@ func (p *Plan) backups() error {
 	if err := p.add(files, us, nil); err != nil {
 		return err
 	}
-	if c.Postgres.Container != "" {
-		p.postgresExtra = map[string]string{}
-		for k, v := range backup.PostgresSettings(c) {
-			p.postgresExtra[k] = unquotePG(v)
-		}
-		// archive_command copies segments into the spool on the data
-		// filesystem, and a point-in-time restore replays from beside it:
-		// the database container sees the WAL archive at the same path.
-		// The backup package's tmpfiles entry creates and owns it.
-		p.walSpool = p.DataDir("wal-archive")
-	}
 	return nil
 }
 
-// unquotePG undoes postgresql.conf single quoting; the configuration
-// package quotes every value itself.
-func unquotePG(v string) string {
-	if len(v) >= 2 && v[0] == '\'' && v[len(v)-1] == '\'' {
-		return strings.ReplaceAll(v[1:len(v)-1], "''", "'")
+// walArchive is what WAL archiving asks of the database container: the
+// postgresql.conf settings, and the spool directory, which the container
+// sees at the same path so that a point-in-time restore replays from it.
+// The backup package's tmpfiles entry creates and owns the spool.
+type walArchive struct {
+	settings map[string]string
+	spool    string
+}
+
+// walArchive derives the archive from the spec, as the backup step does;
+// it is zero when nothing backs the database up.
+func (p *Plan) walArchive() walArchive {
+	c, ok := p.backupConfig()
+	if !ok || c.Postgres.Container == "" {
+		return walArchive{}
 	}
-	return v
+	return walArchive{settings: backup.PostgresSettings(c), spool: p.DataDir("wal-archive")}
 }

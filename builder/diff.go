@@ -73,66 +73,42 @@ func Diff(old, new *Result) ([]Change, error) {
 
 // serverItems flattens an Ignition config into "kind name" → text.
 func serverItems(ign []byte) (map[string]string, error) {
-	var cfg struct {
-		Passwd struct {
-			Users []json.RawMessage `json:"users"`
-		} `json:"passwd"`
-		Storage struct {
-			Disks       json.RawMessage `json:"disks"`
-			Filesystems json.RawMessage `json:"filesystems"`
-			Files       []struct {
-				Path     string `json:"path"`
-				Mode     *int   `json:"mode"`
-				Contents struct {
-					Source string `json:"source"`
-				} `json:"contents"`
-			} `json:"files"`
-		} `json:"storage"`
-		Systemd struct {
-			Units []struct {
-				Name     string `json:"name"`
-				Enabled  *bool  `json:"enabled"`
-				Contents string `json:"contents"`
-			} `json:"units"`
-		} `json:"systemd"`
-	}
-	if err := json.Unmarshal(ign, &cfg); err != nil {
+	cfg, files, err := parseIgnition(ign)
+	if err != nil {
 		return nil, err
 	}
 	items := map[string]string{}
 	for _, u := range cfg.Passwd.Users {
-		var n struct {
-			Name string `json:"name"`
-		}
-		json.Unmarshal(u, &n)
-		items["user "+n.Name] = pretty(u)
+		items["user "+u.Name] = pretty(u)
 	}
 	if len(cfg.Storage.Disks) > 0 || len(cfg.Storage.Filesystems) > 0 {
 		items["storage disks-and-filesystems"] = pretty(cfg.Storage.Disks) + pretty(cfg.Storage.Filesystems)
 	}
-	for _, f := range cfg.Storage.Files {
-		data, err := decodeDataURL(f.Contents.Source)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", f.Path, err)
-		}
+	for _, f := range files {
 		mode := ""
 		if f.Mode != nil {
 			mode = fmt.Sprintf("# mode %04o\n", *f.Mode)
 		}
-		items["file "+f.Path] = mode + string(data)
+		items["file "+f.Path] = mode + string(f.Contents)
 	}
 	for _, u := range cfg.Systemd.Units {
 		state := ""
 		if u.Enabled != nil {
 			state = fmt.Sprintf("# enabled: %v\n", *u.Enabled)
 		}
-		items["unit "+u.Name] = state + u.Contents
+		contents := ""
+		if u.Contents != nil {
+			contents = *u.Contents
+		}
+		items["unit "+u.Name] = state + contents
 	}
 	return items, nil
 }
 
-func pretty(raw json.RawMessage) string {
-	if len(raw) == 0 {
+// pretty renders a part of the config as indented JSON with sorted keys.
+func pretty(part any) string {
+	raw, err := json.Marshal(part)
+	if err != nil || string(raw) == "null" || string(raw) == "[]" {
 		return ""
 	}
 	var v any

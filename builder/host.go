@@ -251,34 +251,17 @@ func (p *Plan) certificates(edge *spec.Service, cfg nginx.Config) error {
 	c.TLSDir, c.Webroot = path.Dir(cfg.CertPath), cfg.ACMEWebroot
 	c.NginxService = edge.Name + ".service"
 	c.TextfileDir = p.DataDir("node-exporter", "textfile")
-	issue := a.TLS.ACME != "none" && len(a.TLS.Domains) > 0
-	if !issue && c.Email == "" {
-		c.Email = "root@localhost" // unused: only the self-signed part is kept
+	render := acme.Render
+	if a.TLS.ACME == "none" || len(a.TLS.Domains) == 0 {
+		render = acme.SelfSigned
 	}
-	files, us, err := acme.Render(c)
+	files, us, err := render(c)
 	if err != nil {
-		return fmt.Errorf("acme: %w", err)
-	}
-	if !issue {
-		files, us = selfSignedOnly(files, us)
+		fields := map[string]string{"email": "tls.email", "directory": "tls.acme"}
+		if len(a.TLS.Domains) > 0 {
+			fields["domains"] = "tls.domains"
+		}
+		return fmt.Errorf("acme: %w", fromSpec(err, fields))
 	}
 	return p.add(files, us, nil)
-}
-
-// selfSignedOnly keeps the first-boot certificate and drops issuance, for
-// appliances without public names or with ACME turned off.
-func selfSignedOnly(files []overlays.File, us []units.Unit) ([]overlays.File, []units.Unit) {
-	var fs []overlays.File
-	for _, f := range files {
-		if f.Path == acme.SelfSignedScript {
-			fs = append(fs, f)
-		}
-	}
-	var out []units.Unit
-	for _, u := range us {
-		if u.Name == acme.SelfSignedUnit {
-			out = append(out, u)
-		}
-	}
-	return fs, out
 }

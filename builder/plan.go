@@ -45,11 +45,6 @@ type Plan struct {
 	// dataDirs are directories on the data filesystem that containers
 	// mount, with the owner their process runs as.
 	dataDirs []dataDir
-	// postgresExtra are PostgreSQL settings other parts need (WAL
-	// archiving for backups).
-	postgresExtra map[string]string
-	// walSpool is the WAL archive spool the database container mounts.
-	walSpool string
 }
 
 // PlanWarning is a warning found while planning, about a spec field.
@@ -80,22 +75,24 @@ func newPlan(app *spec.Appliance) (*Plan, error) {
 		name string
 		run  func() error
 	}{
-		{"1 users", p.users},
-		{"2 data filesystem", p.data},
-		{"3 secrets", p.secrets},
-		{"4 network and volumes", p.networkAndVolumes},
-		{"5 backups", p.backups},
-		{"6 services", p.services},
-		{"7 updates", p.updates},
-		{"8 host hardening", p.host},
-		{"9 data directories", p.tmpfiles},
-		{"10 base freshness", p.freshness},
-		{"11 image pulls", p.imagePulls},
-		{"12 images", p.images},
+		{"users", p.users},
+		{"data filesystem", p.data},
+		{"secrets", p.secrets},
+		{"network and volumes", p.networkAndVolumes},
+		{"backups", p.backups},
+		{"services", p.services},
+		{"updates", p.updates},
+		{"host hardening", p.host},
+		{"data directories", p.tmpfiles},
+		{"base freshness", p.freshness},
+		{"image pulls", p.imagePulls},
+		{"images", p.images},
 	}
+	// The steps run in this order (their comments carry the numbers); the
+	// user sees a step's name, not its number.
 	for _, s := range steps {
 		if err := s.run(); err != nil {
-			return nil, fmt.Errorf("plan step %s: %w", s.name, err)
+			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
 	sortFiles(p.Files)
@@ -290,7 +287,10 @@ func (p *Plan) tmpfiles() error {
 func (p *Plan) services() error {
 	for i := range p.App.Services {
 		s := &p.App.Services[i]
-		r := recipeFor(s.Kind)
+		r, err := recipeFor(s.Kind)
+		if err != nil {
+			return err
+		}
 		c := units.Container{
 			Name:            s.Name,
 			Description:     fmt.Sprintf("%s %s (%s)", p.App.Name, s.Name, s.Kind),

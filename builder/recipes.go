@@ -19,12 +19,15 @@ type recipe struct {
 	applyFn func(p *Plan, s *spec.Service, c *units.Container) error
 }
 
-func recipeFor(kind string) recipe {
+// recipeFor returns the recipe of a kind. A kind of the spec's table with
+// no recipe is a programming error, not a plain app: TestEveryKindHasRecipe
+// keeps the two tables in step, and the plan refuses one that slips by.
+func recipeFor(kind string) (recipe, error) {
 	r, ok := recipes[kind]
 	if !ok {
-		return recipe{}
+		return recipe{}, fmt.Errorf("service kind %q has no recipe", kind)
 	}
-	return r
+	return r, nil
 }
 
 func (r recipe) apply(p *Plan, s *spec.Service, c *units.Container) error {
@@ -55,24 +58,29 @@ func targetPort(s *spec.Service, def int) int {
 	return def
 }
 
-// hostNetworkKinds run in the host's network namespace. The edge, so its
-// ports are plain input-chain ports of the firewall; the node exporter,
-// because only the host's namespace shows the host's interfaces.
-// Containers reach a non-public port of these on the bridge gateway
-// (NetworkGateway), which the firewall opens to them.
-var hostNetworkKinds = map[string]bool{spec.KindEdge: true, spec.KindNodeExporter: true,
-	// The nginx exporter reads the edge's status page on the host's
-	// loopback.
-	spec.KindNginxExporter: true}
+// hostNetworkKinds run in the host's network namespace (see
+// spec.KindInfo.HostNetwork). Containers reach a non-public port of these
+// on the bridge gateway (NetworkGateway), which the firewall opens to them.
+var hostNetworkKinds = func() map[string]bool {
+	m := map[string]bool{}
+	for _, name := range spec.Kinds() {
+		if k, _ := spec.Kind(name); k.HostNetwork {
+			m[name] = true
+		}
+	}
+	return m
+}()
 
-// recipes by kind; an "app" takes everything from the spec and has none.
+// recipes by kind, one for every kind of spec.Kinds().
 var recipes = map[string]recipe{
+	// An app takes everything from the spec.
+	spec.KindApp: {},
 	spec.KindStatic: {applyFn: func(p *Plan, s *spec.Service, c *units.Container) error {
 		c.Health = httpHealth(targetPort(s, 8080), "/")
 		return nil
 	}},
 	spec.KindEdge:             {applyFn: applyEdge},
-	spec.KindPostgres:         {secretUID: "70", applyFn: applyPostgres},
+	spec.KindPostgres:         {applyFn: applyPostgres}, // secrets' uid follows the image
 	spec.KindPgBouncer:        {secretUID: "70", applyFn: applyPgBouncer},
 	spec.KindRedis:            {secretUID: "999", applyFn: applyRedis},
 	spec.KindPrometheus:       {applyFn: applyPrometheus},

@@ -2,6 +2,7 @@ package builder
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/kiln-dev/kiln/builder/spec"
@@ -95,10 +96,11 @@ func applyPostgres(p *Plan, s *spec.Service, c *units.Container) error {
 	cfg.Database, cfg.User = p.App.Name, p.App.Name
 	cfg.Subnet = NetworkSubnet
 	cfg.PasswordSecret = firstSecret(s, "postgres-password")
-	if len(p.postgresExtra) > 0 && cfg.Extra == nil {
+	arch := p.walArchive()
+	if len(arch.settings) > 0 && cfg.Extra == nil {
 		cfg.Extra = map[string]string{}
 	}
-	for k, v := range p.postgresExtra {
+	for k, v := range arch.settings {
 		cfg.Extra[k] = v
 	}
 	files, err := services.Postgres(cfg)
@@ -106,8 +108,14 @@ func applyPostgres(p *Plan, s *spec.Service, c *units.Container) error {
 		return err
 	}
 	p.applyRuntime(c, files, services.PostgresRuntime(cfg))
-	if p.walSpool != "" {
-		c.Mounts = append(c.Mounts, units.Mount{Source: p.walSpool, Target: p.walSpool})
+	if arch.spool != "" {
+		c.Mounts = append(c.Mounts, units.Mount{Source: arch.spool, Target: arch.spool})
+	}
+	// Every secret of the database is read by the image's postgres user,
+	// the same uid the backup scripts and the WAL spool use.
+	uid := strconv.Itoa(services.PostgresUID(s.Image))
+	for i := range c.Secrets {
+		c.Secrets[i].UID = uid
 	}
 	c.Notify = true
 	return nil
@@ -148,14 +156,6 @@ func applyRedis(p *Plan, s *spec.Service, c *units.Container) error {
 // their health check passes (Notify=healthy): a dependant ordered After=
 // them then starts against a server that answers, not one still starting.
 
-// metricsKinds are the kinds Prometheus scrapes, with their metrics path.
-var metricsKinds = map[string]string{
-	spec.KindApp: "/metrics", spec.KindPrometheus: "/metrics", spec.KindNodeExporter: "/metrics",
-	spec.KindGrafana: "/metrics", spec.KindLoki: "/metrics", spec.KindAlloy: "/metrics",
-	spec.KindAlertmanager: "/metrics", spec.KindPostgresExporter: "/metrics", spec.KindRedisExporter: "/metrics",
-	spec.KindNginxExporter: "/metrics",
-}
-
 func applyPrometheus(p *Plan, s *spec.Service, c *units.Container) error {
 	cfg := services.DefaultPrometheus()
 	cfg.Image, cfg.Port = s.Image, targetPort(s, 9090)
@@ -172,7 +172,8 @@ func applyPrometheus(p *Plan, s *spec.Service, c *units.Container) error {
 	_, cfg.NginxExporter = serviceByKind(p.App, spec.KindNginxExporter)
 	cfg.Jobs, cfg.Alertmanagers, cfg.HostJob = nil, nil, ""
 	for _, o := range p.App.Services {
-		if _, ok := metricsKinds[o.Kind]; !ok || len(o.Ports) == 0 {
+		kind, _ := spec.Kind(o.Kind)
+		if kind.MetricsPath == "" || len(o.Ports) == 0 {
 			continue
 		}
 		target := fmt.Sprintf("%s:%d", o.Name, o.Ports[0].Target)
@@ -185,7 +186,11 @@ func applyPrometheus(p *Plan, s *spec.Service, c *units.Container) error {
 			target = fmt.Sprintf("localhost:%d", cfg.Port)
 		}
 		job := p.App.Name + "-" + o.Name
-		cfg.Jobs = append(cfg.Jobs, services.ScrapeJob{Name: job, Targets: []string{target}})
+		path := kind.MetricsPath
+		if path == "/metrics" {
+			path = "" // Prometheus's default, left out of the config
+		}
+		cfg.Jobs = append(cfg.Jobs, services.ScrapeJob{Name: job, MetricsPath: path, Targets: []string{target}})
 		switch o.Kind {
 		case spec.KindAlertmanager:
 			cfg.Alertmanagers = append(cfg.Alertmanagers, target)

@@ -18,6 +18,7 @@ import (
 	"github.com/coreos/vcontext/report"
 
 	"github.com/kiln-dev/kiln/builder/spec"
+	"github.com/kiln-dev/kiln/internal/valid"
 	"github.com/kiln-dev/kiln/overlays"
 	"github.com/kiln-dev/kiln/units"
 )
@@ -79,7 +80,7 @@ func Render(req Request) (*Result, error) {
 	// 2. Plan everything the server gets; planning can find more warnings.
 	plan, err := newPlan(app)
 	if err != nil {
-		return res, err
+		return res, planError(res, src, err)
 	}
 	for _, w := range plan.Warnings {
 		sev := spec.Warning
@@ -225,4 +226,21 @@ func snippetDiag(file string, e report.Entry, sev spec.Severity) spec.Diagnostic
 	}
 	path := strings.TrimPrefix(e.Context.String(), "$.")
 	return spec.Diagnostic{Severity: sev, File: file, Pos: pos, Path: path, Msg: e.Message, Fix: "fix the snippet (Butane fcos " + ButaneVersion + ")"}
+}
+
+// planError turns a planning failure about a spec value into a diagnostic
+// at the user's line; any other failure is returned as it is.
+func planError(res *Result, src *spec.Source, err error) error {
+	var se *specError
+	if !errors.As(err, &se) {
+		return err
+	}
+	msg, fix := se.err.Error(), ""
+	var pr *valid.Problem
+	if errors.As(se.err, &pr) {
+		msg, fix = pr.Msg, pr.Fix
+	}
+	res.Diagnostics = append(res.Diagnostics, spec.Diagnostic{Severity: spec.Error, File: src.File,
+		Pos: src.Pos(se.path), Path: se.path, Msg: msg, Fix: fix})
+	return res.Diagnostics.Err()
 }

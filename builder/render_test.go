@@ -3,6 +3,7 @@ package builder
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,14 +47,82 @@ func TestRenderGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			res := renderCase(t, name)
 			testutil.Golden(t, filepath.Join("testdata", "render", name+".bu.golden"), res.Butane)
-			var pretty map[string]any
-			if err := json.Unmarshal(res.Ignition, &pretty); err != nil {
-				t.Fatal(err)
-			}
-			out, _ := json.MarshalIndent(pretty, "", "  ")
-			testutil.Golden(t, filepath.Join("testdata", "render", name+".ign.golden"), append(out, '\n'))
+			structure, files := ignitionGolden(t, name, res.Ignition)
+			testutil.Golden(t, filepath.Join("testdata", "render", name+".ign.golden"), structure)
+			testutil.GoldenDir(t, filepath.Join("testdata", "render", name+".files"), files)
 		})
 	}
+}
+
+// ignitionGolden splits a rendered Ignition config into its structure
+// and one readable golden per file it writes (units and drop-ins at the
+// paths Ignition writes them to, plus .golden): path, mode, owner, then the decoded
+// contents. The structure names each file's golden instead of holding a
+// percent-encoded data URL.
+func ignitionGolden(t *testing.T, name string, raw []byte) ([]byte, map[string][]byte) {
+	t.Helper()
+	_, decoded, err := parseIgnition(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	add := func(path, head string, contents []byte) string {
+		// The suffix keeps a golden script from passing for source code.
+		rel := strings.TrimPrefix(path, "/") + ".golden"
+		if _, dup := files[rel]; dup {
+			t.Errorf("%s is written twice", path)
+		}
+		files[rel] = append([]byte("path: "+path+"\n"+head+"---\n"), contents...)
+		return "golden: " + name + ".files" + path + ".golden"
+	}
+	root := func(s string) string {
+		if s == "" {
+			return "root"
+		}
+		return s
+	}
+	// The structure is the config as written, less the contents: a generic
+	// tree keeps exactly the keys kiln wrote.
+	var tree map[string]any
+	if err := json.Unmarshal(raw, &tree); err != nil {
+		t.Fatal(err)
+	}
+	list := func(parent any, key string) []any {
+		m, _ := parent.(map[string]any)
+		l, _ := m[key].([]any)
+		return l
+	}
+	for i, f := range list(tree["storage"], "files") {
+		d := decoded[i]
+		mode := "default"
+		if d.Mode != nil {
+			mode = fmt.Sprintf("%04o", *d.Mode)
+		}
+		user, group, _ := strings.Cut(d.Owner, ":")
+		ref := add(d.Path, "mode: "+mode+"\nowner: "+root(user)+":"+root(group)+"\n", d.Contents)
+		if c, ok := f.(map[string]any)["contents"].(map[string]any); ok {
+			c["source"] = ref
+		}
+	}
+	for _, u := range list(tree["systemd"], "units") {
+		u := u.(map[string]any)
+		path := "/etc/systemd/system/" + u["name"].(string)
+		if c, ok := u["contents"].(string); ok {
+			enabled := "unset"
+			if e, ok := u["enabled"].(bool); ok {
+				enabled = fmt.Sprint(e)
+			}
+			u["contents"] = add(path, "enabled: "+enabled+"\n", []byte(c))
+		}
+		for _, d := range list(u, "dropins") {
+			d := d.(map[string]any)
+			if c, ok := d["contents"].(string); ok {
+				d["contents"] = add(path+".d/"+d["name"].(string), "", []byte(c))
+			}
+		}
+	}
+	out, _ := json.MarshalIndent(tree, "", "  ")
+	return append(out, '\n'), files
 }
 
 // TestRenderDeterministic: the same spec renders to the same bytes.
@@ -67,31 +136,17 @@ func TestRenderDeterministic(t *testing.T) {
 // ignFile finds a file in the rendered Ignition config and decodes it.
 func ignFile(t *testing.T, ign []byte, path string) (content string, mode int, ok bool) {
 	t.Helper()
-	var cfg struct {
-		Storage struct {
-			Files []struct {
-				Path     string `json:"path"`
-				Mode     *int   `json:"mode"`
-				Contents struct {
-					Source string `json:"source"`
-				} `json:"contents"`
-			} `json:"files"`
-		} `json:"storage"`
-	}
-	if err := json.Unmarshal(ign, &cfg); err != nil {
+	_, files, err := parseIgnition(ign)
+	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range cfg.Storage.Files {
+	for _, f := range files {
 		if f.Path == path {
 			m := 0
 			if f.Mode != nil {
 				m = *f.Mode
 			}
-			data, err := decodeDataURL(f.Contents.Source)
-			if err != nil {
-				t.Fatalf("%s: %v", path, err)
-			}
-			return string(data), m, true
+			return string(f.Contents), m, true
 		}
 	}
 	return "", 0, false
@@ -166,20 +221,13 @@ func TestOnlyEdgePublishesBeyondLoopback(t *testing.T) {
 type ignEntry struct{ path, content string }
 
 func (r *Result) files(t *testing.T) []ignEntry {
-	var cfg struct {
-		Storage struct {
-			Files []struct {
-				Path string `json:"path"`
-			} `json:"files"`
-		} `json:"storage"`
-	}
-	if err := json.Unmarshal(r.Ignition, &cfg); err != nil {
+	_, files, err := parseIgnition(r.Ignition)
+	if err != nil {
 		t.Fatal(err)
 	}
 	var out []ignEntry
-	for _, f := range cfg.Storage.Files {
-		c, _, _ := ignFile(t, r.Ignition, f.Path)
-		out = append(out, ignEntry{f.Path, c})
+	for _, f := range files {
+		out = append(out, ignEntry{f.Path, string(f.Contents)})
 	}
 	return out
 }

@@ -2,11 +2,12 @@ package spec
 
 import (
 	"fmt"
-	"net/mail"
 	"net/url"
 	"reflect"
 	"regexp"
 	"strings"
+
+	"github.com/kiln-dev/kiln/internal/valid"
 )
 
 // Alerts configures Alertmanager: who is notified of which alerts, and how
@@ -248,9 +249,7 @@ func (v *validator) receiver(p string, r *Receiver) {
 }
 
 func (v *validator) address(p, a string) {
-	if m, err := mail.ParseAddress(a); err != nil || m.Address != a {
-		v.errorf(p, "write a bare address such as ops@example.com", "%q is not an email address", a)
-	}
+	v.check(p, valid.Email(a))
 }
 
 func containsString(list []string, s string) bool {

@@ -28,3 +28,17 @@ func Schema() ([]byte, error) {
 	}
 	return append(out, '\n'), nil
 }
+
+// JSONSchemaExtend lists the kinds of the kind table as the schema's enum
+// for a service's kind, so that editors offer exactly the kinds the loader
+// accepts.
+func (Service) JSONSchemaExtend(s *jsonschema.Schema) {
+	k, ok := s.Properties.Get("kind")
+	if !ok {
+		return
+	}
+	k.Enum = nil
+	for _, name := range serviceKindNames() {
+		k.Enum = append(k.Enum, name)
+	}
+}

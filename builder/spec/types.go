@@ -195,7 +195,7 @@ type Service struct {
 	Name string `yaml:"name" json:"name"`
 	// Kind selects kiln's recipe: configuration files, health check and
 	// defaults for a known component. "app" (default) uses only the spec.
-	Kind string `yaml:"kind,omitempty" json:"kind,omitempty" jsonschema:"enum=app,enum=static,enum=edge,enum=postgres,enum=pgbouncer,enum=redis,enum=prometheus,enum=grafana,enum=loki,enum=alloy,enum=node-exporter,enum=alertmanager,enum=postgres-exporter,enum=redis-exporter,enum=nginx-exporter"`
+	Kind string `yaml:"kind,omitempty" json:"kind,omitempty"`
 	// Image reference with a tag or digest; pin by digest for reproducible
 	// servers (`--strict` requires it).
 	Image string `yaml:"image" json:"image"`

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"path"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	version "github.com/hashicorp/go-version"
+
+	"github.com/kiln-dev/kiln/internal/valid"
 )
 
 var (
@@ -42,6 +45,19 @@ func (v *validator) add(sev Severity, path, msg, fix string) {
 
 func (v *validator) errorf(path, fix, format string, args ...any) {
 	v.add(Error, path, fmt.Sprintf(format, args...), fix)
+}
+
+// check reports err, a failure of one of internal/valid's checks, at
+// path; nil reports nothing.
+func (v *validator) check(path string, err error) {
+	var pr *valid.Problem
+	switch {
+	case err == nil:
+	case errors.As(err, &pr):
+		v.add(Error, path, pr.Msg, pr.Fix)
+	default:
+		v.add(Error, path, err.Error(), "")
+	}
 }
 
 func (v *validator) warnf(path, fix, format string, args ...any) {
@@ -197,9 +213,7 @@ func (v *validator) users(users []User) {
 }
 
 func (v *validator) ssh(s *SSH) {
-	if s.Port < 1 || s.Port > 65535 {
-		v.errorf("ssh.port", "use a port between 1 and 65535", "port %d is out of range", s.Port)
-	}
+	v.check("ssh.port", valid.Port(s.Port))
 	if s.RateLimit < 1 || s.RateLimit > 1000 {
 		v.errorf("ssh.rate_limit", "use new connections per minute between 1 and 1000", "rate limit %d is out of range", s.RateLimit)
 	}
@@ -212,9 +226,7 @@ func (v *validator) ssh(s *SSH) {
 func (v *validator) firewall(f *Firewall) {
 	for i, r := range f.Allow {
 		p := fmt.Sprintf("firewall.allow[%d]", i)
-		if r.Port < 1 || r.Port > 65535 {
-			v.errorf(p+".port", "use a port between 1 and 65535", "port %d is out of range", r.Port)
-		}
+		v.check(p+".port", valid.Port(r.Port))
 		if len(r.From) == 0 {
 			v.errorf(p+".from", "list the source networks, e.g. [203.0.113.0/24]", "an allow rule with no sources")
 		}
@@ -228,9 +240,7 @@ func (v *validator) firewall(f *Firewall) {
 
 func (v *validator) tls(a *Appliance) {
 	for i, d := range a.TLS.Domains {
-		if !isDomain(d) {
-			v.errorf(fmt.Sprintf("tls.domains[%d]", i), "write a host name such as clipper.example.com", "%q is not a domain name", d)
-		}
+		v.check(fmt.Sprintf("tls.domains[%d]", i), valid.Domain(d))
 	}
 	switch a.TLS.ACME {
 	case "letsencrypt", "letsencrypt-staging", "none":
@@ -239,176 +249,11 @@ func (v *validator) tls(a *Appliance) {
 			v.errorf("tls.acme", "use letsencrypt, letsencrypt-staging, none or an https:// directory URL", "unknown ACME directory %q", a.TLS.ACME)
 		}
 	}
-	if a.TLS.ACME != "none" && len(a.TLS.Domains) > 0 && !strings.Contains(a.TLS.Email, "@") {
+	switch {
+	case a.TLS.Email != "":
+		v.check("tls.email", valid.Email(a.TLS.Email))
+	case a.TLS.ACME != "none" && len(a.TLS.Domains) > 0:
 		v.errorf("tls.email", "add `email:` for the ACME account (expiry notices go there)", "ACME needs a contact email")
-	}
-}
-
-func isDomain(d string) bool {
-	if len(d) == 0 || len(d) > 253 {
-		return false
-	}
-	for _, l := range strings.Split(d, ".") {
-		if l == "" || len(l) > 63 || strings.HasPrefix(l, "-") || strings.HasSuffix(l, "-") {
-			return false
-		}
-		for _, c := range l {
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '*' && l == "*") {
-				return false
-			}
-		}
-	}
-	return strings.Contains(d, ".")
-}
-
-func (v *validator) services(a *Appliance, secrets, volumes map[string]bool) {
-	if len(a.Services) == 0 {
-		v.errorf("services", "add at least one service", "the appliance runs no services")
-	}
-	names := v.names("services", len(a.Services), func(i int) string { return a.Services[i].Name })
-	ports := map[int]string{}
-	for i := range a.Services {
-		s := &a.Services[i]
-		p := fmt.Sprintf("services[%d]", i)
-		role, ok := KindRole(s.Kind)
-		if !ok {
-			v.errorf(p+".kind", "use one of: "+strings.Join(Kinds(), ", "), "unknown kind %q", s.Kind)
-		}
-		v.image(p+".image", s.Image)
-		for j, port := range s.Ports {
-			pp := fmt.Sprintf("%s.ports[%d]", p, j)
-			if port.Port < 1 || port.Port > 65535 {
-				v.errorf(pp+".port", "use a port between 1 and 65535", "port %d is out of range", port.Port)
-				continue
-			}
-			if port.Target < 1 || port.Target > 65535 {
-				v.errorf(pp+".target", "use a port between 1 and 65535", "port %d is out of range", port.Target)
-			}
-			if other, dup := ports[port.Port]; dup {
-				v.errorf(pp+".port", "give each service its own host port", "port %d is already used by service %q", port.Port, other)
-			} else {
-				ports[port.Port] = s.Name
-			}
-			if port.Port == a.SSH.Port {
-				v.errorf(pp+".port", "choose another port", "port %d is sshd's", port.Port)
-			}
-			if port.Public && (role == RoleDatabase || role == RoleCache || role == RoleMonitoring) {
-				if port.Force {
-					v.warnf(pp+".public", "reach it over an SSH tunnel or a firewall allow-list instead", "the %s port %d of %q is open to the internet", role, port.Port, s.Name)
-				} else {
-					v.errorf(pp+".public", "remove `public: true` and reach it over SSH or `firewall.allow`; `force: true` overrides", "a %s port (%q, %d) must not be public", role, s.Name, port.Port)
-				}
-			}
-			if port.Public && role != RoleEdge && !port.Force {
-				if role == RoleApp {
-					v.warnf(pp+".public", "put the service behind the edge instead", "port %d of %q bypasses the TLS edge", port.Port, s.Name)
-				}
-			}
-		}
-		for k := range s.Env {
-			if !envRE.MatchString(k) {
-				v.errorf(p+".env."+k, "use letters, digits and _ , not starting with a digit", "%q is not an environment variable name", k)
-			}
-		}
-		for j, sec := range s.Secrets {
-			if !secrets[sec] {
-				v.errorf(fmt.Sprintf("%s.secrets[%d]", p, j), "declare it under the top-level `secrets:` list", "undefined secret %q", sec)
-			}
-		}
-		for j, m := range s.Volumes {
-			mp := fmt.Sprintf("%s.volumes[%d]", p, j)
-			if !volumes[m.Volume] {
-				v.errorf(mp+".volume", "declare it under the top-level `volumes:` list", "undefined volume %q", m.Volume)
-			}
-			if !path.IsAbs(m.Path) {
-				v.errorf(mp+".path", "give an absolute path inside the container", "%q is not an absolute path", m.Path)
-			}
-		}
-		for j, d := range s.DependsOn {
-			dp := fmt.Sprintf("%s.depends_on[%d]", p, j)
-			switch {
-			case d == s.Name:
-				v.errorf(dp, "remove it", "service %q depends on itself", d)
-			case !names[d]:
-				v.errorf(dp, "name a service defined under `services:`", "unknown service %q", d)
-			}
-		}
-		if s.Memory != "" && !sizeRE.MatchString(s.Memory) {
-			v.errorf(p+".memory", "write a size such as 512M or 2G", "%q is not a memory size", s.Memory)
-		}
-		if s.CPUs < 0 || s.CPUs > 256 {
-			v.errorf(p+".cpus", "write a number of CPUs such as 0.5 or 2", "%v CPUs is out of range", s.CPUs)
-		}
-		for _, d := range []struct{ field, val string }{{"interval", s.Health.Interval}, {"timeout", s.Health.Timeout}, {"start_period", s.Health.StartPeriod}} {
-			if d.val == "" {
-				continue
-			}
-			if dur, err := time.ParseDuration(d.val); err != nil || dur <= 0 {
-				v.errorf(p+".health."+d.field, "write a duration such as 30s or 1m", "%q is not a duration", d.val)
-			}
-		}
-	}
-	v.dependencyCycles(a)
-}
-
-// dependencyCycles refuses depends_on loops, which systemd would break at
-// random at boot.
-func (v *validator) dependencyCycles(a *Appliance) {
-	idx := map[string]int{}
-	for i, s := range a.Services {
-		idx[s.Name] = i
-	}
-	state := make([]int, len(a.Services)) // 0 new, 1 visiting, 2 done
-	var visit func(i int, chain []string) bool
-	visit = func(i int, chain []string) bool {
-		if state[i] == 1 {
-			v.errorf(fmt.Sprintf("services[%d].depends_on", i), "remove one dependency of the loop", "dependency loop: %s", strings.Join(append(chain, a.Services[i].Name), " → "))
-			return true
-		}
-		if state[i] == 2 {
-			return false
-		}
-		state[i] = 1
-		for _, d := range a.Services[i].DependsOn {
-			if j, ok := idx[d]; ok && j != i && visit(j, append(chain, a.Services[i].Name)) {
-				return true
-			}
-		}
-		state[i] = 2
-		return false
-	}
-	for i := range a.Services {
-		if visit(i, nil) {
-			return
-		}
-	}
-}
-
-func (v *validator) image(p, ref string) {
-	if ref == "" {
-		v.errorf(p, "give an image reference such as docker.io/library/redis:8.2-alpine", "missing image")
-		return
-	}
-	if strings.ContainsAny(ref, " \t\n") {
-		v.errorf(p, "remove the spaces", "%q is not an image reference", ref)
-		return
-	}
-	last := ref[strings.LastIndex(ref, "/")+1:]
-	hasDigest := digestRE.MatchString(ref)
-	if !hasDigest && strings.Contains(ref, "@") {
-		v.errorf(p, "write the digest as @sha256: and 64 hex digits", "malformed digest in %q", ref)
-		return
-	}
-	hasTag := strings.Contains(strings.Split(last, "@")[0], ":")
-	if !hasTag && !hasDigest {
-		v.errorf(p, "add a tag (:1.2.3) or better a digest (@sha256:…)", "image %q has no tag or digest, so every build could run different code", ref)
-		return
-	}
-	if strings.HasSuffix(strings.Split(last, "@")[0], ":latest") && !hasDigest {
-		v.warnf(p, "use a version tag, and a digest to pin it", "image %q uses the moving tag latest", ref)
-	}
-	if !hasDigest {
-		v.warnf(p, "append @sha256:<digest> (`podman image inspect --format '{{.Digest}}'`); --strict requires it", "image %q is not pinned by digest", ref)
 	}
 }
 
@@ -459,10 +304,8 @@ func (v *validator) registry(r *Registry) {
 	if r.PullRetries < 0 || r.PullRetries > 100 {
 		v.errorf("registry.pull_retries", "use a number between 0 and 100", "%d retries is out of range", r.PullRetries)
 	}
-	delay, err := time.ParseDuration(r.PullRetryDelay)
-	if err != nil || delay <= 0 {
-		v.errorf("registry.pull_retry_delay", "write a duration such as 30s", "%q is not a duration", r.PullRetryDelay)
-	}
+	delay, err := valid.Duration(r.PullRetryDelay)
+	v.check("registry.pull_retry_delay", err)
 	timeout, err2 := time.ParseDuration(r.PullTimeout)
 	switch {
 	case err2 != nil || timeout < time.Minute:

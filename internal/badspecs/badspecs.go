@@ -96,6 +96,8 @@ var Cases = []Case{
 	{"xfs label too long", "name: web\n", "name: web\ndata: {label: kiln-data-volume}\n", "2:15", "data.label", "at most 12"},
 	{"bad cidr", "name: web\n", "name: web\nfirewall: {allow: [{port: 9090, from: [10.0.0.300/8]}]}\n", "2:40", "firewall.allow[0].from[0]", "not a network"},
 	{"bad domain", "name: web\n", "name: web\ntls: {domains: [\"exa mple.com\"], email: a@b.c}\n", "2:17", "tls.domains[0]", "not a domain name"},
+	{"wildcard domain", "name: web\n", "name: web\ntls: {domains: [\"*.example.com\"], email: a@b.c}\n", "2:17", "tls.domains[0]", "DNS-01"},
+	{"email with a display name", "name: web\n", "name: web\ntls: {domains: [web.example.com], email: \"Ops <ops@example.com>\"}\n", "2:42", "tls.email", "not an email address"},
 	{"acme without email", "name: web\n", "name: web\ntls: {domains: [web.example.com]}\n", "2:6", "tls.email", "contact email"},
 	{"bad target platform", "name: web\n", "name: web\ntargets: [{platform: gcpp}]\n", "2:22", "targets[0].platform", `unknown platform "gcpp"`},
 	{"bad target format", "name: web\n", "name: web\ntargets: [{platform: metal, formats: [raw.bz2]}]\n", "2:39", "targets[0].formats[0]", "unknown format"},

@@ -4,12 +4,14 @@ package testutil
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -104,4 +106,65 @@ func firstDiff(want, got []byte) string {
 		}
 	}
 	return ""
+}
+
+// GoldenDir compares files (relative path → contents) with the golden
+// files under dir, one golden file each, and reports a golden file that
+// nothing produces any more. With -update it replaces dir with files.
+func GoldenDir(t testing.TB, dir string, files map[string][]byte) {
+	t.Helper()
+	if *update {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for rel, got := range files {
+		Golden(t, filepath.Join(dir, rel), got)
+	}
+	if *update {
+		return
+	}
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if _, ok := files[filepath.ToSlash(rel)]; !ok {
+			t.Errorf("golden file %s is no longer produced; re-record with -update", p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// FieldCase is one row of an overlay's validation table: a change that
+// breaks a valid Config, the sentinel the error must wrap, and the field
+// the error must name first. An alias of a plain struct, so that tables
+// stay one short line a row.
+type FieldCase[C any] = struct {
+	Mut   func(*C)
+	Err   error
+	Field string
+}
+
+// FieldErrors runs each case on a fresh valid Config from base through
+// render and checks that the error wraps the case's sentinel and starts
+// with the field's name.
+func FieldErrors[C any](t *testing.T, base func() C, render func(C) error, cases map[string]FieldCase[C]) {
+	t.Helper()
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			c := base()
+			tc.Mut(&c)
+			err := render(c)
+			if !errors.Is(err, tc.Err) {
+				t.Fatalf("got %v, want %v", err, tc.Err)
+			}
+			if !strings.HasPrefix(err.Error(), tc.Field+":") {
+				t.Errorf("error %q does not name field %q", err, tc.Field)
+			}
+		})
+	}
 }

@@ -8,12 +8,12 @@ import (
 	"bytes"
 	_ "embed"
 	"fmt"
-	"net/mail"
 	"net/url"
 	"regexp"
 	"strings"
 	"text/template"
 
+	"github.com/kiln-dev/kiln/internal/valid"
 	"github.com/kiln-dev/kiln/overlays"
 	"github.com/kiln-dev/kiln/overlays/nginx"
 	"github.com/kiln-dev/kiln/units"
@@ -120,10 +120,6 @@ var (
 	timerT      = template.Must(template.New(RenewTimer).Parse(timerTmpl))
 )
 
-// domainRe accepts lower-case DNS names with at least two labels; a
-// wildcard needs a DNS challenge, which the webroot cannot answer.
-var domainRe = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`)
-
 // pathRe keeps paths free of characters a unit file or shell would read.
 var pathRe = regexp.MustCompile(`^/[A-Za-z0-9._/-]+$`)
 
@@ -131,40 +127,77 @@ var pathRe = regexp.MustCompile(`^/[A-Za-z0-9._/-]+$`)
 // the shell would interpret.
 const unsafe = " '\"\\$`%;"
 
-// Validate reports the first problem in c, naming the field.
-func (c Config) Validate() error {
+func bad(field string, v any, err error) error {
+	return &overlays.FieldError{Field: field, Value: v, Err: err}
+}
+
+// hostNameRe is a name a self-signed certificate may carry: any host
+// name, "localhost" included, since no CA has to accept it.
+var hostNameRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$`)
+
+// checkDomains applies rule to each domain; there must be one at least.
+func (c Config) checkDomains(rule func(string) error) error {
 	if len(c.Domains) == 0 {
-		return fmt.Errorf("domains: %w", ErrNoDomains)
+		return &overlays.FieldError{Field: "domains", Err: ErrNoDomains}
 	}
 	for i, d := range c.Domains {
-		if len(d) > 253 || !domainRe.MatchString(d) {
-			return fmt.Errorf("domains[%d]: %q: %w", i, d, ErrDomain)
+		if err := rule(d); err != nil {
+			return &overlays.FieldError{Field: fmt.Sprintf("domains[%d]", i), Err: err}
 		}
 	}
-	a, err := mail.ParseAddress(c.Email)
-	if err != nil || a.Address != c.Email || a.Name != "" || strings.ContainsAny(c.Email, unsafe) {
-		return fmt.Errorf("email: %q: %w", c.Email, ErrEmail)
+	return nil
+}
+
+// validateSelfSigned checks what the first-boot certificate uses.
+func (c Config) validateSelfSigned() error {
+	err := c.checkDomains(func(d string) error {
+		if !hostNameRe.MatchString(d) {
+			return fmt.Errorf("%q: %w", d, ErrDomain)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if c.SelfSignedDays < 1 || c.SelfSignedDays > 825 {
+		return bad("self_signed_days", c.SelfSignedDays, ErrDays)
+	}
+	if c.NginxService != "" && !serviceRe.MatchString(c.NginxService) {
+		return bad("nginx_service", c.NginxService, ErrPath)
+	}
+	if !pathRe.MatchString(c.TLSDir) {
+		return bad("tls_dir", c.TLSDir, ErrPath)
+	}
+	return nil
+}
+
+// Validate reports the first problem in c as an *overlays.FieldError
+// naming the Config's field.
+func (c Config) Validate() error {
+	// A CA's rule for names is stricter than a self-signed certificate's,
+	// so it is checked first. The spec checks its domains with the same
+	// rule; this catches a caller that did not.
+	if err := c.checkDomains(valid.Domain); err != nil {
+		return err
+	}
+	if err := c.validateSelfSigned(); err != nil {
+		return err
+	}
+	if err := valid.Email(c.Email); err != nil {
+		return &overlays.FieldError{Field: "email", Err: err}
 	}
 	u, err := url.Parse(c.Directory)
 	if err != nil || u.Scheme != "https" || u.Host == "" || strings.ContainsAny(c.Directory, unsafe) {
-		return fmt.Errorf("directory: %q: %w", c.Directory, ErrDirectory)
+		return bad("directory", c.Directory, ErrDirectory)
 	}
 	if c.KeyType != "ecdsa" && c.KeyType != "rsa" {
-		return fmt.Errorf("key_type: %q: %w", c.KeyType, ErrKeyType)
-	}
-	if c.SelfSignedDays < 1 || c.SelfSignedDays > 825 {
-		return fmt.Errorf("self_signed_days: %d: %w", c.SelfSignedDays, ErrDays)
-	}
-	if c.NginxService != "" && !serviceRe.MatchString(c.NginxService) {
-		return fmt.Errorf("nginx_service: %q: %w", c.NginxService, ErrPath)
+		return bad("key_type", c.KeyType, ErrKeyType)
 	}
 	if c.TextfileDir != "" && !pathRe.MatchString(c.TextfileDir) {
-		return fmt.Errorf("textfile_dir: %q: %w", c.TextfileDir, ErrPath)
+		return bad("textfile_dir", c.TextfileDir, ErrPath)
 	}
-	for _, p := range []struct{ field, v string }{{"tls_dir", c.TLSDir}, {"webroot", c.Webroot}} {
-		if !pathRe.MatchString(p.v) {
-			return fmt.Errorf("%s: %q: %w", p.field, p.v, ErrPath)
-		}
+	if !pathRe.MatchString(c.Webroot) {
+		return bad("webroot", c.Webroot, ErrPath)
 	}
 	return nil
 }
@@ -187,6 +220,21 @@ func Render(c Config) ([]overlays.File, []units.Unit, error) {
 	if err := c.Validate(); err != nil {
 		return nil, nil, err
 	}
+	return render(c, true)
+}
+
+// SelfSigned returns only the first-boot self-signed certificate's script
+// and unit, for an edge no CA certifies (no public names, or ACME turned
+// off). It needs no contact email, directory or webroot.
+func SelfSigned(c Config) ([]overlays.File, []units.Unit, error) {
+	if err := c.validateSelfSigned(); err != nil {
+		return nil, nil, err
+	}
+	return render(c, false)
+}
+
+// render writes the self-signed part, and the issuance part when asked.
+func render(c Config, issue bool) ([]overlays.File, []units.Unit, error) {
 	svc := c.NginxService
 	if svc == "" {
 		svc = nginx.ServiceName
@@ -194,17 +242,21 @@ func Render(c Config) ([]overlays.File, []units.Unit, error) {
 	v := view{Config: c, Names: strings.Join(c.Domains, " "), HookDir: HookDir, StateDir: StateDir,
 		SelfSignedScript: SelfSignedScript, ReloadScript: ReloadScript, AttemptScript: AttemptScript,
 		Image: CertbotImage, CertName: CertName, Nginx: svc, SelfSignedUnit: SelfSignedUnit}
-	files := []overlays.File{
-		{Path: SelfSignedScript, Mode: 0o755, Contents: []byte(selfSignedScript)},
-		{Path: HookDir + "/deploy-hook.sh", Mode: 0o755, Contents: []byte(deployHookScript)},
-		{Path: ReloadScript, Mode: 0o755, Contents: []byte(reloadScript)},
-		{Path: AttemptScript, Mode: 0o755, Contents: []byte(attemptScript)},
-	}
-	var us []units.Unit
-	for _, u := range []struct {
+	files := []overlays.File{{Path: SelfSignedScript, Mode: 0o755, Contents: []byte(selfSignedScript)}}
+	type tmpl struct {
 		name string
 		t    *template.Template
-	}{{SelfSignedUnit, selfSignedT}, {RenewUnit, renewT}, {RenewTimer, timerT}} {
+	}
+	ts := []tmpl{{SelfSignedUnit, selfSignedT}}
+	if issue {
+		files = append(files,
+			overlays.File{Path: HookDir + "/deploy-hook.sh", Mode: 0o755, Contents: []byte(deployHookScript)},
+			overlays.File{Path: ReloadScript, Mode: 0o755, Contents: []byte(reloadScript)},
+			overlays.File{Path: AttemptScript, Mode: 0o755, Contents: []byte(attemptScript)})
+		ts = append(ts, tmpl{RenewUnit, renewT}, tmpl{RenewTimer, timerT})
+	}
+	var us []units.Unit
+	for _, u := range ts {
 		var b bytes.Buffer
 		if err := u.t.Execute(&b, v); err != nil {
 			return nil, nil, err

@@ -67,11 +67,7 @@ func TestRenderGolden(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	cases := map[string]struct {
-		mut   func(*Config)
-		err   error
-		field string
-	}{
+	cases := map[string]testutil.FieldCase[Config]{
 		"no domains":   {func(c *Config) { c.Domains = nil }, ErrNoDomains, "domains"},
 		"wildcard":     {func(c *Config) { c.Domains = []string{"a.example.com", "*.example.com"} }, ErrDomain, "domains[1]"},
 		"single label": {func(c *Config) { c.Domains = []string{"localhost"} }, ErrDomain, "domains[0]"},
@@ -86,19 +82,7 @@ func TestValidate(t *testing.T) {
 		"tls dir":      {func(c *Config) { c.TLSDir = "tls" }, ErrPath, "tls_dir"},
 		"webroot":      {func(c *Config) { c.Webroot = "/var/www acme" }, ErrPath, "webroot"},
 	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			c := DefaultConfig("ops@example.com", "example.com")
-			tc.mut(&c)
-			_, _, err := Render(c)
-			if !errors.Is(err, tc.err) {
-				t.Fatalf("got %v, want %v", err, tc.err)
-			}
-			if !strings.HasPrefix(err.Error(), tc.field+":") {
-				t.Errorf("error %q does not name field %q", err, tc.field)
-			}
-		})
-	}
+	testutil.FieldErrors(t, func() Config { return DefaultConfig("ops@example.com", "example.com") }, func(c Config) error { _, _, err := Render(c); return err }, cases)
 }
 
 // TestUnits has Quadlet and systemd-analyze judge the units together with
@@ -456,5 +440,26 @@ func TestScriptsShellcheck(t *testing.T) {
 	}
 	if out, err := judge.TryJudge(t, "shellcheck", args...); err != nil {
 		t.Errorf("shellcheck: %v\n%s", err, out)
+	}
+}
+
+// TestSelfSignedNeedsNoEmail: an edge no CA certifies gets its first-boot
+// certificate without a contact address, and nothing that would contact a
+// CA.
+func TestSelfSignedNeedsNoEmail(t *testing.T) {
+	c := DefaultConfig("", "localhost")
+	files, us, err := SelfSigned(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 1 || files[0].Path != SelfSignedScript || len(us) != 1 || us[0].Name != SelfSignedUnit {
+		t.Errorf("got files %v and units %v, want only the self-signed script and unit", files, us)
+	}
+	if _, _, err := Render(c); err == nil {
+		t.Error("Render issued for localhost with no email")
+	}
+	c.Domains = []string{"bad name"}
+	if _, _, err := SelfSigned(c); !errors.Is(err, ErrDomain) {
+		t.Errorf("SelfSigned(bad name) = %v, want ErrDomain", err)
 	}
 }

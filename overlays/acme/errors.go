@@ -1,15 +1,20 @@
 package acme
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/kiln-dev/kiln/internal/valid"
+)
 
 // Validation errors; each is wrapped with the offending field and value.
 var (
 	// ErrNoDomains is returned when no domain is declared.
 	ErrNoDomains = errors.New("at least one domain is required")
-	// ErrDomain is returned for a name a public CA would not certify.
-	ErrDomain = errors.New("invalid domain")
+	// ErrDomain is returned for a name a public CA would not certify; it
+	// is the one domain rule kiln has, internal/valid's.
+	ErrDomain = valid.ErrDomain
 	// ErrEmail is returned for a missing or malformed contact address.
-	ErrEmail = errors.New("a contact email address is required")
+	ErrEmail = valid.ErrEmail
 	// ErrDirectory is returned for a directory URL that is not https.
 	ErrDirectory = errors.New("ACME directory must be an https URL")
 	// ErrDays is returned for a self-signed lifetime out of range.

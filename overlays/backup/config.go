@@ -348,7 +348,7 @@ func (c Config) archiveDirInContainer() string {
 }
 
 // PostgresSettings returns the postgresql.conf settings that WAL archiving
-// needs, as values ready to write after "name = ". The segment is copied to
+// needs, as raw values: the writer of postgresql.conf quotes them. The segment is copied to
 // a temporary name and renamed, so the shipper never sees half a segment,
 // and an existing segment is never overwritten.
 func PostgresSettings(c Config) map[string]string {
@@ -357,7 +357,7 @@ func PostgresSettings(c Config) map[string]string {
 	return map[string]string{
 		"wal_level":       "replica",
 		"archive_mode":    "on",
-		"archive_command": "'" + cmd + "'",
+		"archive_command": cmd,
 		"archive_timeout": fmt.Sprintf("%ds", int(c.ArchiveTimeout/time.Second)),
 		"max_wal_senders": "3",
 	}

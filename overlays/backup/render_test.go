@@ -149,7 +149,7 @@ func TestPostgresSettings(t *testing.T) {
 		"wal_level":       "replica",
 		"archive_mode":    "on",
 		"archive_timeout": "60s",
-		"archive_command": "'test ! -f /var/lib/kiln/wal-archive/incoming/%f && cp %p /var/lib/kiln/wal-archive/incoming/%f.tmp && mv /var/lib/kiln/wal-archive/incoming/%f.tmp /var/lib/kiln/wal-archive/incoming/%f'",
+		"archive_command": "test ! -f /var/lib/kiln/wal-archive/incoming/%f && cp %p /var/lib/kiln/wal-archive/incoming/%f.tmp && mv /var/lib/kiln/wal-archive/incoming/%f.tmp /var/lib/kiln/wal-archive/incoming/%f",
 		"max_wal_senders": "3",
 	}
 	for k, v := range want {

@@ -200,7 +200,9 @@ func newEnv(t *testing.T) *env {
 	conf := fmt.Sprintf("port = %d\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\nfsync = off\nmax_wal_size = '64MB'\n", e.pgPort, e.pgSock)
 	settings := PostgresSettings(cfg)
 	for _, k := range sortedKeys(settings) {
-		conf += k + " = " + settings[k] + "\n"
+		// Quoted as postgresql.conf wants a string, which every setting
+		// may be written as.
+		conf += k + " = '" + strings.ReplaceAll(settings[k], "'", "''") + "'\n"
 	}
 	f, err := os.OpenFile(filepath.Join(e.pgData, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {

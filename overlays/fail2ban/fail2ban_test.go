@@ -1,7 +1,6 @@
 package fail2ban
 
 import (
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,11 +33,7 @@ func TestRenderGolden(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	cases := map[string]struct {
-		mut   func(*Config)
-		err   error
-		field string
-	}{
+	cases := map[string]testutil.FieldCase[Config]{
 		"bantime":   {func(c *Config) { c.BanTime = 0 }, ErrRange, "bantime"},
 		"findtime":  {func(c *Config) { c.FindTime = -5 }, ErrRange, "findtime"},
 		"maxretry":  {func(c *Config) { c.MaxRetry = 0 }, ErrRange, "maxretry"},
@@ -48,19 +43,7 @@ func TestValidate(t *testing.T) {
 		"port":      {func(c *Config) { c.Ports = []int{22, 0} }, ErrPort, "ports[1]"},
 		"ignoreip":  {func(c *Config) { c.IgnoreIP = []string{"10.0.0.0/8", "example.com"} }, ErrCIDR, "ignoreip[1]"},
 	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			c := DefaultConfig()
-			tc.mut(&c)
-			_, _, err := Render(c)
-			if !errors.Is(err, tc.err) {
-				t.Fatalf("got %v, want %v", err, tc.err)
-			}
-			if !strings.HasPrefix(err.Error(), tc.field+":") {
-				t.Errorf("error %q does not name field %q", err, tc.field)
-			}
-		})
-	}
+	testutil.FieldErrors(t, DefaultConfig, func(c Config) error { _, _, err := Render(c); return err }, cases)
 }
 
 // confDir lays the rendered files over a copy of the distribution's stock

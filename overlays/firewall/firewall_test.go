@@ -1,7 +1,6 @@
 package firewall
 
 import (
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,11 +61,7 @@ func TestRenderDeterministic(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	cases := map[string]struct {
-		mut   func(*Config)
-		err   error
-		field string
-	}{
+	cases := map[string]testutil.FieldCase[Config]{
 		"no public":       {func(c *Config) { c.PublicTCPPorts = nil }, ErrNoPublicPorts, "public_tcp_ports"},
 		"port zero":       {func(c *Config) { c.PublicTCPPorts = []int{0} }, ErrPort, "public_tcp_ports[0]"},
 		"port too big":    {func(c *Config) { c.PublicTCPPorts = []int{22, 70000} }, ErrPort, "public_tcp_ports[1]"},
@@ -85,19 +80,7 @@ func TestValidate(t *testing.T) {
 		"host port no if": {func(c *Config) { c.ContainerHostTCPPorts = []int{9100}; c.ContainerInterfaces = nil }, ErrNoInterfaces, "container_host_tcp_ports"},
 		"long interface":  {func(c *Config) { c.ContainerInterfaces = []string{"abcdefghijklmnop"} }, ErrInterface, "container_interfaces[0]"},
 	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			c := DefaultConfig()
-			tc.mut(&c)
-			_, _, err := Render(c)
-			if !errors.Is(err, tc.err) {
-				t.Fatalf("got %v, want %v", err, tc.err)
-			}
-			if !strings.HasPrefix(err.Error(), tc.field+":") {
-				t.Errorf("error %q does not name field %q", err, tc.field)
-			}
-		})
-	}
+	testutil.FieldErrors(t, DefaultConfig, func(c Config) error { _, _, err := Render(c); return err }, cases)
 	// The SSH limit may be switched off without a rate.
 	c := DefaultConfig()
 	c.SSHPort, c.SSHRate = 0, Rate{}

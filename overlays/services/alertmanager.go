@@ -2,10 +2,10 @@ package services
 
 import (
 	"fmt"
-	"net/mail"
 	"net/url"
 	"strings"
 
+	"github.com/kiln-dev/kiln/internal/valid"
 	"github.com/kiln-dev/kiln/overlays"
 )
 
@@ -324,8 +324,8 @@ func checkAddress(field, v string) error {
 	if err := checkPlain(field, v); err != nil {
 		return err
 	}
-	if a, err := mail.ParseAddress(v); err != nil || a.Address != v {
-		return fmt.Errorf("%s %q: want a bare address such as ops@example.com: %w", field, v, ErrInvalidValue)
+	if err := valid.Email(v); err != nil {
+		return fmt.Errorf("%s: %w: %w", field, err, ErrInvalidValue)
 	}
 	return nil
 }

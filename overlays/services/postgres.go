@@ -52,7 +52,6 @@ const (
 	PostgresDataDir      = DataRoot + "/postgres"
 	postgresConfMount    = "/etc/postgresql"
 	postgresDataMount    = "/var/lib/postgresql/data"
-	postgresImageUID     = 70 // the postgres user of the alpine image
 	postgresConfFileName = "postgresql.conf"
 	postgresHBAFileName  = "pg_hba.conf"
 )
@@ -143,13 +142,26 @@ func Postgres(cfg PostgresConfig) ([]overlays.File, error) {
 	}, nil
 }
 
+// PostgresUID is the uid (and gid) of the postgres user in the official
+// image: 70 in the Alpine variants, 999 in the Debian ones (bookworm,
+// trixie, or a bare version tag). The secret mounted into the container,
+// the backup scripts and the WAL spool all use it: the server runs as that
+// user and must read and write them.
+func PostgresUID(image string) int {
+	if strings.Contains(image, "alpine") {
+		return 70
+	}
+	return 999
+}
+
 // PostgresInitDBArgs are the initdb arguments for a new cluster: UTF-8 with
 // the C locale, so sorting never changes with the image's libc.
 func PostgresInitDBArgs() string { return "--encoding=UTF8 --lc-collate=C --lc-ctype=C" }
 
 // PostgresRuntime describes the PostgreSQL container.
 func PostgresRuntime(cfg PostgresConfig) Runtime {
-	secret := Secret{Name: cfg.PasswordSecret, UID: postgresImageUID, GID: postgresImageUID, Mode: 0o400}
+	uid := PostgresUID(cfg.Image)
+	secret := Secret{Name: cfg.PasswordSecret, UID: uid, GID: uid, Mode: 0o400}
 	return Runtime{
 		Image: cfg.Image,
 		// The image's entrypoint runs initdb on an empty data directory and

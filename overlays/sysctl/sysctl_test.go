@@ -3,7 +3,6 @@ package sysctl
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"path"
 	"path/filepath"
 	"strings"
@@ -144,11 +143,7 @@ func TestFileShape(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	cases := map[string]struct {
-		mut   func(*Config)
-		err   error
-		field string
-	}{
+	cases := map[string]testutil.FieldCase[Config]{
 		"bad key":      {func(c *Config) { c.Extra = map[string]string{"Vm Swappiness": "1"} }, ErrKey, "extra[Vm Swappiness]"},
 		"slash key":    {func(c *Config) { c.Extra = map[string]string{"vm/swappiness": "1"} }, ErrKey, "extra[vm/swappiness]"},
 		"override":     {func(c *Config) { c.Extra = map[string]string{"kernel.kptr_restrict": "0"} }, ErrOverride, "extra[kernel.kptr_restrict]"},
@@ -161,17 +156,5 @@ func TestValidate(t *testing.T) {
 		"ntp server":   {func(c *Config) { c.NTPServers = []string{"pool.ntp.org", "bad server"} }, ErrServer, "ntp_servers[1]"},
 		"ntp injected": {func(c *Config) { c.NTPServers = []string{"a.example\nallow all"} }, ErrServer, "ntp_servers[0]"},
 	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			c := DefaultConfig()
-			tc.mut(&c)
-			_, _, err := Render(c)
-			if !errors.Is(err, tc.err) {
-				t.Fatalf("got %v, want %v", err, tc.err)
-			}
-			if !strings.HasPrefix(err.Error(), tc.field+":") {
-				t.Errorf("error %q does not name field %q", err, tc.field)
-			}
-		})
-	}
+	testutil.FieldErrors(t, DefaultConfig, func(c Config) error { _, _, err := Render(c); return err }, cases)
 }
