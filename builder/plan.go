@@ -186,8 +186,13 @@ func (p *Plan) secrets() error {
 	if p.App.Data.Mode != spec.DataNone {
 		after = []string{units.MountUnitName(p.App.Data.Path)}
 	}
+	// The directory is made outside the sandbox, which can only open
+	// paths that exist when it starts; the script runs confined, writing
+	// the secrets and podman's secret store only.
+	sandbox := "ExecStartPre=+/usr/bin/install -d -m 0700 " + p.SecretsDir() + "\n" +
+		units.Confined{Writable: []string{p.SecretsDir()}, Podman: true}.Directives()
 	u := units.Oneshot("kiln-secrets", "Generate the appliance's secrets (never replaces one)",
-		"/usr/bin/env KILN_SECRETS_DIR="+p.SecretsDir()+" "+SecretsScript, after, nil)
+		"/usr/bin/env KILN_SECRETS_DIR="+p.SecretsDir()+" "+SecretsScript, after, nil, sandbox)
 	p.Units = append(p.Units, u)
 	return nil
 }
