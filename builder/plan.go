@@ -344,6 +344,7 @@ func (p *Plan) services() error {
 		if err := r.apply(p, s, &c); err != nil {
 			return fmt.Errorf("service %s: %w", s.Name, err)
 		}
+		leastPrivilege(s.Kind, &c)
 		for k, v := range s.Env {
 			c.Env[k] = v // the spec overrides the recipe
 		}

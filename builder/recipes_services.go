@@ -212,6 +212,14 @@ func applyLoki(p *Plan, s *spec.Service, c *units.Container) error {
 	return nil
 }
 
+// alloyUser is the alloy user and group of the grafana/alloy image (UID
+// 473 in its Dockerfile).
+const alloyUser = "473:473"
+
+// systemdJournalGID is the systemd-journal group of Fedora CoreOS, which
+// may read the persistent journal.
+const systemdJournalGID = "190"
+
 func applyAlloy(p *Plan, s *spec.Service, c *units.Container) error {
 	cfg := services.DefaultAlloy()
 	cfg.Image, cfg.Port = s.Image, targetPort(s, 12345)
@@ -221,6 +229,14 @@ func applyAlloy(p *Plan, s *spec.Service, c *units.Container) error {
 	files, err := services.Alloy(cfg)
 	if err != nil {
 		return err
+	}
+	if c.User == "" {
+		// Not root: the image's alloy user, which owns its data directory,
+		// reads the journal through the systemd-journal group. Its gid is
+		// fixed on Fedora (190, Fedora's setup package, uidgid), so the
+		// container names it by number.
+		c.User = alloyUser
+		c.GroupAdd = append(c.GroupAdd, systemdJournalGID)
 	}
 	p.applyRuntime(c, files, services.AlloyRuntime(cfg))
 	if c.Health.Command == "" {

@@ -1,10 +1,13 @@
 package builder
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/kiln-dev/kiln/internal/judge"
+	"github.com/kiln-dev/kiln/internal/testutil"
 )
 
 // hostUnitLimits is the reviewed exposure ceiling of every host service
@@ -73,4 +76,36 @@ func TestFirewallKeepsOnlyNetAdmin(t *testing.T) {
 		return
 	}
 	t.Fatal("Clipper renders no kiln-firewall.service")
+}
+
+// TestNftNeedsOnlyNetAdmin loads Clipper's ruleset, and adds a ban the way
+// fail2ban's nftables action does, with CAP_NET_ADMIN as the only
+// capability (setpriv empties the rest of the bounding set), in a scratch
+// network namespace: what kiln-firewall.service and the fail2ban container
+// keep is enough; with no capability at all nft is refused.
+func TestNftNeedsOnlyNetAdmin(t *testing.T) {
+	res := renderCase(t, "clipper")
+	rules, _, ok := ignFile(t, res.Ignition, "/etc/kiln/nftables.nft")
+	if !ok {
+		t.Fatal("Clipper has no /etc/kiln/nftables.nft")
+	}
+	p := filepath.Join(t.TempDir(), "rules.nft")
+	if err := os.WriteFile(p, []byte(rules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	script := "nft -f " + p + " && nft add table inet f2b-table && " +
+		`nft add set inet f2b-table addr-set-sshd "{ type ipv4_addr; }" && ` +
+		`nft add element inet f2b-table addr-set-sshd "{ 192.0.2.1 }"`
+	setpriv := testutil.Tool(t, "setpriv")
+	testutil.Tool(t, "nft")
+	run := func(bounding string) (string, error) {
+		out, err := judge.Exec(t, judge.Command{Name: "unshare", Args: []string{"-n", setpriv, "--bounding-set", bounding, "--", "sh", "-c", script}})
+		return out.Combined(), err
+	}
+	if out, err := run("-all,+net_admin"); err != nil {
+		t.Errorf("nft with CAP_NET_ADMIN alone: %v\n%s", err, out)
+	}
+	if out, err := run("-all"); err == nil {
+		t.Errorf("nft loaded the ruleset with no capability at all; the check proves nothing:\n%s", out)
+	}
 }
