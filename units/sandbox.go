@@ -44,7 +44,7 @@ func (c Confined) Directives() string {
 	if len(writable) > 0 {
 		line("ReadWritePaths", strings.Join(writable, " "))
 	}
-	line("ProtectHome", "yes")
+	line("ProtectHome", protectHome(c.Podman))
 	line("PrivateTmp", "yes")
 	if c.Podman {
 		// The storage probe creates an overlay whiteout, a device node.
@@ -104,6 +104,19 @@ func (c Confined) Directives() string {
 	return b.String()
 }
 
+// protectHome hides the home directories: "yes" mounts an inaccessible
+// (mode 0) directory on /root, "tmpfs" an empty one. podman looks for
+// configuration and registry credentials under root's home, and some of
+// those lookups treat any error but "does not exist" as fatal; without
+// CAP_DAC_OVERRIDE, which would let root search the inaccessible directory,
+// podman gets "permission denied" there, so it gets the empty tmpfs.
+func protectHome(podmanWithoutDACOverride bool) string {
+	if podmanWithoutDACOverride {
+		return "tmpfs"
+	}
+	return "yes"
+}
+
 // podmanWritable is where root podman keeps its images, containers and
 // secrets, its runtime state (/run/containers, /run/libpod, /run/netns)
 // and image layers while they are pulled.
@@ -152,15 +165,18 @@ func (p PodmanRunner) Directives() string {
 	line := func(k, v string) { fmt.Fprintf(&b, "%s=%s\n", k, v) }
 	line("ProtectSystem", "strict")
 	line("ReadWritePaths", strings.Join(append(slices.Clone(p.Writable), podmanWritable...), " "))
-	line("ProtectHome", "yes")
+	line("ProtectHome", protectHome(false)) // podman keeps CAP_DAC_OVERRIDE
 	line("PrivateTmp", "yes")
 	// The unit's mounts (container root filesystems) never reach the
 	// host; podman run --rm removes them before the unit ends.
 	line("PrivateMounts", "yes")
-	// Containers live in their own cgroups (machine.slice), so the
-	// unit's device list (the real-time clock, read-only) binds podman
-	// alone, which opens no device.
+	// ProtectClock's device list (the real-time clock, read-only) already
+	// closes the unit's devices but the pseudo devices (/dev/null…);
+	// DevicePolicy says so. Containers live in their own cgroups
+	// (machine.slice), so the list binds podman alone, which opens no
+	// other device.
 	line("ProtectClock", "yes")
+	line("DevicePolicy", "closed")
 	if !p.Bridge {
 		line("ProtectKernelTunables", "yes")
 	}
