@@ -62,6 +62,10 @@ type PlanWarning struct {
 type dataDir struct {
 	path  string
 	owner string // "uid[:gid]" of the container process, or empty for root
+	// adopt hands everything inside to owner at every boot, for a
+	// directory whose owner changed (Alloy's was root's before it ran as
+	// its own user) and whose contents are small.
+	adopt bool
 }
 
 // DataDir returns a directory on the persistent data filesystem.
@@ -283,6 +287,9 @@ func (p *Plan) tmpfiles() error {
 			gid = uid
 		}
 		fmt.Fprintf(&b, "d %s 0750 %s %s -\n", d.path, uid, gid)
+		if d.adopt {
+			fmt.Fprintf(&b, "Z %s - %s %s -\n", d.path, uid, gid)
+		}
 	}
 	p.addFile("/etc/tmpfiles.d/kiln.conf", 0o644, b.String())
 	return nil

@@ -2,11 +2,13 @@ package builder
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/kiln-dev/kiln/internal/judge"
 	"github.com/kiln-dev/kiln/internal/testutil"
 )
 
@@ -132,4 +134,42 @@ func TestContainerPrivileges(t *testing.T) {
 		t.Error("Clipper renders no kiln-fail2ban.container: the table would miss it")
 	}
 	testutil.Golden(t, filepath.Join("testdata", "privileges", "clipper.txt"), []byte(privilegeTable(units)))
+}
+
+// TestAlloyAdoptsItsData: Alloy no longer runs as root, so a data volume
+// kept from a release that did holds files the alloy user cannot write;
+// systemd-tmpfiles, run at boot, hands them over (judged by
+// systemd-tmpfiles itself on a scratch root).
+func TestAlloyAdoptsItsData(t *testing.T) {
+	conf, _, ok := ignFile(t, renderCase(t, "clipper").Ignition, "/etc/tmpfiles.d/kiln.conf")
+	if !ok {
+		t.Fatal("Clipper has no /etc/tmpfiles.d/kiln.conf")
+	}
+	root := t.TempDir()
+	old := filepath.Join(root, "var/lib/kiln/alloy/loki.source.journal.read/positions.yml")
+	if err := os.MkdirAll(filepath.Dir(old), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(old, []byte("positions: {}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "etc/tmpfiles.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc/tmpfiles.d/kiln.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := judge.Exec(t, judge.Command{Name: "systemd-tmpfiles", Args: []string{"--root=" + root, "--create"}})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.Combined())
+	}
+	for _, p := range []string{filepath.Dir(filepath.Dir(old)), filepath.Dir(old), old} {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uid, gid := owner(st); uid != 473 || gid != 473 {
+			t.Errorf("%s is owned by %d:%d after systemd-tmpfiles, want the alloy user 473:473", p, uid, gid)
+		}
+	}
 }

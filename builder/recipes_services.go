@@ -238,7 +238,14 @@ func applyAlloy(p *Plan, s *spec.Service, c *units.Container) error {
 		c.User = alloyUser
 		c.GroupAdd = append(c.GroupAdd, systemdJournalGID)
 	}
+	n := len(p.dataDirs)
 	p.applyRuntime(c, files, services.AlloyRuntime(cfg))
+	// A data volume kept from a release that ran Alloy as root holds
+	// root's positions and write-ahead log, which the alloy user could not
+	// update: its few files are handed over at boot.
+	for i := n; i < len(p.dataDirs); i++ {
+		p.dataDirs[i].adopt = true
+	}
 	if c.Health.Command == "" {
 		// The Alloy image is Debian-based with bash but no wget or curl.
 		c.Health = health(fmt.Sprintf(`bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d'`, cfg.Port))
