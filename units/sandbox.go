@@ -18,7 +18,8 @@ import (
 // read-only system except Writable.
 type Confined struct {
 	// Writable are the only paths the program may change (ReadWritePaths=).
-	// Each must exist when the unit starts, or systemd refuses to run it.
+	// Each must exist when the unit starts to be writable: the unit makes
+	// it beforehand (ExecStartPre=+…) where it may be missing.
 	Writable []string
 	// Capabilities is the whole bounding set (e.g. CAP_NET_ADMIN for nft);
 	// empty means none.
@@ -42,7 +43,7 @@ func (c Confined) Directives() string {
 	}
 	line("ProtectSystem", "strict")
 	if len(writable) > 0 {
-		line("ReadWritePaths", strings.Join(writable, " "))
+		line("ReadWritePaths", readWritePaths(writable))
 	}
 	line("ProtectHome", protectHome(c.Podman))
 	line("PrivateTmp", "yes")
@@ -104,6 +105,19 @@ func (c Confined) Directives() string {
 	return b.String()
 }
 
+// readWritePaths lists paths for ReadWritePaths=, each marked optional
+// ("-"). A missing path then stays read-only and the program's write fails
+// with a message naming it; unmarked, systemd would refuse to start the
+// unit with status 226/NAMESPACE, which an ExecCondition= (the backup
+// units' "configured" check) reads as "skip this run", silently.
+func readWritePaths(paths []string) string {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		out[i] = "-" + p
+	}
+	return strings.Join(out, " ")
+}
+
 // protectHome hides the home directories: "yes" mounts an inaccessible
 // (mode 0) directory on /root, "tmpfs" an empty one. podman looks for
 // configuration and registry credentials under root's home, and some of
@@ -119,7 +133,10 @@ func protectHome(podmanWithoutDACOverride bool) string {
 
 // podmanWritable is where root podman keeps its images, containers and
 // secrets, its runtime state (/run/containers, /run/libpod, /run/netns)
-// and image layers while they are pulled.
+// and image layers while they are pulled. /var/lib/containers exists from
+// boot on Fedora CoreOS: rpm-ostree recreates the /var directories of its
+// packages (containers-common's /var/lib/containers/sigstore) with
+// systemd-tmpfiles.
 var podmanWritable = []string{"/var/lib/containers", "/run", "/var/tmp"}
 
 // PodmanRunner is the sandbox of a host program that starts containers
@@ -131,13 +148,15 @@ var podmanWritable = []string{"/var/lib/containers", "/run", "/var/tmp"}
 // real-time scheduling, the capabilities no container gets.
 type PodmanRunner struct {
 	// Writable are the paths the program and its containers change besides
-	// podman's own state (ReadWritePaths=); each must exist at start.
+	// podman's own state (ReadWritePaths=); each must exist at start to be
+	// writable.
 	Writable []string
 	// Exec is set when the program enters other containers (`podman exec`
 	// into PostgreSQL or Redis): joining the namespaces of a process of
 	// another user needs CAP_SYS_PTRACE.
 	Exec bool
-	// Bridge is set when a container joins a Podman bridge network:
+	// Bridge is set when a container joins a Podman bridge network (with
+	// Exec as well, the unit would score 5.1, above the ceiling):
 	// netavark configures it (CAP_NET_ADMIN) and writes sysctls such as
 	// net.ipv4.ip_forward, so /proc/sys stays writable. Containers on the
 	// host's network need neither.
@@ -164,7 +183,7 @@ func (p PodmanRunner) Directives() string {
 	var b strings.Builder
 	line := func(k, v string) { fmt.Fprintf(&b, "%s=%s\n", k, v) }
 	line("ProtectSystem", "strict")
-	line("ReadWritePaths", strings.Join(append(slices.Clone(p.Writable), podmanWritable...), " "))
+	line("ReadWritePaths", readWritePaths(append(slices.Clone(p.Writable), podmanWritable...)))
 	line("ProtectHome", protectHome(false)) // podman keeps CAP_DAC_OVERRIDE
 	line("PrivateTmp", "yes")
 	// The unit's mounts (container root filesystems) never reach the
