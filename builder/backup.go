@@ -38,6 +38,7 @@ func (p *Plan) backupConfig() (backup.Config, bool) {
 	c.PasswordFile = p.DataDir("backup", "restic.password")
 	c.TextfileDir = p.DataDir("node-exporter", "textfile")
 	c.ConfigDirs = []string{EtcDir, p.SecretsDir()}
+	c.After = []string{"kiln-secrets.service"}
 	d, _ := time.ParseDuration(a.Backup.ArchiveTimeout)
 	c.ArchiveTimeout = d
 	if pg, ok := serviceByKind(a, spec.KindPostgres); ok {

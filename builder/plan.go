@@ -193,7 +193,17 @@ func (p *Plan) secrets() error {
 	// The directory is made outside the sandbox, which can only open
 	// paths that exist when it starts; the script runs confined, writing
 	// the secrets and podman's secret store only.
+	//
+	// This is the first podman command of every boot (every container
+	// orders after it). That first run refreshes podman's state and, on a
+	// fresh storage, probes overlay with test mounts; under this sandbox
+	// the probe failed and podman remembered the failure, breaking every
+	// later podman command (measured with systemd 257 and Podman 5.4). So
+	// podman initialises itself outside the sandbox first (`podman info`:
+	// podman's own code, no input from kiln), and the script's secret
+	// commands run confined after it.
 	sandbox := "ExecStartPre=+/usr/bin/install -d -m 0700 " + p.SecretsDir() + "\n" +
+		"ExecStartPre=+/usr/bin/podman info --format {{.Store.GraphDriverName}}\n" +
 		units.Confined{Writable: []string{p.SecretsDir()}, Podman: true}.Directives()
 	u := units.Oneshot("kiln-secrets", "Generate the appliance's secrets (never replaces one)",
 		"/usr/bin/env KILN_SECRETS_DIR="+p.SecretsDir()+" "+SecretsScript, after, nil, sandbox)

@@ -109,3 +109,25 @@ func TestNftNeedsOnlyNetAdmin(t *testing.T) {
 		t.Errorf("nft loaded the ruleset with no capability at all; the check proves nothing:\n%s", out)
 	}
 }
+
+// TestPodmanInitialisesOutsideSandboxes: the first podman command of a
+// boot initialises podman's storage, and a sandboxed one failed its overlay
+// probe for good (systemd 257, Podman 5.4). kiln-secrets, which every
+// container follows, runs `podman info` unconfined first, and the backup
+// jobs, which run podman without waiting for any container, follow it.
+func TestPodmanInitialisesOutsideSandboxes(t *testing.T) {
+	byName := map[string]string{}
+	for _, u := range renderCase(t, "clipper").Units {
+		byName[u.Name] = u.Contents
+	}
+	secrets := byName["kiln-secrets.service"]
+	init := strings.Index(secrets, "\nExecStartPre=+/usr/bin/podman info")
+	start := strings.Index(secrets, "\nExecStart=")
+	if init < 0 || start < 0 {
+		t.Fatalf("kiln-secrets.service does not initialise podman outside its sandbox:\n%s", secrets)
+	}
+	backup := byName["kiln-backup-init.service"]
+	if !strings.Contains(backup, "\nAfter=network-online.target kiln-secrets.service\n") {
+		t.Errorf("kiln-backup-init.service may run podman before kiln-secrets initialised it:\n%s", backup)
+	}
+}

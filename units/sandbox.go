@@ -91,7 +91,13 @@ func (c Confined) Directives() string {
 		// podman's domain (container_runtime_t).
 		line("NoNewPrivileges", "yes")
 	}
-	line("CapabilityBoundingSet", strings.Join(c.Capabilities, " "))
+	caps := slices.Clone(c.Capabilities)
+	if c.Podman && !slices.Contains(caps, "CAP_SYS_ADMIN") {
+		// podman run by root without CAP_SYS_ADMIN takes itself for
+		// rootless and fails to join a user namespace; it also mounts.
+		caps = append(caps, "CAP_SYS_ADMIN")
+	}
+	line("CapabilityBoundingSet", strings.Join(caps, " "))
 	line("SystemCallArchitectures", "native")
 	if c.Podman {
 		// podman raises its rlimits (@resources) and mounts (@mount).
@@ -156,7 +162,8 @@ type PodmanRunner struct {
 	// another user needs CAP_SYS_PTRACE.
 	Exec bool
 	// Bridge is set when a container joins a Podman bridge network (with
-	// Exec as well, the unit would score 5.1, above the ceiling):
+	// Exec as well, or PrivateHostname with Exec, the unit scores 5.1,
+	// above the ceiling):
 	// netavark configures it (CAP_NET_ADMIN) and writes sysctls such as
 	// net.ipv4.ip_forward, so /proc/sys stays writable. Containers on the
 	// host's network need neither.
@@ -206,8 +213,14 @@ func (p PodmanRunner) Directives() string {
 		line("ProtectHostname", "yes")
 	}
 	line("RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6 AF_NETLINK")
-	// Root containers use every namespace but the user namespace.
-	line("RestrictNamespaces", "~user")
+	if !p.Exec {
+		// Root containers use every namespace but the user namespace.
+		// podman exec cannot have even that: crun joins the container's
+		// namespaces with setns(fd, 0), which systemd's filter refuses
+		// unless every namespace type is allowed ("setns `mnt`:
+		// Operation not permitted", seen under systemd 257).
+		line("RestrictNamespaces", "~user")
+	}
 	line("RestrictRealtime", "yes")
 	line("LockPersonality", "yes")
 	// Inherited by the containers: none of kiln's runs a JIT (restic is

@@ -33,10 +33,11 @@ func TestSandboxScores(t *testing.T) {
 	for _, bridge := range []bool{false, true} {
 		for _, exec := range []bool{false, true} {
 			for _, host := range []bool{false, true} {
-				if bridge && exec {
-					// CAP_NET_ADMIN, CAP_SYS_PTRACE and writable kernel
-					// tunables together score 5.1: no kiln unit both
-					// joins a bridge and enters other containers.
+				if exec && (bridge || host) {
+					// podman exec costs CAP_SYS_PTRACE and every namespace
+					// (5.0); a bridge or a private hostname on top scores
+					// 5.1. No kiln unit enters other containers and runs
+					// one with a network or hostname of its own.
 					continue
 				}
 				p := units.PodmanRunner{Writable: []string{"/var/lib/kiln"}, Bridge: bridge, Exec: exec, PrivateHostname: host}
@@ -91,6 +92,16 @@ func TestSandboxDirectives(t *testing.T) {
 		if got := strings.Contains(" "+bounding+" ", " "+c.cap+" "); got != c.dropped {
 			t.Errorf("%s dropped = %v, want %v:\n%s", c.cap, got, c.dropped, c.d)
 		}
+	}
+	if has(backup, "RestrictNamespaces=~user") {
+		t.Error("podman exec joins namespaces with setns(fd, 0), which RestrictNamespaces= refuses")
+	}
+	if !has(acme, "RestrictNamespaces=~user") {
+		t.Errorf("a runner that enters no container keeps user namespaces open:\n%s", acme)
+	}
+	secrets := units.Confined{Podman: true}.Directives()
+	if !has(secrets, "CapabilityBoundingSet=CAP_SYS_ADMIN") {
+		t.Errorf("podman without CAP_SYS_ADMIN takes itself for rootless:\n%s", secrets)
 	}
 	if has(acme, "ProtectKernelTunables=yes") {
 		t.Error("a bridge network needs /proc/sys writable for netavark, but the sandbox protects it")
