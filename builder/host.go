@@ -6,6 +6,8 @@ import (
 	"path"
 	"slices"
 
+	version "github.com/hashicorp/go-version"
+
 	"github.com/kiln-dev/kiln/builder/spec"
 	"github.com/kiln-dev/kiln/overlays"
 	"github.com/kiln-dev/kiln/overlays/acme"
@@ -118,6 +120,7 @@ func (p *Plan) host() error {
 	sc.Port = a.SSH.Port
 	sc.TCPForwarding = a.SSH.AllowTCPForwarding
 	sc.AgentForwarding = a.SSH.AllowAgentForwarding
+	sc.OpenSSH = baseOpenSSH(a.Base.Release)
 	if err := p.add(sshd.Render(sc)); err != nil {
 		return fmt.Errorf("sshd: %w", err)
 	}
@@ -135,6 +138,28 @@ func (p *Plan) host() error {
 		return fmt.Errorf("sysctl: %w", err)
 	}
 	return nil
+}
+
+// baseOpenSSH is the OpenSSH of the oldest FCOS major release the spec's
+// constraint admits: the rendered config must suit whichever admitted
+// release the build resolves, and OpenSSH only ever adds algorithm names.
+func baseOpenSSH(constraint string) sshd.OpenSSH {
+	cons, err := version.NewConstraint(constraint)
+	if constraint == "" || err != nil {
+		return sshd.Oldest
+	}
+	for major := 1; major < 1000; major++ {
+		// A major is admitted when its first or its last release is.
+		lo, _ := version.NewVersion(fmt.Sprintf("%d", major))
+		hi, _ := version.NewVersion(fmt.Sprintf("%d.99999999.99", major))
+		if cons.Check(lo) || cons.Check(hi) {
+			if v, ok := sshd.ForFCOS(major); ok {
+				return v
+			}
+			return sshd.Oldest
+		}
+	}
+	return sshd.Oldest
 }
 
 // firstPort returns the host port of the first service of a kind.
@@ -157,6 +182,9 @@ func (p *Plan) edgeConfig() nginx.Config {
 		names = []string{"localhost"}
 	}
 	c := nginx.DefaultConfig(names...)
+	if _, ok := serviceByKind(a, spec.KindNginxExporter); ok {
+		c.StatusPort = spec.NginxStatusPort
+	}
 	if port, ok := firstPort(a, spec.KindApp); ok {
 		c.Backend = fmt.Sprintf("127.0.0.1:%d", port)
 	}

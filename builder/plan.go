@@ -93,6 +93,9 @@ func newPlan(app *spec.Appliance) (*Plan, error) {
 		{"7 updates", p.updates},
 		{"8 host hardening", p.host},
 		{"9 data directories", p.tmpfiles},
+		{"10 base freshness", p.freshness},
+		{"11 image pulls", p.imagePulls},
+		{"12 images", p.images},
 	}
 	for _, s := range steps {
 		if err := s.run(); err != nil {

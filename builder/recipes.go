@@ -61,7 +61,10 @@ func targetPort(s *spec.Service, def int) int {
 // because only the host's namespace shows the host's interfaces.
 // Containers reach a non-public port of these on the bridge gateway
 // (NetworkGateway), which the firewall opens to them.
-var hostNetworkKinds = map[string]bool{spec.KindEdge: true, spec.KindNodeExporter: true}
+var hostNetworkKinds = map[string]bool{spec.KindEdge: true, spec.KindNodeExporter: true,
+	// The nginx exporter reads the edge's status page on the host's
+	// loopback.
+	spec.KindNginxExporter: true}
 
 // privileges is what a kind's image needs beyond an unprivileged process.
 type privileges struct {
@@ -120,13 +123,17 @@ var recipes = map[string]recipe{
 		c.Health = httpHealth(targetPort(s, 8080), "/")
 		return nil
 	}},
-	spec.KindEdge:         {applyFn: applyEdge},
-	spec.KindPostgres:     {secretUID: "70", applyFn: applyPostgres},
-	spec.KindPgBouncer:    {secretUID: "70", applyFn: applyPgBouncer},
-	spec.KindRedis:        {secretUID: "999", applyFn: applyRedis},
-	spec.KindPrometheus:   {applyFn: applyPrometheus},
-	spec.KindGrafana:      {secretUID: "472", applyFn: applyGrafana},
-	spec.KindLoki:         {applyFn: applyLoki},
-	spec.KindAlloy:        {applyFn: applyAlloy},
-	spec.KindNodeExporter: {applyFn: applyNodeExporter},
+	spec.KindEdge:             {applyFn: applyEdge},
+	spec.KindPostgres:         {secretUID: "70", applyFn: applyPostgres},
+	spec.KindPgBouncer:        {secretUID: "70", applyFn: applyPgBouncer},
+	spec.KindRedis:            {secretUID: "999", applyFn: applyRedis},
+	spec.KindPrometheus:       {applyFn: applyPrometheus},
+	spec.KindGrafana:          {secretUID: "472", applyFn: applyGrafana},
+	spec.KindLoki:             {applyFn: applyLoki},
+	spec.KindAlloy:            {applyFn: applyAlloy},
+	spec.KindNodeExporter:     {applyFn: applyNodeExporter},
+	spec.KindAlertmanager:     {applyFn: applyAlertmanager},
+	spec.KindPostgresExporter: {secretUID: "65534", applyFn: applyPostgresExporter},
+	spec.KindRedisExporter:    {applyFn: applyRedisExporter},
+	spec.KindNginxExporter:    {applyFn: applyNginxExporter},
 }

@@ -20,6 +20,9 @@ var hostUnitLimits = map[string]float64{
 	"kiln-firewall.service":       2.0,
 	"kiln-secrets.service":        2.0, // podman secret create: no container
 	"kiln-tls-selfsigned.service": 2.0,
+	"kiln-ssh-hostkey.service":    2.0, // ssh-keygen, before sshd
+	"kiln-base-check.service":     2.0, // curl of the stream metadata
+	"kiln-host-metrics.service":   2.0, // systemctl, openssl, textfiles
 	"kiln-acme.service":           5.0, // podman run certbot
 	"kiln-backup-init.service":    5.0, // podman run restic
 	"kiln-wal-ship.service":       5.0,

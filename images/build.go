@@ -51,6 +51,14 @@ type ProgressEvent struct {
 type Request struct {
 	// Ignition is the rendered, validated Ignition config.
 	Ignition []byte
+	// LiveIgnition, when set, is what ISO and PXE boots run instead of
+	// Ignition: an installer that writes the appliance to InstallDevice
+	// and reboots into it. Empty means they run the appliance live.
+	LiveIgnition  []byte
+	InstallDevice string
+	// MinDiskMiB is the smallest disk the appliance's disk images and
+	// installers need (the image and its data partition), for the manifest.
+	MinDiskMiB int64
 	// Name and Version name the outputs: <name>-<version>-<platform>.<format>.
 	Name, Version string
 	// OutDir receives the outputs; it must exist.
@@ -86,6 +94,13 @@ type Artifact struct {
 	Format   string `json:"format,omitempty"`
 	Size     int64  `json:"size"`
 	SHA256   string `json:"sha256"`
+	// Boot is disk (the server's disk), live (runs from RAM) or installer
+	// (installs to InstallDevice and reboots).
+	Boot          string `json:"boot,omitempty"`
+	InstallDevice string `json:"install_device,omitempty"`
+	// MinDiskMiB is the smallest disk the artifact boots from (disk) or
+	// installs to (installer).
+	MinDiskMiB int64 `json:"min_disk_mib,omitempty"`
 }
 
 // BaseArtifact describes one base artifact an output was made from.
@@ -259,7 +274,7 @@ func (b *builder) target(t Target) ([]string, error) {
 	name := OutputName(b.req.Name, b.req.Version, t)
 	switch f {
 	case FormatPXE:
-		initrd, err := ConfigInitrd(b.req.Ignition)
+		initrd, err := ConfigInitrd(b.req.liveConfig())
 		if err != nil {
 			return nil, err
 		}
@@ -269,7 +284,7 @@ func (b *builder) target(t Target) ([]string, error) {
 		return buildPXE(b.ctx, b.stage, b.req, initrd)
 	case FormatISO:
 		b.useBase(b.req.BaseISO, "iso")
-		initrd, err := ConfigInitrd(b.req.Ignition)
+		initrd, err := ConfigInitrd(b.req.liveConfig())
 		if err != nil {
 			return nil, err
 		}
@@ -534,7 +549,35 @@ func (b *builder) describe(name string) (Artifact, error) {
 	for _, t := range b.req.Targets {
 		if OutputName(b.req.Name, b.req.Version, t) == name {
 			a.Platform, a.Format = t.Platform, t.Format
+			b.bootInfo(&a)
 		}
 	}
 	return a, nil
+}
+
+// liveConfig is the config ISO and PXE boots run.
+func (r *Request) liveConfig() []byte {
+	if len(r.LiveIgnition) > 0 {
+		return r.LiveIgnition
+	}
+	return r.Ignition
+}
+
+// bootInfo records how an artifact boots and the disk it needs: at least
+// the base image (FCOS's are 10 GiB) and what the spec's data partition
+// adds.
+func (b *builder) bootInfo(a *Artifact) {
+	f, _, _ := ParseFormat(a.Format)
+	minDisk := b.req.MinDiskMiB
+	if st, err := os.Stat(b.req.BaseImage); err == nil && b.req.BaseImage != "" {
+		minDisk = max(minDisk, (st.Size()+1<<20-1)>>20)
+	}
+	switch {
+	case f != FormatISO && f != FormatPXE:
+		a.Boot, a.MinDiskMiB = "disk", minDisk
+	case len(b.req.LiveIgnition) > 0:
+		a.Boot, a.InstallDevice, a.MinDiskMiB = "installer", b.req.InstallDevice, minDisk
+	default:
+		a.Boot = "live"
+	}
 }

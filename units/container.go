@@ -325,3 +325,39 @@ func escape(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "%", "%%", "$", "$$")
 	return r.Replace(s)
 }
+
+// Image is a Quadlet .image unit: it pulls one image before the container
+// that names it starts.
+type Image struct {
+	// Name gives the file <Name>.image; Quadlet runs it as
+	// <Name>-image.service.
+	Name, Description, Ref string
+	// AuthFile is the registry credentials file on the server, or "".
+	AuthFile string
+	// Retries and RetryDelay are podman pull's --retry and --retry-delay
+	// (Quadlet 5.4 has no keys for them); TimeoutSec bounds the whole pull.
+	Retries    int
+	RetryDelay string
+	TimeoutSec int
+}
+
+// Unit renders the .image file. The pull runs only when the image is
+// missing (ExecCondition), as a container's default pull policy does:
+// `podman image pull` asks the registry every time, and a server must
+// restart its containers without the registry.
+func (i Image) Unit() Unit {
+	var b strings.Builder
+	w := func(k, v string) { fmt.Fprintf(&b, "%s=%s\n", k, v) }
+	b.WriteString("[Unit]\n")
+	w("Description", i.Description)
+	b.WriteString("\n[Image]\n")
+	w("Image", i.Ref)
+	if i.AuthFile != "" {
+		w("AuthFile", i.AuthFile)
+	}
+	w("PodmanArgs", fmt.Sprintf("--retry %d --retry-delay %s", i.Retries, i.RetryDelay))
+	b.WriteString("\n[Service]\n")
+	w("ExecCondition", "/bin/sh -c "+shellJoin([]string{"! /usr/bin/podman image exists " + shellJoin([]string{i.Ref})}))
+	w("TimeoutStartSec", fmt.Sprint(i.TimeoutSec))
+	return Unit{Name: i.Name + ".image", Contents: b.String()}
+}

@@ -27,6 +27,9 @@ const (
 	LetsEncryptStaging = "https://acme-staging-v02.api.letsencrypt.org/directory"
 )
 
+// CertbotImage is the certbot release, pinned in kiln's image table.
+var CertbotImage = overlays.CertbotImage.Pinned()
+
 // Paths and names on the server.
 const (
 	// HookDir holds certbot's deploy hook; it is mounted into the certbot
@@ -48,8 +51,6 @@ const (
 	RenewUnit = "kiln-acme.service"
 	// RenewTimer runs RenewUnit twice a day.
 	RenewTimer = "kiln-acme.timer"
-	// CertbotImage is the pinned certbot release.
-	CertbotImage = "docker.io/certbot/certbot:v5.3.1"
 	// CertName is certbot's lineage name, fixed so renewals find it.
 	CertName = "kiln"
 )

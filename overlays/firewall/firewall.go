@@ -66,7 +66,7 @@ type Config struct {
 	// SSHRate is the per-source rate of new SSH connections above which
 	// they are dropped.
 	SSHRate Rate
-	// EchoRate limits ICMP and ICMPv6 echo requests (all sources together).
+	// EchoRate limits ICMP and ICMPv6 echo requests (per source address).
 	EchoRate Rate
 	// Allow lists ports open to given sources only.
 	Allow []Allow

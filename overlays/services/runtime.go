@@ -24,6 +24,10 @@ type Runtime struct {
 	Env map[string]string
 	// Secrets are the Podman secrets the container needs.
 	Secrets []Secret
+	// EnvSecrets hands Podman secrets to programs that read a password
+	// only from the environment: variable name to secret name. The value
+	// never appears in the unit, only the secret's name.
+	EnvSecrets map[string]string
 	// Mounts are bind mounts from the server into the container.
 	Mounts []Mount
 	// Ports are the ports the service listens on inside the container
@@ -97,6 +101,7 @@ var templates = template.Must(template.New("").
 		"yamlstr":  yamlString,
 		"riverstr": riverString,
 		"json":     jsonString,
+		"join":     strings.Join,
 	}).
 	ParseFS(templatesFS, "templates/*"))
 

@@ -23,6 +23,16 @@ split() {
 # a fresh server has none: backups are then "not configured", a state of
 # its own rather than an error.
 s3_configured() {
+	# The keys open every backup, and the file is sourced as shell code:
+	# refuse it unless only its owner, the user running this, can touch it.
+	if [[ -e $KILN_S3_ENV ]]; then
+		local mode owner
+		read -r mode owner < <(stat -L -c '%a %u' "$KILN_S3_ENV") || die "cannot stat $KILN_S3_ENV"
+		((8#$mode & 8#077)) &&
+			die "$KILN_S3_ENV is open to other users (mode $mode): chmod 0600 $KILN_S3_ENV"
+		[[ $owner == "$(id -u)" ]] ||
+			die "$KILN_S3_ENV belongs to uid $owner, not to uid $(id -u) running this: chown $(id -un) $KILN_S3_ENV"
+	fi
 	if [[ -r $KILN_S3_ENV ]]; then
 		set -a
 		# shellcheck source=/dev/null
