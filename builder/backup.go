@@ -39,6 +39,7 @@ func (p *Plan) backupConfig() (backup.Config, bool) {
 	c.PasswordFile = p.DataDir("backup", "restic.password")
 	c.TextfileDir = p.DataDir("node-exporter", "textfile")
 	c.ConfigDirs = []string{EtcDir, p.SecretsDir()}
+	c.After = []string{"kiln-secrets.service"}
 	d, _ := time.ParseDuration(a.Backup.ArchiveTimeout)
 	c.ArchiveTimeout = d
 	if pg, ok := serviceWithBackup(a, spec.BackupPostgres); ok {

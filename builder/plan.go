@@ -57,6 +57,10 @@ type PlanWarning struct {
 type dataDir struct {
 	path  string
 	owner string // "uid[:gid]" of the container process, or empty for root
+	// adopt hands everything inside to owner at every boot, for a
+	// directory whose owner changed (Alloy's was root's before it ran as
+	// its own user) and whose contents are small.
+	adopt bool
 }
 
 // DataDir returns a directory on the persistent data filesystem.
@@ -186,8 +190,23 @@ func (p *Plan) secrets() error {
 	if p.App.Data.Mode != spec.DataNone {
 		after = []string{units.MountUnitName(p.App.Data.Path)}
 	}
+	// The directory is made outside the sandbox, which can only open
+	// paths that exist when it starts; the script runs confined, writing
+	// the secrets and podman's secret store only.
+	//
+	// This is the first podman command of every boot (every container
+	// orders after it). That first run refreshes podman's state and, on a
+	// fresh storage, probes overlay with test mounts; under this sandbox
+	// the probe failed and podman remembered the failure, breaking every
+	// later podman command (measured with systemd 257 and Podman 5.4). So
+	// podman initialises itself outside the sandbox first (`podman info`:
+	// podman's own code, no input from kiln), and the script's secret
+	// commands run confined after it.
+	sandbox := "ExecStartPre=+/usr/bin/install -d -m 0700 " + p.SecretsDir() + "\n" +
+		"ExecStartPre=+/usr/bin/podman info --format {{.Store.GraphDriverName}}\n" +
+		units.Confined{Writable: []string{p.SecretsDir()}, Podman: true}.Directives()
 	u := units.Oneshot("kiln-secrets", "Generate the appliance's secrets (never replaces one)",
-		"/usr/bin/env KILN_SECRETS_DIR="+p.SecretsDir()+" "+SecretsScript, after, nil)
+		"/usr/bin/env KILN_SECRETS_DIR="+p.SecretsDir()+" "+SecretsScript, after, nil, sandbox)
 	p.Units = append(p.Units, u)
 	return nil
 }
@@ -278,6 +297,9 @@ func (p *Plan) tmpfiles() error {
 			gid = uid
 		}
 		fmt.Fprintf(&b, "d %s 0750 %s %s -\n", d.path, uid, gid)
+		if d.adopt {
+			fmt.Fprintf(&b, "Z %s - %s %s -\n", d.path, uid, gid)
+		}
 	}
 	p.addFile("/etc/tmpfiles.d/kiln.conf", 0o644, b.String())
 	return nil
@@ -342,6 +364,7 @@ func (p *Plan) services() error {
 		if err := r.apply(p, s, &c); err != nil {
 			return fmt.Errorf("service %s: %w", s.Name, err)
 		}
+		leastPrivilege(s.Kind, &c)
 		for k, v := range s.Env {
 			c.Env[k] = v // the spec overrides the recipe
 		}

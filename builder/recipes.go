@@ -2,6 +2,7 @@ package builder
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/kiln-dev/kiln/builder/spec"
 	"github.com/kiln-dev/kiln/units"
@@ -70,6 +71,57 @@ var hostNetworkKinds = func() map[string]bool {
 	}
 	return m
 }()
+
+// privileges is what a kind's image needs beyond an unprivileged process.
+type privileges struct {
+	// caps are the capabilities the image's root entrypoint uses before it
+	// drops to its own user (chown and chmod of its data directory, then
+	// su-exec); every other capability is dropped.
+	caps []string
+	// readOnly: the image writes only its volumes and the tmpfs Podman
+	// mounts on /tmp, /var/tmp and /run of a read-only container
+	// (--read-only-tmpfs, the default).
+	readOnly bool
+}
+
+// kindPrivileges by kind. The edge sets its own; "app" and "static" images
+// are the user's, so kiln drops capabilities only when the spec runs them
+// as a non-root user, and never assumes a read-only filesystem for them.
+var kindPrivileges = map[string]privileges{
+	// docker-entrypoint.sh chowns PGDATA and the socket directory, chmods
+	// them (FOWNER), searches PGDATA as root (DAC_OVERRIDE), then su-exec.
+	spec.KindPostgres: {caps: []string{"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"}, readOnly: true},
+	// docker-entrypoint.sh chowns /data and su-execs to redis; the backup's
+	// redis-cli --rdb runs as root and writes into the redis-owned /data.
+	spec.KindRedis: {caps: []string{"CHOWN", "DAC_OVERRIDE", "SETGID", "SETUID"}, readOnly: true},
+	// The image runs as postgres (PgBouncer refuses root); its auth file
+	// goes to /tmp.
+	spec.KindPgBouncer:    {readOnly: true},
+	spec.KindPrometheus:   {readOnly: true},
+	spec.KindLoki:         {readOnly: true},
+	spec.KindAlloy:        {readOnly: true},
+	spec.KindNodeExporter: {readOnly: true},
+	// Grafana writes its log files under /var/log/grafana in the image.
+	spec.KindGrafana: {},
+}
+
+// leastPrivilege drops every capability a container does not need and
+// makes its root filesystem read-only where the image allows. A process
+// that is not root has no capabilities to use, so dropping them all from
+// its bounding set only closes setuid and file-capability paths.
+func leastPrivilege(kind string, c *units.Container) {
+	if len(c.DropCapability) > 0 {
+		return // the recipe chose (the edge)
+	}
+	pr, known := kindPrivileges[kind]
+	uid, _, _ := strings.Cut(c.User, ":")
+	if !known && (uid == "" || uid == "0" || uid == "root") {
+		return // a user image running as root: its needs are unknown
+	}
+	c.DropCapability = []string{"ALL"}
+	c.AddCapability = append(c.AddCapability, pr.caps...)
+	c.ReadOnly = c.ReadOnly || pr.readOnly
+}
 
 // recipes by kind, one for every kind of spec.Kinds().
 var recipes = map[string]recipe{

@@ -238,6 +238,14 @@ func applyLoki(p *Plan, s *spec.Service, c *units.Container) error {
 	return nil
 }
 
+// alloyUser is the alloy user and group of the grafana/alloy image (UID
+// 473 in its Dockerfile).
+const alloyUser = "473:473"
+
+// systemdJournalGID is the systemd-journal group of Fedora CoreOS, which
+// may read the persistent journal.
+const systemdJournalGID = "190"
+
 func applyAlloy(p *Plan, s *spec.Service, c *units.Container) error {
 	cfg := services.DefaultAlloy()
 	cfg.Image, cfg.Port = s.Image, targetPort(s, 12345)
@@ -248,7 +256,22 @@ func applyAlloy(p *Plan, s *spec.Service, c *units.Container) error {
 	if err != nil {
 		return err
 	}
+	if c.User == "" {
+		// Not root: the image's alloy user, which owns its data directory,
+		// reads the journal through the systemd-journal group. Its gid is
+		// fixed on Fedora (190, Fedora's setup package, uidgid), so the
+		// container names it by number.
+		c.User = alloyUser
+		c.GroupAdd = append(c.GroupAdd, systemdJournalGID)
+	}
+	n := len(p.dataDirs)
 	p.applyRuntime(c, files, services.AlloyRuntime(cfg))
+	// A data volume kept from a release that ran Alloy as root holds
+	// root's positions and write-ahead log, which the alloy user could not
+	// update: its few files are handed over at boot.
+	for i := n; i < len(p.dataDirs); i++ {
+		p.dataDirs[i].adopt = true
+	}
 	if c.Health.Command == "" {
 		// The Alloy image is Debian-based with bash but no wget or curl.
 		c.Health = health(fmt.Sprintf(`bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d'`, cfg.Port))

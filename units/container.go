@@ -35,6 +35,9 @@ type Container struct {
 	CPUQuota  string
 	// User runs the container's process as this user.
 	User string
+	// GroupAdd gives the process supplementary groups (numeric gids of the
+	// host, such as systemd-journal's, to read the journal without root).
+	GroupAdd []string
 	// NoNewPrivileges forbids privilege escalation inside the container.
 	NoNewPrivileges bool
 	// AddCapability lists capabilities the container needs beyond the
@@ -192,6 +195,9 @@ func (c Container) Unit() Unit {
 	}
 	if c.User != "" {
 		w("User", c.User)
+	}
+	for _, g := range c.GroupAdd {
+		w("GroupAdd", g)
 	}
 	if c.NoNewPrivileges {
 		w("NoNewPrivileges", "true")

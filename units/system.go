@@ -58,8 +58,9 @@ RequiredBy=local-fs.target
 }
 
 // Oneshot renders a service that runs a command once per boot and stays
-// "active" so that other units can order after it.
-func Oneshot(name, description, exec string, after, before []string) Unit {
+// "active" so that other units can order after it. service holds further
+// [Service] lines (a sandbox, an ExecStartPre), each ending in a newline.
+func Oneshot(name, description, exec string, after, before []string, service string) Unit {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[Unit]\nDescription=%s\n", description)
 	if len(after) > 0 {
@@ -68,7 +69,7 @@ func Oneshot(name, description, exec string, after, before []string) Unit {
 	if len(before) > 0 {
 		fmt.Fprintf(&b, "Before=%s\n", strings.Join(before, " "))
 	}
-	fmt.Fprintf(&b, "\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=%s\n\n[Install]\nWantedBy=multi-user.target\n", exec)
+	fmt.Fprintf(&b, "\n[Service]\nType=oneshot\nRemainAfterExit=yes\n%sExecStart=%s\n\n[Install]\nWantedBy=multi-user.target\n", service, exec)
 	return Unit{Name: name + ".service", Enabled: true, Contents: b.String()}
 }
 

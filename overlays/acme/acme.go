@@ -211,6 +211,8 @@ type view struct {
 	AttemptScript            string
 	CertName, Nginx          string
 	SelfSignedUnit           string
+	// Sandboxes of the self-signed and the renewal unit.
+	SelfSignedSandbox, RenewSandbox string
 }
 
 // Render returns the four scripts and the self-signed, renewal and timer
@@ -242,6 +244,15 @@ func render(c Config, issue bool) ([]overlays.File, []units.Unit, error) {
 	v := view{Config: c, Names: strings.Join(c.Domains, " "), HookDir: HookDir, StateDir: StateDir,
 		SelfSignedScript: SelfSignedScript, ReloadScript: ReloadScript, AttemptScript: AttemptScript,
 		Image: CertbotImage, CertName: CertName, Nginx: svc, SelfSignedUnit: SelfSignedUnit}
+	// openssl needs nothing but the certificate directory.
+	v.SelfSignedSandbox = units.Confined{Writable: []string{c.TLSDir}}.Directives()
+	// certbot joins Podman's default bridge network (netavark configures
+	// it); it enters no other container.
+	writable := []string{StateDir, c.Webroot, c.TLSDir}
+	if c.TextfileDir != "" {
+		writable = append(writable, c.TextfileDir)
+	}
+	v.RenewSandbox = units.PodmanRunner{Writable: writable, Bridge: true}.Directives()
 	files := []overlays.File{{Path: SelfSignedScript, Mode: 0o755, Contents: []byte(selfSignedScript)}}
 	type tmpl struct {
 		name string

@@ -120,6 +120,10 @@ type Config struct {
 	ResticImage string
 	// TextfileDir is the node exporter textfile collector directory.
 	TextfileDir string
+	// After names units the first backup job of a boot orders after: the
+	// one that runs podman first, outside any sandbox, so that podman's
+	// once-per-boot initialisation never happens inside a backup unit's.
+	After []string
 }
 
 // DefaultConfig returns the Clipper appliance's plan: daily at 02:00,

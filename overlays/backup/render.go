@@ -50,12 +50,16 @@ type view struct {
 	WALSettleSec          int
 	PGUnit, RedisUnit     string
 	RedisDataDirCLI       string
+	// ExecSandbox confines the units that enter the database and cache
+	// containers (podman exec); RunSandbox those that only run restic.
+	ExecSandbox, RunSandbox string
 }
 
 type scheduleView struct {
 	Schedule
 	DataRoot, PGUnit, RedisUnit string
 	DelaySec                    int
+	ExecSandbox                 string
 }
 
 // Render returns the backup plan's files and units. When the plan is valid
@@ -81,6 +85,12 @@ func Render(cfg Config) ([]overlays.File, []units.Unit, error) {
 		RedisUnit:             cfg.Redis.Container + ".service",
 		RedisDataDirCLI:       cfg.Redis.DataDirInContainer,
 	}
+	// Every job writes the data filesystem only (its state, staging, WAL
+	// spool, the metrics for the node exporter and, restoring, the
+	// database's files); restic runs on the host's network and UTS
+	// namespace, so podman needs neither netavark nor a hostname.
+	v.ExecSandbox = units.PodmanRunner{Writable: []string{cfg.DataRoot}, Exec: true}.Directives()
+	v.RunSandbox = units.PodmanRunner{Writable: []string{cfg.DataRoot}}.Directives()
 	if v.RedisDataDirCLI == "" {
 		v.RedisDataDirCLI = cfg.Redis.DataDir
 	}
@@ -145,7 +155,7 @@ func Render(cfg Config) ([]overlays.File, []units.Unit, error) {
 	}
 	for _, s := range cfg.Schedules {
 		sv := scheduleView{Schedule: s, DataRoot: cfg.DataRoot, PGUnit: v.PGUnit, RedisUnit: v.RedisUnit,
-			DelaySec: int(s.RandomizedDelay / time.Second)}
+			DelaySec: int(s.RandomizedDelay / time.Second), ExecSandbox: v.ExecSandbox}
 		if err := add("kiln-backup-"+s.Name+".service", "backup-schedule.service.tmpl", sv, false); err != nil {
 			return nil, nil, err
 		}

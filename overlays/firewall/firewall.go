@@ -296,7 +296,9 @@ func Render(cfg Config) ([]overlays.File, []units.Unit, error) {
 		return nil, nil, err
 	}
 	var u bytes.Buffer
-	if err := unitT.Execute(&u, struct{ Path, Table string }{RulesetPath, TableName}); err != nil {
+	// nft needs the host's network namespace and CAP_NET_ADMIN, nothing else.
+	sandbox := units.Confined{Capabilities: []string{"CAP_NET_ADMIN"}, HostNetwork: true}.Directives()
+	if err := unitT.Execute(&u, struct{ Path, Table, Sandbox string }{RulesetPath, TableName, sandbox}); err != nil {
 		return nil, nil, err
 	}
 	files := []overlays.File{{Path: RulesetPath, Mode: 0o600, Contents: rs}}

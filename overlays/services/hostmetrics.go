@@ -78,8 +78,9 @@ func HostMetrics(c HostMetricsConfig) ([]overlays.File, []units.Unit, error) {
 		fmt.Fprintf(&b, "Environment=%s\n", e)
 	}
 	fmt.Fprintf(&b, "ExecStart=%s\n", HostMetricsScript)
-	// It only reads the system and writes two directories.
-	fmt.Fprintf(&b, "NoNewPrivileges=yes\nPrivateTmp=yes\nPrivateNetwork=yes\nProtectSystem=strict\nProtectHome=yes\nReadWritePaths=-%s -%s\n", c.TextfileDir, c.StateDir)
+	// It only reads the system (systemctl asks systemd over D-Bus, a unix
+	// socket) and writes two directories.
+	b.WriteString(units.Confined{Writable: []string{c.TextfileDir, c.StateDir}}.Directives())
 	service := units.Unit{Name: HostMetricsUnit + ".service", Contents: b.String()}
 	timer := units.Unit{Name: HostMetricsUnit + ".timer", Enabled: true, Contents: "[Unit]\nDescription=Write host metrics for Prometheus every minute\n\n" +
 		"[Timer]\nOnBootSec=30s\nOnUnitActiveSec=1min\nAccuracySec=10s\nUnit=" + HostMetricsUnit + ".service\n\n[Install]\nWantedBy=timers.target\n"}
