@@ -319,7 +319,8 @@ func (b *builder) needs() (disk, iso, pxe bool) {
 	return
 }
 
-// plannedNames lists every file the build will put in OutDir.
+// plannedNames lists every artifact the build will put in OutDir
+// (manifest.json and SHA256SUMS are merged, not replaced).
 func (b *builder) plannedNames() ([]string, error) {
 	var names []string
 	for _, t := range b.req.Targets {
@@ -336,7 +337,7 @@ func (b *builder) plannedNames() ([]string, error) {
 			}
 		}
 	}
-	return append(names, ManifestName, SumsName), nil
+	return names, nil
 }
 
 // checkBases refuses bases that are cut short or of another release than
