@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/kiln-dev/kiln/images/base"
 )
 
