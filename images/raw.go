@@ -140,9 +140,8 @@ func embedDisk(diskPath string, config []byte, platformID string, epoch time.Tim
 	if err := fs.RewriteInPlace(f, entryIn, newEntry); err != nil {
 		return fmt.Errorf("BLS entry: %w", err)
 	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
+	// No fsync here: diskPath is a staged copy that its writer syncs once
+	// complete (or a temporary head that is never kept).
 	return f.Close()
 }
 

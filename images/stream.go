@@ -144,7 +144,7 @@ type chunk struct {
 // are in flight whatever the image size.
 type chunkPool struct{ free chan *chunk }
 
-const poolChunks = 8
+const poolChunks = 4
 
 func newChunkPool() *chunkPool {
 	p := &chunkPool{free: make(chan *chunk, poolChunks)}
