@@ -201,19 +201,23 @@ func Build(ctx context.Context, req Request) (*Manifest, error) {
 	if err := b.prepareDiskBase(); err != nil {
 		return nil, err
 	}
-	// Bases whose digest is not known are hashed once, beside the writers.
-	b.hashBases()
+	// Bases whose digest is not known are hashed once, beside the writers;
+	// a failed build stops them.
+	hashCtx, stopHashing := context.WithCancel(ctx)
+	defer stopHashing()
+	b.hashBases(hashCtx)
 	// 5. Write each target into the staging directory.
 	var arts []Artifact
 	for _, t := range req.Targets {
 		got, err := b.target(t)
 		if err != nil {
-			b.waitBases()
+			stopHashing()
+			b.waitBases(false)
 			return nil, fmt.Errorf("%s: %w", OutputName(req.Name, req.Version, t), err)
 		}
 		arts = append(arts, got...)
 	}
-	bases, err := b.waitBases()
+	bases, err := b.waitBases(true)
 	if err != nil {
 		return nil, err
 	}
@@ -480,7 +484,7 @@ func (b *builder) estimate() int64 {
 // hashBases starts a hash of every base whose digest is not known yet;
 // waitBases collects them. A digest computed here is kept in DigestDir so
 // the next build of the same file need not read it again.
-func (b *builder) hashBases() {
+func (b *builder) hashBases(ctx context.Context) {
 	for _, u := range b.bases {
 		u.done = make(chan struct{})
 		if u.sha256 == "" {
@@ -499,7 +503,7 @@ func (b *builder) hashBases() {
 			if u.kind == "pxe" {
 				u.sha256, u.err = hashDir(u.path)
 			} else {
-				u.sha256, u.err = hashPath(b.ctx, u.path)
+				u.sha256, u.err = hashPath(ctx, u.path)
 			}
 			if u.err == nil {
 				b.digests.put(u.path, u.sha256)
@@ -508,7 +512,10 @@ func (b *builder) hashBases() {
 	}
 }
 
-func (b *builder) waitBases() ([]BaseArtifact, error) {
+// waitBases waits for the base hashes; with finish, it also hashes what
+// no writer did (a PXE base whose files were not copied) and returns
+// the bases for the manifest.
+func (b *builder) waitBases(finish bool) ([]BaseArtifact, error) {
 	var out []BaseArtifact
 	var errs []error
 	for _, u := range b.bases {
@@ -516,6 +523,9 @@ func (b *builder) waitBases() ([]BaseArtifact, error) {
 			continue
 		}
 		<-u.done
+		if !finish {
+			continue
+		}
 		if u.err == nil && u.sha256 == "" {
 			u.sha256, u.err = hashDir(u.path)
 		}

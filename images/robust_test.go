@@ -166,7 +166,8 @@ func TestBadBases(t *testing.T) {
 	xzSize, gzSize := mustSize(t, f.image+".xz"), mustSize(t, f.image+".gz")
 	flip := func(src string, at int64) string {
 		p := filepath.Join(t.TempDir(), filepath.Base(src))
-		shell(t, fmt.Sprintf("cp '%s' '%s' && printf '\\x55' | dd of='%s' bs=1 seek=%d conv=notrunc status=none", src, p, p, at))
+		shell(t, fmt.Sprintf("cp '%s' '%s'", src, p))
+		invertByte(t, p, at)
 		return p
 	}
 	old := fixture.Disk(t, t.TempDir(), fixture.DiskOptions{BlockSize: 4096, Release: "41.20250101.3.0"})
@@ -304,6 +305,24 @@ func TestFreeSpace(t *testing.T) {
 		t.Fatalf("got %v, want ErrNoSpace", err)
 	}
 	if err := checkFreeSpace(t.TempDir(), 1<<20); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// invertByte flips every bit of the byte at off, so the file surely changes.
+func invertByte(t *testing.T, p string, off int64) {
+	t.Helper()
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b, off); err != nil {
 		t.Fatal(err)
 	}
 }
