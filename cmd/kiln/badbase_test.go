@@ -173,3 +173,25 @@ func invertByte(t *testing.T, p string, off int64) {
 		t.Fatal(err)
 	}
 }
+
+// TestBuildCompressedBaseStaysOutOfTmp: a compressed local base is
+// decompressed into the output directory's staging, never into the
+// system's temporary directory (which a killed build would leave full):
+// the build works with TMPDIR pointing nowhere, and leaves no staging.
+func TestBuildCompressedBaseStaysOutOfTmp(t *testing.T) {
+	testutil.Tool(t, "xz")
+	dir := t.TempDir()
+	disk := fixture.Disk(t, dir, fixture.DiskOptions{BlockSize: 4096})
+	sh(t, fmt.Sprintf("xz -T2 -1 '%s'", disk))
+	_, stderr, code := kilnEnv(t, dir, []string{"TMPDIR=" + filepath.Join(dir, "no-such-dir")}, "build", "-o", "out", "--offline", "--insecure-base",
+		"--cache-dir", filepath.Join(dir, "cache"), "--base-image", disk+".xz", "--platform", "qemu", "--format", "qcow2")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	ents, _ := os.ReadDir(filepath.Join(dir, "out"))
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Errorf("left %s in the output directory", e.Name())
+		}
+	}
+}
