@@ -44,8 +44,12 @@ $(BIN)/ignition-validate: $(TOOLS_DEPS)
 $(BIN)/ignition: $(TOOLS_DEPS)
 	cd tools && CGO_ENABLED=1 $(GO) build -ldflags "$(IGNITION_LDFLAGS)" -o ../$@ github.com/coreos/ignition/v2/internal
 
+# go test hides skipped tests unless -v, and a skipped judge judges
+# nothing: internal/testreport prints go test's usual lines, then every
+# skipped test grouped by its reason and where the missing judges come from.
 test: tools
-	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+	@echo "$(GO) test -timeout $(TEST_TIMEOUT) -json ./... | $(GO) run ./internal/testreport"
+	@bash -o pipefail -c '$(GO) test -timeout $(TEST_TIMEOUT) -json ./... | $(GO) run ./internal/testreport'
 
 # `go test -fuzz` takes one package, so the target finds the package that
 # declares FuzzLoad and fails loudly when there is none: a fuzz run that

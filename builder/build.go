@@ -84,7 +84,16 @@ func Build(ctx context.Context, req BuildRequest) (*BuildResult, error) {
 	if err := os.MkdirAll(req.OutDir, 0o755); err != nil {
 		return out, err
 	}
+	// ISO and PXE boot an installer when the spec names a disk.
+	var live []byte
+	dev := InstallDevice(res.App)
+	if dev != "" {
+		if live, err = InstallerConfig(res, dev); err != nil {
+			return out, err
+		}
+	}
 	m, err := images.Build(ctx, images.Request{
+		LiveIgnition: live, InstallDevice: dev, MinDiskMiB: int64(spec.MinDiskMiB(res.App)),
 		Ignition: res.Ignition, Name: res.App.Name, Version: res.App.Version, OutDir: req.OutDir,
 		Targets: targets, BaseImage: bases.disk, BaseISO: bases.iso, BasePXE: bases.pxe,
 		BaseRelease: bases.release, BaseSHA256: bases.sums, BaseNames: bases.names,
@@ -110,8 +119,11 @@ func chooseTargets(a *spec.Appliance, platforms, formats []string) ([]images.Tar
 		}
 		t := spec.Target{Platform: p, Formats: def}
 		for _, st := range a.Targets {
-			if st.Platform == p && len(st.Formats) > 0 {
-				t.Formats = st.Formats
+			if st.Platform == p {
+				t.Install, t.DiskGiB = st.Install, st.DiskGiB
+				if len(st.Formats) > 0 {
+					t.Formats = st.Formats
+				}
 			}
 		}
 		chosen = append(chosen, t)
@@ -141,6 +153,11 @@ func chooseTargets(a *spec.Appliance, platforms, formats []string) ([]images.Tar
 					continue
 				}
 				return nil, fmt.Errorf("format %s is for platform metal, not %s", f, t.Platform)
+			}
+			// --platform and --format can name combinations the spec
+			// does not list; they must be able to boot too.
+			if err := spec.CheckBoot(a, t, f); err != nil {
+				return nil, err
 			}
 			used[f] = true
 			out = append(out, images.Target{Platform: t.Platform, Format: f})

@@ -163,6 +163,19 @@ func TestChooseTargets(t *testing.T) {
 		{[]string{"gcpp"}, nil, "", "unknown platform"},
 		{[]string{"qemu"}, []string{"raw.bz2"}, "", "unknown format"},
 	}
+	// Without install.device, an ISO boots live, where the data partition
+	// on the boot disk cannot exist: --platform/--format must not get
+	// around the validator.
+	live := *res.App
+	live.Targets = nil
+	for _, tc := range []struct{ platforms, formats []string }{{[]string{"metal"}, nil}, {[]string{"metal"}, []string{"iso"}}, {[]string{"metal"}, []string{"pxe"}}} {
+		if _, err := chooseTargets(&live, tc.platforms, tc.formats); err == nil || !strings.Contains(err.Error(), "live boot has no boot disk") {
+			t.Errorf("%v %v on a live metal target: err %v, want the live-boot refusal", tc.platforms, tc.formats, err)
+		}
+	}
+	if _, err := chooseTargets(&live, []string{"metal"}, []string{"raw.xz"}); err != nil {
+		t.Errorf("a metal disk image needs no installer: %v", err)
+	}
 	for _, tc := range cases {
 		got, err := chooseTargets(res.App, tc.platforms, tc.formats)
 		if tc.err != "" {

@@ -14,4 +14,7 @@ var (
 	ErrIgnition = errors.New("invalid ignition config")
 	// ErrSnippet: a user's Butane snippet cannot be read or merged.
 	ErrSnippet = errors.New("butane snippet")
+	// ErrMissingService: a service kind needs another that the spec lacks
+	// (an exporter without the server it exports).
+	ErrMissingService = errors.New("a service it needs is missing")
 )

@@ -2,8 +2,11 @@ package builder
 
 import (
 	"fmt"
+	"net/netip"
 	"path"
 	"slices"
+
+	version "github.com/hashicorp/go-version"
 
 	"github.com/kiln-dev/kiln/builder/spec"
 	"github.com/kiln-dev/kiln/overlays"
@@ -43,6 +46,32 @@ func PublicPorts(a *spec.Appliance) []int {
 	return ports
 }
 
+// containerPort reports whether port is published by a container on the
+// appliance network (not one on the host's network).
+func containerPort(a *spec.Appliance, port int) bool {
+	for _, s := range a.Services {
+		if hostNetworkKinds[s.Kind] {
+			continue
+		}
+		for _, pt := range s.Ports {
+			if pt.Port == port {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// allowListed reports whether firewall.allow opens port to some sources.
+func allowListed(a *spec.Appliance, port int) bool {
+	for _, r := range a.Firewall.Allow {
+		if r.Port == port {
+			return true
+		}
+	}
+	return false
+}
+
 // 8. The host: default-deny firewall, keys-only SSH, brute-force bans and
 // kernel hardening, all derived from the spec.
 func (p *Plan) host() error {
@@ -51,8 +80,33 @@ func (p *Plan) host() error {
 	fw.PublicTCPPorts = PublicPorts(a)
 	fw.SSHPort = a.SSH.Port
 	fw.SSHRate = firewall.Rate{Count: a.SSH.RateLimit, Per: "minute", Burst: max(1, a.SSH.RateLimit/2)}
-	for _, r := range a.Firewall.Allow {
+	for i, r := range a.Firewall.Allow {
 		fw.Allow = append(fw.Allow, firewall.Allow{Port: r.Port, From: r.From})
+		if !containerPort(a, r.Port) {
+			continue
+		}
+		// The appliance network has IPv4 only, so netavark forwards a
+		// published port over IPv4 alone: an IPv6 source would reach the
+		// host, where nothing listens on that port.
+		for j, src := range r.From {
+			if pfx, err := netip.ParsePrefix(src); err == nil && pfx.Addr().Is6() && !pfx.Addr().Is4In6() {
+				p.Warnings = append(p.Warnings, PlanWarning{Path: fmt.Sprintf("firewall.allow[%d].from[%d]", i, j),
+					Msg: fmt.Sprintf("port %d is a container's, published over IPv4 only: %s cannot reach it", r.Port, src),
+					Fix: "reach it over IPv4, or over an SSH tunnel"})
+			}
+		}
+	}
+	// Services on the host's network that are not public (the node
+	// exporter) are reached by containers on the bridge gateway.
+	for _, s := range a.Services {
+		if !hostNetworkKinds[s.Kind] {
+			continue
+		}
+		for _, pt := range s.Ports {
+			if !pt.Public {
+				fw.ContainerHostTCPPorts = append(fw.ContainerHostTCPPorts, pt.Target)
+			}
+		}
 	}
 	if err := p.add(firewall.Render(fw)); err != nil {
 		return fmt.Errorf("firewall: %w", err)
@@ -66,6 +120,7 @@ func (p *Plan) host() error {
 	sc.Port = a.SSH.Port
 	sc.TCPForwarding = a.SSH.AllowTCPForwarding
 	sc.AgentForwarding = a.SSH.AllowAgentForwarding
+	sc.OpenSSH = baseOpenSSH(a.Base.Release)
 	if err := p.add(sshd.Render(sc)); err != nil {
 		return fmt.Errorf("sshd: %w", err)
 	}
@@ -83,6 +138,28 @@ func (p *Plan) host() error {
 		return fmt.Errorf("sysctl: %w", err)
 	}
 	return nil
+}
+
+// baseOpenSSH is the OpenSSH of the oldest FCOS major release the spec's
+// constraint admits: the rendered config must suit whichever admitted
+// release the build resolves, and OpenSSH only ever adds algorithm names.
+func baseOpenSSH(constraint string) sshd.OpenSSH {
+	cons, err := version.NewConstraint(constraint)
+	if constraint == "" || err != nil {
+		return sshd.Oldest
+	}
+	for major := 1; major < 1000; major++ {
+		// A major is admitted when its first or its last release is.
+		lo, _ := version.NewVersion(fmt.Sprintf("%d", major))
+		hi, _ := version.NewVersion(fmt.Sprintf("%d.99999999.99", major))
+		if cons.Check(lo) || cons.Check(hi) {
+			if v, ok := sshd.ForFCOS(major); ok {
+				return v
+			}
+			return sshd.Oldest
+		}
+	}
+	return sshd.Oldest
 }
 
 // firstPort returns the host port of the first service of a kind.
@@ -105,6 +182,9 @@ func (p *Plan) edgeConfig() nginx.Config {
 		names = []string{"localhost"}
 	}
 	c := nginx.DefaultConfig(names...)
+	if _, ok := serviceByKind(a, spec.KindNginxExporter); ok {
+		c.StatusPort = spec.NginxStatusPort
+	}
 	if port, ok := firstPort(a, spec.KindApp); ok {
 		c.Backend = fmt.Sprintf("127.0.0.1:%d", port)
 	}
@@ -170,6 +250,7 @@ func (p *Plan) certificates(edge *spec.Service, cfg nginx.Config) error {
 	}
 	c.TLSDir, c.Webroot = path.Dir(cfg.CertPath), cfg.ACMEWebroot
 	c.NginxService = edge.Name + ".service"
+	c.TextfileDir = p.DataDir("node-exporter", "textfile")
 	issue := a.TLS.ACME != "none" && len(a.TLS.Domains) > 0
 	if !issue && c.Email == "" {
 		c.Email = "root@localhost" // unused: only the self-signed part is kept

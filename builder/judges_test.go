@@ -59,7 +59,7 @@ func TestUnitsVerify(t *testing.T) {
 // no-new-privileges.
 func TestEveryClipperServiceIsComplete(t *testing.T) {
 	res := renderCase(t, "clipper")
-	want := []string{"postgres", "pgbouncer", "redis", "backend", "frontend", "edge", "prometheus", "grafana", "loki", "alloy", "node-exporter"}
+	want := []string{"postgres", "pgbouncer", "redis", "backend", "frontend", "edge", "prometheus", "alertmanager", "postgres-exporter", "redis-exporter", "grafana", "loki", "alloy", "node-exporter"}
 	byName := map[string]string{}
 	for _, u := range res.Units {
 		byName[u.Name] = u.Contents

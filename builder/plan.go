@@ -23,6 +23,9 @@ const (
 	// NetworkSubnet is the appliance network's fixed subnet, so configs
 	// such as pg_hba.conf can name it.
 	NetworkSubnet = "10.89.10.0/24"
+	// NetworkGateway is the host's address on the appliance network, where
+	// containers reach services that run on the host's network.
+	NetworkGateway = "10.89.10.1"
 )
 
 // Plan is everything kiln puts on the server, in typed form, before it is
@@ -86,6 +89,9 @@ func newPlan(app *spec.Appliance) (*Plan, error) {
 		{"7 updates", p.updates},
 		{"8 host hardening", p.host},
 		{"9 data directories", p.tmpfiles},
+		{"10 base freshness", p.freshness},
+		{"11 image pulls", p.imagePulls},
+		{"12 images", p.images},
 	}
 	for _, s := range steps {
 		if err := s.run(); err != nil {
@@ -219,7 +225,7 @@ generate() {
 // 4. One internal network for the appliance; named volumes live in
 // directories on the data filesystem.
 func (p *Plan) networkAndVolumes() error {
-	p.Units = append(p.Units, units.Network(p.App.Name, NetworkSubnet))
+	p.Units = append(p.Units, units.Network(p.App.Name, NetworkSubnet, NetworkGateway))
 	for _, v := range p.App.Volumes {
 		dir := p.DataDir("volumes", v.Name)
 		mount := ""
@@ -246,7 +252,21 @@ func (p *Plan) tmpfiles() error {
 	var b strings.Builder
 	b.WriteString("# Managed by kiln: directories on the data filesystem.\n")
 	sort.SliceStable(p.dataDirs, func(i, j int) bool { return p.dataDirs[i].path < p.dataDirs[j].path })
+	// A directory another part declares already (the backup plan owns the
+	// node exporter's textfile directory, which its jobs write as root) is
+	// left to it: systemd-tmpfiles keeps the first line for a path and
+	// warns about the other, so a second owner would only be ignored.
 	seen := map[string]bool{}
+	for _, f := range p.Files {
+		if path.Dir(f.Path) != "/etc/tmpfiles.d" {
+			continue
+		}
+		for _, line := range strings.Split(string(f.Contents), "\n") {
+			if fields := strings.Fields(line); len(fields) >= 2 && !strings.HasPrefix(fields[0], "#") {
+				seen[fields[1]] = true
+			}
+		}
+	}
 	for _, d := range p.dataDirs {
 		if seen[d.path] {
 			continue
@@ -288,15 +308,19 @@ func (p *Plan) services() error {
 			c.CPUQuota = strconv.Itoa(int(s.CPUs*100+0.5)) + "%"
 		}
 		hostIP := "127.0.0.1"
-		if r.hostNetwork {
+		if hostNetworkKinds[s.Kind] {
 			c.Network = "host"
 		}
 		for _, port := range s.Ports {
 			if c.Network == "host" {
 				continue // host networking: the process binds the port itself
 			}
+			// A public or allow-listed port is published on every address;
+			// the firewall's forward chain then admits its DNAT for everyone
+			// or for the allow-list's sources only. Anything else stays on
+			// loopback, where no outside packet can reach it.
 			ip := hostIP
-			if port.Public {
+			if port.Public || allowListed(p.App, port.Port) {
 				ip = "0.0.0.0"
 			}
 			c.Publish = append(c.Publish, units.Publish{HostIP: ip, HostPort: port.Port, ContainerPort: port.Target})

@@ -12,9 +12,6 @@ import (
 // configuration files it reads. The spec overrides a recipe's env and
 // health check; the recipe never overrides the spec.
 type recipe struct {
-	// hostNetwork runs the container in the host's network namespace, so
-	// its ports are plain input-chain ports of the firewall (the edge).
-	hostNetwork bool
 	// secretUID owns secret files mounted into the container, for images
 	// whose process drops root.
 	secretUID string
@@ -58,19 +55,33 @@ func targetPort(s *spec.Service, def int) int {
 	return def
 }
 
+// hostNetworkKinds run in the host's network namespace. The edge, so its
+// ports are plain input-chain ports of the firewall; the node exporter,
+// because only the host's namespace shows the host's interfaces.
+// Containers reach a non-public port of these on the bridge gateway
+// (NetworkGateway), which the firewall opens to them.
+var hostNetworkKinds = map[string]bool{spec.KindEdge: true, spec.KindNodeExporter: true,
+	// The nginx exporter reads the edge's status page on the host's
+	// loopback.
+	spec.KindNginxExporter: true}
+
 // recipes by kind; an "app" takes everything from the spec and has none.
 var recipes = map[string]recipe{
 	spec.KindStatic: {applyFn: func(p *Plan, s *spec.Service, c *units.Container) error {
 		c.Health = httpHealth(targetPort(s, 8080), "/")
 		return nil
 	}},
-	spec.KindEdge:         {hostNetwork: true, applyFn: applyEdge},
-	spec.KindPostgres:     {secretUID: "70", applyFn: applyPostgres},
-	spec.KindPgBouncer:    {secretUID: "70", applyFn: applyPgBouncer},
-	spec.KindRedis:        {secretUID: "999", applyFn: applyRedis},
-	spec.KindPrometheus:   {applyFn: applyPrometheus},
-	spec.KindGrafana:      {secretUID: "472", applyFn: applyGrafana},
-	spec.KindLoki:         {applyFn: applyLoki},
-	spec.KindAlloy:        {applyFn: applyAlloy},
-	spec.KindNodeExporter: {applyFn: applyNodeExporter},
+	spec.KindEdge:             {applyFn: applyEdge},
+	spec.KindPostgres:         {secretUID: "70", applyFn: applyPostgres},
+	spec.KindPgBouncer:        {secretUID: "70", applyFn: applyPgBouncer},
+	spec.KindRedis:            {secretUID: "999", applyFn: applyRedis},
+	spec.KindPrometheus:       {applyFn: applyPrometheus},
+	spec.KindGrafana:          {secretUID: "472", applyFn: applyGrafana},
+	spec.KindLoki:             {applyFn: applyLoki},
+	spec.KindAlloy:            {applyFn: applyAlloy},
+	spec.KindNodeExporter:     {applyFn: applyNodeExporter},
+	spec.KindAlertmanager:     {applyFn: applyAlertmanager},
+	spec.KindPostgresExporter: {secretUID: "65534", applyFn: applyPostgresExporter},
+	spec.KindRedisExporter:    {applyFn: applyRedisExporter},
+	spec.KindNginxExporter:    {applyFn: applyNginxExporter},
 }

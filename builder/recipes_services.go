@@ -6,6 +6,7 @@ import (
 
 	"github.com/kiln-dev/kiln/builder/spec"
 	"github.com/kiln-dev/kiln/overlays"
+	"github.com/kiln-dev/kiln/overlays/acme"
 	"github.com/kiln-dev/kiln/overlays/services"
 	"github.com/kiln-dev/kiln/units"
 )
@@ -73,11 +74,16 @@ func (p *Plan) applyRuntime(c *units.Container, files []overlays.File, rt servic
 			src = p.DataDir(rest)
 			p.dataDirs = append(p.dataDirs, dataDir{path: src, owner: c.User})
 		}
-		c.Mounts = append(c.Mounts, units.Mount{Source: src, Target: m.Target, ReadOnly: m.ReadOnly, Options: m.Options})
+		c.Mounts = append(c.Mounts, units.Mount{Source: src, Target: m.Target, ReadOnly: m.ReadOnly, Options: m.Options, NoRelabel: m.HostSystem})
 	}
 	if rt.HostPID {
 		c.PodmanArgs = append(c.PodmanArgs, "--pid=host")
 	}
+	if rt.HostNetwork {
+		c.Network = "host"
+		c.Publish = nil // the process binds its port on the host itself
+	}
+	c.SecurityLabelDisable = c.SecurityLabelDisable || rt.SecurityLabelDisable
 	if rt.HealthCmd != "" {
 		c.Health = health(rt.HealthCmd)
 	}
@@ -103,6 +109,7 @@ func applyPostgres(p *Plan, s *spec.Service, c *units.Container) error {
 	if p.walSpool != "" {
 		c.Mounts = append(c.Mounts, units.Mount{Source: p.walSpool, Target: p.walSpool})
 	}
+	c.Notify = true
 	return nil
 }
 
@@ -120,6 +127,7 @@ func applyPgBouncer(p *Plan, s *spec.Service, c *units.Container) error {
 	}
 	p.applyRuntime(c, files, services.PgBouncerRuntime(cfg))
 	c.Health = health(fmt.Sprintf("pg_isready -q -h 127.0.0.1 -p %d", cfg.Port))
+	c.Notify = true
 	return nil
 }
 
@@ -132,28 +140,58 @@ func applyRedis(p *Plan, s *spec.Service, c *units.Container) error {
 		return err
 	}
 	p.applyRuntime(c, files, services.RedisRuntime(cfg))
+	c.Notify = true
 	return nil
 }
+
+// Databases, caches and log stores others depend on are ready only when
+// their health check passes (Notify=healthy): a dependant ordered After=
+// them then starts against a server that answers, not one still starting.
 
 // metricsKinds are the kinds Prometheus scrapes, with their metrics path.
 var metricsKinds = map[string]string{
 	spec.KindApp: "/metrics", spec.KindPrometheus: "/metrics", spec.KindNodeExporter: "/metrics",
 	spec.KindGrafana: "/metrics", spec.KindLoki: "/metrics", spec.KindAlloy: "/metrics",
+	spec.KindAlertmanager: "/metrics", spec.KindPostgresExporter: "/metrics", spec.KindRedisExporter: "/metrics",
+	spec.KindNginxExporter: "/metrics",
 }
 
 func applyPrometheus(p *Plan, s *spec.Service, c *units.Container) error {
 	cfg := services.DefaultPrometheus()
 	cfg.Image, cfg.Port = s.Image, targetPort(s, 9090)
-	cfg.Jobs = nil
+	cfg.Appliance = p.App.Name
+	cfg.DataMount, cfg.ACMEUnit = "", ""
+	if p.App.Data.Mode != spec.DataNone {
+		cfg.DataMount = p.App.Data.Path
+	}
+	if _, ok := serviceByKind(p.App, spec.KindEdge); ok && p.App.TLS.ACME != "none" && len(p.App.TLS.Domains) > 0 {
+		cfg.ACMEUnit = acme.RenewUnit
+	}
+	_, cfg.PostgresExporter = serviceByKind(p.App, spec.KindPostgresExporter)
+	_, cfg.RedisExporter = serviceByKind(p.App, spec.KindRedisExporter)
+	_, cfg.NginxExporter = serviceByKind(p.App, spec.KindNginxExporter)
+	cfg.Jobs, cfg.Alertmanagers, cfg.HostJob = nil, nil, ""
 	for _, o := range p.App.Services {
 		if _, ok := metricsKinds[o.Kind]; !ok || len(o.Ports) == 0 {
 			continue
 		}
 		target := fmt.Sprintf("%s:%d", o.Name, o.Ports[0].Target)
+		if hostNetworkKinds[o.Kind] {
+			// Not on the appliance network, so not in its DNS: the host
+			// answers on the network's gateway address.
+			target = fmt.Sprintf("%s:%d", NetworkGateway, o.Ports[0].Target)
+		}
 		if o.Name == s.Name {
 			target = fmt.Sprintf("localhost:%d", cfg.Port)
 		}
-		cfg.Jobs = append(cfg.Jobs, services.ScrapeJob{Name: p.App.Name + "-" + o.Name, Targets: []string{target}})
+		job := p.App.Name + "-" + o.Name
+		cfg.Jobs = append(cfg.Jobs, services.ScrapeJob{Name: job, Targets: []string{target}})
+		switch o.Kind {
+		case spec.KindAlertmanager:
+			cfg.Alertmanagers = append(cfg.Alertmanagers, target)
+		case spec.KindNodeExporter:
+			cfg.HostJob = job
+		}
 	}
 	files, err := services.Prometheus(cfg)
 	if err != nil {
@@ -191,6 +229,7 @@ func applyLoki(p *Plan, s *spec.Service, c *units.Container) error {
 	}
 	p.applyRuntime(c, files, services.LokiRuntime(cfg))
 	c.Health = httpHealth(cfg.Port, "/ready")
+	c.Notify = true
 	return nil
 }
 
@@ -221,5 +260,141 @@ func applyNodeExporter(p *Plan, s *spec.Service, c *units.Container) error {
 	}
 	p.applyRuntime(c, nil, services.NodeExporterRuntime(cfg))
 	c.Health = httpHealth(cfg.Port, "/metrics")
+	return p.hostMetrics(cfg.TextfileDir)
+}
+
+// hostMetrics adds the job that writes what the node exporter cannot see
+// from its container (failed units, the edge certificate, an OS changed
+// by hand) to the exporter's textfile directory.
+func (p *Plan) hostMetrics(textfileDir string) error {
+	hc := services.HostMetricsConfig{
+		TextfileDir: textfileDir,
+		StateDir:    p.DataDir("host-metrics"),
+		AutoUpdates: p.App.Updates.Auto,
+	}
+	if p.App.Data.Mode != spec.DataNone {
+		hc.After = []string{units.MountUnitName(p.App.Data.Path)}
+	}
+	if _, ok := serviceByKind(p.App, spec.KindEdge); ok {
+		hc.CertPath = p.edgeConfig().CertPath
+	}
+	files, us, err := services.HostMetrics(hc)
+	if err != nil {
+		return err
+	}
+	p.dataDirs = append(p.dataDirs, dataDir{path: hc.StateDir})
+	return p.add(files, us, nil)
+}
+
+func applyAlertmanager(p *Plan, s *spec.Service, c *units.Container) error {
+	cfg := services.DefaultAlertmanager()
+	cfg.Image, cfg.Port = s.Image, targetPort(s, 9093)
+	if len(s.Ports) > 0 {
+		// Links in notifications point where an SSH tunnel to the
+		// loopback port shows the UI.
+		cfg.ExternalURL = fmt.Sprintf("http://127.0.0.1:%d", s.Ports[0].Port)
+	}
+	al := p.App.Alerts
+	if len(al.GroupBy) > 0 {
+		cfg.GroupBy = al.GroupBy
+	}
+	for _, d := range []struct {
+		dst *string
+		v   string
+	}{
+		{&cfg.GroupWait, al.GroupWait}, {&cfg.GroupInterval, al.GroupInterval}, {&cfg.RepeatInterval, al.RepeatInterval},
+	} {
+		if d.v != "" {
+			*d.dst = d.v
+		}
+	}
+	for i := range al.Receivers {
+		r := &al.Receivers[i]
+		rc := services.AlertReceiver{Name: r.Name, Severities: r.Severities, RepeatInterval: r.RepeatInterval}
+		switch {
+		case r.HasEmail():
+			e := r.Email
+			rc.Email = &services.EmailReceiver{To: e.To, From: e.From, Smarthost: e.Smarthost, Username: e.Username, PasswordFile: e.PasswordFile}
+		case r.HasWebhook():
+			rc.Webhook = &services.WebhookReceiver{URL: r.Webhook.URL, TokenFile: r.Webhook.TokenFile}
+		case r.HasSlack():
+			rc.Slack = &services.SlackReceiver{URLFile: r.Slack.URLFile, Channel: r.Slack.Channel}
+		case r.HasNtfy():
+			rc.Ntfy = &services.NtfyReceiver{URL: r.Ntfy.URL, TokenFile: r.Ntfy.TokenFile}
+		}
+		cfg.Receivers = append(cfg.Receivers, rc)
+	}
+	files, err := services.Alertmanager(cfg)
+	if err != nil {
+		return err
+	}
+	// The data and credentials directories land on the data filesystem
+	// (applyRuntime maps them), owned by the container's user.
+	p.applyRuntime(c, files, services.AlertmanagerRuntime(cfg))
+	return nil
+}
+
+// ensureSecret mounts a secret the recipe needs even when the spec's
+// service does not list it.
+func ensureSecret(c *units.Container, name, uid string) {
+	for _, s := range c.Secrets {
+		if s.Name == name {
+			return
+		}
+	}
+	c.Secrets = append(c.Secrets, units.SecretMount{Name: name, Target: services.Secret{Name: name}.Path(), UID: uid, Mode: "0400"})
+}
+
+func applyPostgresExporter(p *Plan, s *spec.Service, c *units.Container) error {
+	cfg := services.DefaultPostgresExporter()
+	cfg.Image, cfg.Port = s.Image, targetPort(s, 9187)
+	cfg.Database, cfg.User = p.App.Name, p.App.Name
+	pg, ok := serviceByKind(p.App, spec.KindPostgres)
+	if !ok {
+		return fmt.Errorf("%w: a postgres-exporter needs a postgres service", ErrMissingService)
+	}
+	cfg.Host, cfg.DBPort = pg.Name, targetPort(pg, 5432)
+	cfg.PasswordSecret = firstSecret(pg, "postgres-password")
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	ensureSecret(c, cfg.PasswordSecret, "65534")
+	p.applyRuntime(c, nil, services.PostgresExporterRuntime(cfg))
+	return nil
+}
+
+func applyRedisExporter(p *Plan, s *spec.Service, c *units.Container) error {
+	cfg := services.DefaultRedisExporter()
+	cfg.Image, cfg.Port = s.Image, targetPort(s, 9121)
+	r, ok := serviceByKind(p.App, spec.KindRedis)
+	if !ok {
+		return fmt.Errorf("%w: a redis-exporter needs a redis service", ErrMissingService)
+	}
+	cfg.Addr = fmt.Sprintf("%s:%d", r.Name, targetPort(r, 6379))
+	cfg.PasswordSecret = firstSecret(r, "redis-password")
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	rt := services.RedisExporterRuntime(cfg)
+	p.applyRuntime(c, nil, rt)
+	// Quadlet's Secret= key mounts files only; the exporter wants the
+	// password in its environment.
+	for _, env := range sortedKeys(rt.EnvSecrets) {
+		c.PodmanArgs = append(c.PodmanArgs, fmt.Sprintf("--secret=%s,type=env,target=%s", rt.EnvSecrets[env], env))
+	}
+	return nil
+}
+
+func applyNginxExporter(p *Plan, s *spec.Service, c *units.Container) error {
+	cfg := services.DefaultNginxExporter()
+	cfg.Image, cfg.Port = s.Image, targetPort(s, 9113)
+	if _, ok := serviceByKind(p.App, spec.KindEdge); !ok {
+		return fmt.Errorf("%w: an nginx-exporter needs an edge service", ErrMissingService)
+	}
+	cfg.ScrapeURI = fmt.Sprintf("http://127.0.0.1:%d/stub_status", spec.NginxStatusPort)
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	p.applyRuntime(c, nil, services.NginxExporterRuntime(cfg))
 	return nil
 }

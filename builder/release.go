@@ -20,7 +20,7 @@ type Release struct {
 
 // exampleKey is the placeholder key `kiln init` writes. Nobody holds its
 // private half; a spec that still carries it would lock everyone out.
-const exampleKey = "AAAAC3NzaC1lZDI1NTE5AAAAIKilnExampleKeyReplaceMeWithYoursxxxxxxxxx"
+const exampleKey = "AAAAC3NzaC1lZDI1NTE5AAAAIKilnExampleKeyReplaceMeWithYoursxxxxxxxxxxx"
 
 func exampleKeyWarnings(app *spec.Appliance, src *spec.Source) spec.Diagnostics {
 	var ds spec.Diagnostics
@@ -40,8 +40,29 @@ func exampleKeyWarnings(app *spec.Appliance, src *spec.Source) spec.Diagnostics 
 func releaseFiles(app *spec.Appliance, digest string) []overlays.File {
 	rel, _ := json.MarshalIndent(Release{Name: app.Name, Version: app.Version, Description: app.Description, ConfigDigest: digest}, "", "  ")
 	motd := fmt.Sprintf("%s %s — built by kiln\nconfig %s\nThis server is immutable: change the appliance spec and rebuild.\n", app.Name, app.Version, digest)
+	motd += alertsMotd(app)
 	return []overlays.File{
 		{Path: ReleasePath, Mode: 0o644, Contents: append(rel, '\n')},
 		{Path: MotdPath, Mode: 0o644, Contents: []byte(motd)},
 	}
+}
+
+// alertsMotd tells whoever logs in that alerts reach nobody, when the
+// appliance runs Alertmanager without a receiver: the login banner is the
+// one place an operator is sure to look.
+func alertsMotd(app *spec.Appliance) string {
+	if len(app.Alerts.Receivers) > 0 {
+		return ""
+	}
+	for _, s := range app.Services {
+		if s.Kind == spec.KindAlertmanager {
+			port := 9093
+			if len(s.Ports) > 0 {
+				port = s.Ports[0].Port
+			}
+			return fmt.Sprintf("No alert receiver is configured: alerts are only visible in Alertmanager's UI\n"+
+				"(ssh -L %d:127.0.0.1:%d, then http://127.0.0.1:%d). Add `alerts.receivers` to the spec and rebuild.\n", port, port, port)
+		}
+	}
+	return ""
 }

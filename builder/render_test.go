@@ -10,6 +10,7 @@ import (
 
 	"github.com/kiln-dev/kiln/builder/spec"
 	"github.com/kiln-dev/kiln/internal/testutil"
+	"github.com/kiln-dev/kiln/overlays"
 )
 
 // renderCase renders one spec file of testdata/render.
@@ -219,8 +220,22 @@ func TestStrictRefusesUnpinnedImages(t *testing.T) {
 	if !errors.As(err, &inv) || !strings.Contains(err.Error(), "not pinned by digest") {
 		t.Fatalf("--strict accepted unpinned images: %v", err)
 	}
-	if _, err := Render(Request{File: "minimal.yaml", Spec: mustRead(t, "testdata/render/minimal.yaml"), Strict: true}); err != nil {
+	// A digest-pinned spec passes --strict unless one of kiln's own images
+	// still awaits its digest (see TestKilnImagesPinned): that is refused.
+	_, err = Render(Request{File: "minimal.yaml", Spec: mustRead(t, "testdata/render/minimal.yaml"), Strict: true})
+	var missing []string
+	for _, img := range overlays.Images() {
+		if img.Digest == "" {
+			missing = append(missing, img.Ref)
+		}
+	}
+	if len(missing) == 0 && err != nil {
 		t.Errorf("a digest-pinned spec must pass --strict: %v", err)
+	}
+	for _, ref := range missing {
+		if err == nil || !strings.Contains(err.Error(), ref) {
+			t.Errorf("--strict accepted kiln's unpinned image %s: %v", ref, err)
+		}
 	}
 }
 
@@ -296,5 +311,62 @@ func TestPlanWarningsReachTheUser(t *testing.T) {
 	}
 	if _, err := Render(Request{File: "c.yaml", Spec: []byte(src), Strict: true}); err == nil || !strings.Contains(err.Error(), "c.yaml:") {
 		t.Errorf("--strict accepted plain-http backups: %v", err)
+	}
+}
+
+// TestAllowListedContainerPort: `kiln init`'s commented example allows
+// Prometheus (9090, a container published on loopback) from a CIDR. With
+// it uncommented the port is published on every address and the firewall
+// admits its DNAT from that CIDR only; loopback publishing alone would
+// open nothing (the allow rule of the input chain never sees DNAT).
+func TestAllowListedContainerPort(t *testing.T) {
+	src := strings.Replace(string(DefaultSpec), "  allow: []\n  #  - port: 9090\n  #    from: [203.0.113.0/24]",
+		"  allow:\n    - port: 9090\n      from: [203.0.113.0/24]", 1)
+	if src == string(DefaultSpec) {
+		t.Fatal("the default spec no longer carries the commented allow example")
+	}
+	res, err := Render(Request{File: "c.yaml", Spec: []byte(src)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prom, nft string
+	for _, f := range res.files(t) {
+		switch f.path {
+		case "/etc/containers/systemd/prometheus.container":
+			prom = f.content
+		case "/etc/kiln/nftables.nft":
+			nft = f.content
+		}
+	}
+	if !strings.Contains(prom, "PublishPort=0.0.0.0:9090:9090\n") {
+		t.Errorf("allow-listed prometheus port still on loopback only:\n%s", prom)
+	}
+	if !strings.Contains(nft, "ct status dnat ct original proto-dst 9090 ip saddr @allow_9090_v4 accept") {
+		t.Errorf("forward chain does not admit the allow-listed DNAT:\n%s", nft)
+	}
+	for _, d := range res.Diagnostics {
+		if d.Severity == spec.Warning && strings.HasPrefix(d.Path, "firewall.allow") {
+			t.Errorf("unexpected warning for an IPv4 allow-list: %v", d)
+		}
+	}
+	v6 := strings.Replace(src, "from: [203.0.113.0/24]", "from: [203.0.113.0/24, \"2001:db8::/32\"]", 1)
+	res6, err := Render(Request{File: "c.yaml", Spec: []byte(v6)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	warned := false
+	for _, d := range res6.Diagnostics {
+		if d.Path == "firewall.allow[0].from[1]" && d.Severity == spec.Warning && strings.Contains(d.Msg, "IPv4 only") && d.Pos.Line > 1 {
+			warned = true
+		}
+	}
+	if !warned {
+		t.Errorf("no positioned warning for an IPv6 source of a container port: %v", res6.Diagnostics)
+	}
+	for _, f := range res.files(t) {
+		if strings.HasSuffix(f.path, ".container") && f.path != "/etc/containers/systemd/prometheus.container" &&
+			strings.Contains(f.content, "PublishPort=0.0.0.0") {
+			t.Errorf("%s published beyond loopback without being public or allow-listed", f.path)
+		}
 	}
 }

@@ -52,6 +52,14 @@ type ProgressEvent struct {
 type Request struct {
 	// Ignition is the rendered, validated Ignition config.
 	Ignition []byte
+	// LiveIgnition, when set, is what ISO and PXE boots run instead of
+	// Ignition: an installer that writes the appliance to InstallDevice
+	// and reboots into it. Empty means they run the appliance live.
+	LiveIgnition  []byte
+	InstallDevice string
+	// MinDiskMiB is the smallest disk the appliance's disk images and
+	// installers need (the image and its data partition), for the manifest.
+	MinDiskMiB int64
 	// Name and Version name the outputs: <name>-<version>-<platform>.<format>.
 	Name, Version string
 	// OutDir receives the outputs; it must exist.
@@ -99,6 +107,13 @@ type Artifact struct {
 	Format   string `json:"format,omitempty"`
 	Size     int64  `json:"size"`
 	SHA256   string `json:"sha256"`
+	// Boot is disk (the server's disk), live (runs from RAM) or installer
+	// (installs to InstallDevice and reboots).
+	Boot          string `json:"boot,omitempty"`
+	InstallDevice string `json:"install_device,omitempty"`
+	// MinDiskMiB is the smallest disk the artifact boots from (disk) or
+	// installs to (installer).
+	MinDiskMiB int64 `json:"min_disk_mib,omitempty"`
 }
 
 // BaseArtifact describes one base artifact an output was made from.
@@ -564,11 +579,13 @@ func (b *builder) target(t Target) ([]Artifact, error) {
 	f, comp, _ := ParseFormat(t.Format)
 	name := OutputName(b.req.Name, b.req.Version, t)
 	art := func(sum string, size int64) []Artifact {
-		return []Artifact{{Name: name, Platform: t.Platform, Format: t.Format, Size: size, SHA256: sum}}
+		a := Artifact{Name: name, Platform: t.Platform, Format: t.Format, Size: size, SHA256: sum}
+		b.bootInfo(&a)
+		return []Artifact{a}
 	}
 	switch f {
 	case FormatPXE:
-		initrd, err := ConfigInitrd(b.req.Ignition)
+		initrd, err := ConfigInitrd(b.req.liveConfig())
 		if err != nil {
 			return nil, err
 		}
@@ -580,6 +597,7 @@ func (b *builder) target(t Target) ([]Artifact, error) {
 		for i := range arts {
 			if arts[i].Name == name {
 				arts[i].Platform, arts[i].Format = t.Platform, t.Format
+				b.bootInfo(&arts[i])
 			}
 			sums[arts[i].Name] = arts[i].SHA256
 		}
@@ -594,7 +612,7 @@ func (b *builder) target(t Target) ([]Artifact, error) {
 		}
 		return arts, nil
 	case FormatISO:
-		sum, size, err := writeISO(b.ctx, filepath.Join(b.stage, name), b.req.BaseISO, b.req.Ignition, b.req.KernelArgs, b.progress(name, "write"))
+		sum, size, err := writeISO(b.ctx, filepath.Join(b.stage, name), b.req.BaseISO, b.req.liveConfig(), b.req.KernelArgs, b.progress(name, "write"))
 		if err != nil {
 			return nil, err
 		}
@@ -891,4 +909,35 @@ func listingDigest(sums map[string]string) string {
 	}
 	s := sha256.Sum256([]byte(list.String()))
 	return hex.EncodeToString(s[:])
+}
+
+// liveConfig is the config ISO and PXE boots run.
+func (r *Request) liveConfig() []byte {
+	if len(r.LiveIgnition) > 0 {
+		return r.LiveIgnition
+	}
+	return r.Ignition
+}
+
+// bootInfo records how an artifact boots and the disk it needs: at least
+// the base image (FCOS's are 10 GiB) and what the spec's data partition
+// adds.
+func (b *builder) bootInfo(a *Artifact) {
+	f, _, _ := ParseFormat(a.Format)
+	minDisk := b.req.MinDiskMiB
+	disk := b.disk // the raw disk, also when BaseImage is compressed
+	if disk == "" {
+		disk = b.req.BaseImage
+	}
+	if st, err := os.Stat(disk); err == nil && disk != "" {
+		minDisk = max(minDisk, (st.Size()+1<<20-1)>>20)
+	}
+	switch {
+	case f != FormatISO && f != FormatPXE:
+		a.Boot, a.MinDiskMiB = "disk", minDisk
+	case len(b.req.LiveIgnition) > 0:
+		a.Boot, a.InstallDevice, a.MinDiskMiB = "installer", b.req.InstallDevice, minDisk
+	default:
+		a.Boot = "live"
+	}
 }

@@ -2,6 +2,7 @@ package images
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -19,6 +20,10 @@ import (
 // appliance release.
 const ReleasePath = "/etc/kiln/release.json"
 
+// InstallerDestPath is where an installer boot's live config keeps the
+// appliance's config for coreos-installer to install.
+const InstallerDestPath = "/etc/kiln/install/appliance.ign"
+
 // Kinds of artifact Inspect recognises.
 const (
 	KindRaw    = "raw"
@@ -29,13 +34,26 @@ const (
 )
 
 // InspectResult is what Inspect finds in an artifact.
+//
+// It holds two different hashes, on purpose. ConfigSHA256 covers the
+// embedded Ignition file byte for byte (manifest.json's config_sha256).
+// ConfigDigest is the appliance's configuration digest that the release
+// file carries (and the SSH login banner shows): the generated Butane
+// without the release file, plus the user's snippets; it cannot cover the
+// release file that contains it.
 type InspectResult struct {
 	Kind         string          `json:"kind"`
 	ConfigSHA256 string          `json:"config_sha256"`
 	ConfigSize   int             `json:"config_size"`
+	ConfigDigest string          `json:"config_digest,omitempty"`
 	Platform     string          `json:"platform,omitempty"`
 	Release      json.RawMessage `json:"release,omitempty"`
-	Config       []byte          `json:"-"`
+	// Installer is true for an ISO or PXE config that installs the
+	// appliance to a disk; Config and the fields above then describe the
+	// appliance's config it installs, InstallerSHA256 the live config.
+	Installer       bool   `json:"installer,omitempty"`
+	InstallerSHA256 string `json:"installer_sha256,omitempty"`
+	Config          []byte `json:"-"`
 }
 
 // Inspect reads back the Ignition config embedded in a kiln output (raw,
@@ -103,10 +121,20 @@ func Inspect(path string) (*InspectResult, error) {
 }
 
 func (res *InspectResult) finish() *InspectResult {
+	if dest, ok := ignitionFile(res.Config, InstallerDestPath); ok {
+		sum := sha256.Sum256(res.Config)
+		res.Installer, res.InstallerSHA256, res.Config = true, hex.EncodeToString(sum[:]), dest
+	}
 	sum := sha256.Sum256(res.Config)
 	res.ConfigSHA256 = hex.EncodeToString(sum[:])
 	res.ConfigSize = len(res.Config)
 	res.Release = releaseInfo(res.Config)
+	var rel struct {
+		ConfigDigest string `json:"config_digest"`
+	}
+	if res.Release != nil && json.Unmarshal(res.Release, &rel) == nil {
+		res.ConfigDigest = rel.ConfigDigest
+	}
 	return res
 }
 
@@ -202,6 +230,15 @@ func diskConfig(r io.ReaderAt) ([]byte, string, error) {
 // releaseInfo extracts /etc/kiln/release.json from an Ignition config, or
 // nil when the config does not carry one.
 func releaseInfo(config []byte) json.RawMessage {
+	if data, ok := ignitionFile(config, ReleasePath); ok && json.Valid(data) {
+		return json.RawMessage(data)
+	}
+	return nil
+}
+
+// ignitionFile returns the contents of the file at path in an Ignition
+// config, when they are inline (a data URL, plain or gzip-compressed).
+func ignitionFile(config []byte, path string) ([]byte, bool) {
 	var c struct {
 		Storage struct {
 			Files []struct {
@@ -214,18 +251,29 @@ func releaseInfo(config []byte) json.RawMessage {
 		} `json:"storage"`
 	}
 	if json.Unmarshal(config, &c) != nil {
-		return nil
+		return nil, false
 	}
 	for _, f := range c.Storage.Files {
-		if f.Path != ReleasePath || f.Contents.Compression != "" {
+		if f.Path != path {
 			continue
 		}
 		data, ok := decodeDataURL(f.Contents.Source)
-		if ok && json.Valid(data) {
-			return json.RawMessage(data)
+		switch {
+		case !ok:
+			return nil, false
+		case f.Contents.Compression == "gzip":
+			zr, err := gzip.NewReader(bytes.NewReader(data))
+			if err != nil {
+				return nil, false
+			}
+			out, err := io.ReadAll(io.LimitReader(zr, 64<<20))
+			return out, err == nil
+		case f.Contents.Compression == "":
+			return data, true
 		}
+		return nil, false
 	}
-	return nil
+	return nil, false
 }
 
 // decodeDataURL decodes an RFC 2397 data URL (percent-encoded or base64).

@@ -70,9 +70,19 @@ func findPXEFiles(dir string) (pxeFiles, error) {
 
 // pxeView is what the PXE templates render.
 type pxeView struct {
-	Name, Version                            string
-	KernelURL, InitramfsURL, ConfigURL, Args string
-	GrubKernel, GrubInitramfs, GrubConfig    string
+	Name, Version                                       string
+	KernelURL, InitramfsURL, RootfsURL, ConfigURL, Args string
+	IPXEArgs                                            string
+	GrubKernel, GrubInitramfs, GrubRootfs, GrubConfig   string
+	// InstallDevice is set when the boot installs to a disk.
+	InstallDevice string
+}
+
+// isHTTP reports whether u is an http or https URL, the only kind FCOS's
+// initramfs fetches coreos.live.rootfs_url from.
+func isHTTP(u string) bool {
+	p, err := url.Parse(u)
+	return err == nil && (p.Scheme == "http" || p.Scheme == "https") && p.Host != ""
 }
 
 // joinURL places name below base (or returns name when base is empty).
@@ -132,13 +142,40 @@ func buildPXE(ctx context.Context, stage string, req *Request, initrd []byte) ([
 	if kernel == "" || initramfs == "" || rootfs == "" {
 		return nil, fmt.Errorf("%w: PXE needs a base PXE directory or kernel, initramfs and rootfs URLs", ErrMissingBase)
 	}
-	args := append([]string{"coreos.live.rootfs_url=" + rootfs, "ignition.firstboot", "ignition.platform.id=metal"}, req.KernelArgs...)
+	// FCOS's initramfs fetches coreos.live.rootfs_url with curl and takes
+	// http(s) only; a bare file name or tftp:// stops the boot. Such a
+	// rootfs is served as an extra initrd instead, which FCOS also reads
+	// (slower, and it needs more RAM).
 	v := pxeView{
 		Name: req.Name, Version: req.Version,
 		KernelURL: kernel, InitramfsURL: initramfs, ConfigURL: joinURL(o.BaseURL, configName),
-		Args: strings.Join(args, " "),
+		InstallDevice: req.InstallDevice,
 	}
+	args := []string{"ignition.firstboot", "ignition.platform.id=metal"}
+	initrds := []string{"main"}
+	switch {
+	case isHTTP(rootfs):
+		args = append([]string{"coreos.live.rootfs_url=" + rootfs}, args...)
+	case o.RootfsURL != "" && req.BasePXE == "":
+		return nil, fmt.Errorf("%w: rootfs URL %q: FCOS fetches the live rootfs over http or https only — give an http(s) URL, or a base PXE directory so the rootfs is loaded as an initrd", ErrBadRequest, rootfs)
+	default:
+		v.RootfsURL = rootfs
+		initrds = append(initrds, "rootfs")
+	}
+	initrds = append(initrds, "config")
+	args = append(args, req.KernelArgs...)
+	v.Args = strings.Join(args, " ")
+	// UEFI iPXE hands the kernel only the initrds its command line names.
+	named := make([]string, 0, len(initrds)+len(args))
+	for _, n := range initrds {
+		named = append(named, "initrd="+n)
+	}
+	args = append(named, args...)
+	v.IPXEArgs = strings.Join(args, " ")
 	v.GrubKernel, v.GrubInitramfs, v.GrubConfig = grubPath(v.KernelURL), grubPath(v.InitramfsURL), grubPath(v.ConfigURL)
+	if v.RootfsURL != "" {
+		v.GrubRootfs = grubPath(v.RootfsURL)
+	}
 	for tmpl, name := range map[string]string{"pxe.ipxe.tmpl": prefix + ".ipxe", "pxe.grub.cfg.tmpl": prefix + ".grub.cfg"} {
 		var b bytes.Buffer
 		if err := pxeTemplates.ExecuteTemplate(&b, tmpl, v); err != nil {
@@ -150,13 +187,21 @@ func buildPXE(ctx context.Context, stage string, req *Request, initrd []byte) ([
 	}
 	// Matchbox serves the same boot through its profile/group API.
 	id := req.Name + "-" + req.Version
+	title := req.Name + " " + req.Version
+	if req.InstallDevice != "" {
+		title += " (installs to " + req.InstallDevice + ")"
+	}
+	mbInitrds := []string{"--name main " + initramfs}
+	if v.RootfsURL != "" {
+		mbInitrds = append(mbInitrds, "--name rootfs "+v.RootfsURL)
+	}
 	profile := map[string]any{
 		"id":   id,
-		"name": req.Name + " " + req.Version,
+		"name": title,
 		"boot": map[string]any{
 			"kernel": kernel,
-			"initrd": []string{"--name main " + initramfs, "--name config " + v.ConfigURL},
-			"args":   append([]string{"initrd=main", "initrd=config"}, args...),
+			"initrd": append(mbInitrds, "--name config "+v.ConfigURL),
+			"args":   args,
 		},
 	}
 	group := map[string]any{"id": req.Name, "name": req.Name, "profile": id}

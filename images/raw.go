@@ -76,13 +76,33 @@ func embedDisk(diskPath string, config []byte, platformID string, epoch time.Tim
 	if err != nil {
 		return err
 	}
-	newEntry, err := setPlatform(entry, platformID)
+	// The platform's console arguments and GRUB settings come from the
+	// image's own platforms.json, as coreos-installer --platform applies
+	// them, so a provider's serial console shows the first boot.
+	table, err := readPlatforms(fs)
 	if err != nil {
 		return err
 	}
+	grubPath, grubIn, grub, err := readGrubConsole(fs)
+	if err != nil {
+		return err
+	}
+	edit, err := applyPlatform(entry, table, platformID, grubPath, grub)
+	if err != nil {
+		return err
+	}
+	newEntry := edit.Entry
 	bs := fs.BlockSize()
-	if (int64(len(newEntry))+bs-1)/bs != (int64(len(entry))+bs-1)/bs {
+	blocks := func(n int) int64 { return (int64(n) + bs - 1) / bs }
+	if blocks(len(newEntry)) != blocks(len(entry)) {
 		return fmt.Errorf("BLS entry: %w", ext4.ErrNoRoom)
+	}
+	var grubIno uint32
+	if edit.Grub != nil {
+		if blocks(len(edit.Grub)) != blocks(len(grub)) {
+			return fmt.Errorf("%s: %w", edit.GrubPath, ext4.ErrNoRoom)
+		}
+		grubIno = grubIn.Num
 	}
 	// go-diskfs writes at most four extents per file reliably; keep well
 	// inside the filesystem's free space and that limit.
@@ -139,6 +159,15 @@ func embedDisk(diskPath string, config []byte, platformID string, epoch time.Tim
 	}
 	if err := fs.RewriteInPlace(f, entryIn, newEntry); err != nil {
 		return fmt.Errorf("BLS entry: %w", err)
+	}
+	if edit.Grub != nil {
+		grubIn, err := fs.ReadInode(grubIno)
+		if err != nil {
+			return err
+		}
+		if err := fs.RewriteInPlace(f, grubIn, edit.Grub); err != nil {
+			return fmt.Errorf("%s: %w", edit.GrubPath, err)
+		}
 	}
 	// No fsync here: diskPath is a staged copy that its writer syncs once
 	// complete (or a temporary head that is never kept).

@@ -51,6 +51,13 @@ type Container struct {
 	// PodmanArgs are extra podman run arguments for options Quadlet has
 	// no key for.
 	PodmanArgs []string
+	// SecurityLabelDisable runs the container unconfined by SELinux, for
+	// containers that read host system paths (the journal, the host's
+	// root), which kiln must not relabel. Its mounts are never relabelled.
+	SecurityLabelDisable bool
+	// Notify makes the unit ready only once the health check passes
+	// (Quadlet Notify=healthy, Podman 5), so After= on it means ready.
+	Notify bool
 }
 
 // Publish is one published port. HostIP is 127.0.0.1 for everything but
@@ -76,6 +83,30 @@ type Mount struct {
 	ReadOnly bool
 	// Options are further comma-separated options (e.g. rslave).
 	Options string
+	// NoRelabel leaves the source's SELinux label alone. Set it for host
+	// paths that the host's own daemons use (the journal, machine-id, the
+	// root): relabelled to container_file_t they lock those daemons out.
+	NoRelabel bool
+}
+
+// relabelRefused are the paths Podman refuses to relabel ("SELinux
+// relabeling of / is not allowed"), even read-only: the exclude list of
+// github.com/opencontainers/selinux, go-selinux/selinux_linux.go
+// (label.Relabel in older releases), which Podman applies to every :z.
+var relabelRefused = map[string]bool{
+	"/": true, "/bin": true, "/boot": true, "/dev": true, "/etc": true, "/etc/passwd": true,
+	"/etc/pki": true, "/etc/shadow": true, "/home": true, "/lib": true, "/lib64": true,
+	"/media": true, "/opt": true, "/proc": true, "/root": true, "/run": true, "/sbin": true,
+	"/srv": true, "/sys": true, "/tmp": true, "/usr": true, "/var": true, "/var/lib": true,
+	"/var/log": true,
+}
+
+// RelabelRefused reports whether Podman refuses to relabel path.
+func RelabelRefused(path string) bool {
+	if path != "/" {
+		path = strings.TrimSuffix(path, "/")
+	}
+	return relabelRefused[path]
 }
 
 // Health is a container health check. Podman runs it on a timer and
@@ -138,20 +169,26 @@ func (c Container) Unit() Unit {
 		w("Secret", strings.Join(opts, ","))
 	}
 	for _, m := range c.Mounts {
-		// A named volume belongs to this container alone (private SELinux
-		// label Z); a host directory may be shared by several (z).
-		label := "z"
-		if strings.HasSuffix(m.Source, ".volume") {
-			label = "Z"
-		}
-		opt := ":" + label
+		// kiln's own directories and named volumes get the shared label
+		// (z): its level is fixed, so a restart finds the tree labelled
+		// already and relabels nothing, where Z would pick a new random
+		// level and relabel everything at every start. Host paths and
+		// unconfined containers are never relabelled.
+		var opts []string
 		if m.ReadOnly {
-			opt = ":ro," + label
+			opts = append(opts, "ro")
+		}
+		if !m.NoRelabel && !c.SecurityLabelDisable && !RelabelRefused(m.Source) {
+			opts = append(opts, "z")
 		}
 		if m.Options != "" {
-			opt += "," + m.Options
+			opts = append(opts, m.Options)
 		}
-		w("Volume", m.Source+":"+m.Target+opt)
+		v := m.Source + ":" + m.Target
+		if len(opts) > 0 {
+			v += ":" + strings.Join(opts, ",")
+		}
+		w("Volume", v)
 	}
 	if c.User != "" {
 		w("User", c.User)
@@ -168,6 +205,9 @@ func (c Container) Unit() Unit {
 	if c.ReadOnly {
 		w("ReadOnly", "true")
 	}
+	if c.SecurityLabelDisable {
+		w("SecurityLabelDisable", "true")
+	}
 	for _, t := range c.Tmpfs {
 		w("Tmpfs", t)
 	}
@@ -179,6 +219,9 @@ func (c Container) Unit() Unit {
 		w("HealthRetries", fmt.Sprint(h.Retries))
 		w("HealthStartPeriod", h.StartPeriod)
 		w("HealthOnFailure", "kill")
+		if c.Notify {
+			w("Notify", "healthy")
+		}
 	}
 	if len(c.Exec) > 0 {
 		w("Exec", shellJoin(c.Exec))
@@ -208,16 +251,18 @@ func (c Container) Unit() Unit {
 	return Unit{Name: c.Name + ".container", Contents: b.String(), Enabled: true}
 }
 
-// Network renders the appliance's internal Podman network. Its subnet is
-// fixed so that configs (pg_hba.conf) can name it.
-func Network(name, subnet string) Unit {
+// Network renders the appliance's internal Podman network. Its subnet and
+// gateway are fixed so that configs (pg_hba.conf, scrape targets) can
+// name them.
+func Network(name, subnet, gateway string) Unit {
 	return Unit{Name: name + ".network", Contents: fmt.Sprintf(`[Unit]
 Description=%s internal container network
 
 [Network]
 NetworkName=%s
 Subnet=%s
-`, name, name, subnet)}
+Gateway=%s
+`, name, name, subnet, gateway)}
 }
 
 // Volume renders a named volume whose data lives in dir on the persistent
@@ -273,4 +318,40 @@ func shellJoin(words []string) string {
 func escape(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "%", "%%", "$", "$$")
 	return r.Replace(s)
+}
+
+// Image is a Quadlet .image unit: it pulls one image before the container
+// that names it starts.
+type Image struct {
+	// Name gives the file <Name>.image; Quadlet runs it as
+	// <Name>-image.service.
+	Name, Description, Ref string
+	// AuthFile is the registry credentials file on the server, or "".
+	AuthFile string
+	// Retries and RetryDelay are podman pull's --retry and --retry-delay
+	// (Quadlet 5.4 has no keys for them); TimeoutSec bounds the whole pull.
+	Retries    int
+	RetryDelay string
+	TimeoutSec int
+}
+
+// Unit renders the .image file. The pull runs only when the image is
+// missing (ExecCondition), as a container's default pull policy does:
+// `podman image pull` asks the registry every time, and a server must
+// restart its containers without the registry.
+func (i Image) Unit() Unit {
+	var b strings.Builder
+	w := func(k, v string) { fmt.Fprintf(&b, "%s=%s\n", k, v) }
+	b.WriteString("[Unit]\n")
+	w("Description", i.Description)
+	b.WriteString("\n[Image]\n")
+	w("Image", i.Ref)
+	if i.AuthFile != "" {
+		w("AuthFile", i.AuthFile)
+	}
+	w("PodmanArgs", fmt.Sprintf("--retry %d --retry-delay %s", i.Retries, i.RetryDelay))
+	b.WriteString("\n[Service]\n")
+	w("ExecCondition", "/bin/sh -c "+shellJoin([]string{"! /usr/bin/podman image exists " + shellJoin([]string{i.Ref})}))
+	w("TimeoutStartSec", fmt.Sprint(i.TimeoutSec))
+	return Unit{Name: i.Name + ".image", Contents: b.String()}
 }

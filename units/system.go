@@ -8,7 +8,13 @@ import (
 // MountUnitName returns the systemd unit name for a mount point, escaped as
 // systemd-escape --path does (/var/lib/kiln → var-lib-kiln.mount).
 func MountUnitName(where string) string {
-	p := strings.Trim(where, "/")
+	return EscapePath(where) + ".mount"
+}
+
+// EscapePath escapes a path for use in a unit name, as systemd-escape
+// --path does (/dev/disk/by-label/kiln-data → dev-disk-by\x2dlabel-kiln\x2ddata).
+func EscapePath(p string) string {
+	p = strings.Trim(p, "/")
 	var b strings.Builder
 	for i := 0; i < len(p); i++ {
 		c := p[i]
@@ -21,14 +27,23 @@ func MountUnitName(where string) string {
 			fmt.Fprintf(&b, `\x%02x`, c)
 		}
 	}
-	return b.String() + ".mount"
+	return b.String()
 }
 
 // DataMount mounts the persistent data filesystem by its label, so a
 // rebuilt server (or one whose device was renamed) finds the same data.
+//
+// A mount unit written by hand gets no filesystem check (only fstab
+// entries do, through systemd-fstab-generator), so it asks for
+// systemd-fsck@ of its device itself, as Butane's generated mount units do:
+// a filesystem left dirty by a crash is repaired before the services'
+// data is trusted to it.
 func DataMount(label, where, fstype string) Unit {
+	fsck := "systemd-fsck@" + EscapePath("/dev/disk/by-label/"+label) + ".service"
 	return Unit{Name: MountUnitName(where), Enabled: true, Contents: fmt.Sprintf(`[Unit]
 Description=kiln persistent data (survives rebuilds)
+Requires=%s
+After=%s
 Before=local-fs.target
 
 [Mount]
@@ -39,7 +54,7 @@ Options=defaults,nodev,nosuid
 
 [Install]
 RequiredBy=local-fs.target
-`, label, where, fstype)}
+`, fsck, fsck, label, where, fstype)}
 }
 
 // Oneshot renders a service that runs a command once per boot and stays

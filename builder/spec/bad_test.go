@@ -44,6 +44,37 @@ func TestBadSpecs(t *testing.T) {
 	}
 }
 
+// TestWarningSpecs checks every warning of the table: the spec still
+// loads, the warning points at the user's line with a fix, and --strict
+// turns it into an error.
+func TestWarningSpecs(t *testing.T) {
+	for _, tc := range badspecs.Warnings {
+		t.Run(tc.Name, func(t *testing.T) {
+			src, ok := tc.Spec()
+			if !ok {
+				t.Fatalf("case does not apply: %q not in the minimal spec", tc.Old)
+			}
+			app, _, ds := Load("warn.yaml", []byte(src))
+			if app == nil || ds.HasErrors() {
+				t.Fatalf("spec refused, want only a warning:\n%s", diagLines(ds))
+			}
+			if !ds.Strict().HasErrors() {
+				t.Error("--strict must refuse it")
+			}
+			want := "warn.yaml:" + tc.Pos + ": warning: "
+			for _, d := range ds {
+				if d.Severity == Warning && strings.HasPrefix(d.String(), want) && d.Path == tc.Path && strings.Contains(d.Msg+" — "+d.Fix, tc.Msg) {
+					if d.Fix == "" {
+						t.Errorf("diagnostic has no fix: %s", d)
+					}
+					return
+				}
+			}
+			t.Errorf("no warning at %s%s containing %q; got:\n%s", want, tc.Path, tc.Msg, diagLines(ds))
+		})
+	}
+}
+
 func diagLines(ds Diagnostics) string {
 	var b strings.Builder
 	for _, d := range ds {

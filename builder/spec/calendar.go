@@ -4,6 +4,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
+	// The tz database, for build machines that have none.
+	_ "time/tzdata"
+	"unicode"
 )
 
 // CheckCalendar validates a systemd OnCalendar expression (systemd.time(7)).
@@ -15,11 +19,31 @@ func CheckCalendar(expr string) error {
 	if e == "" {
 		return fmt.Errorf("empty calendar expression")
 	}
-	switch strings.ToLower(e) {
-	case "minutely", "hourly", "daily", "monthly", "weekly", "yearly", "annually", "quarterly", "semiannually":
+	toks := strings.Fields(e)
+	// A time zone may follow any form, as the last word; systemd takes
+	// UTC in any case and every name of the tz database.
+	if len(toks) > 1 {
+		last := toks[len(toks)-1]
+		if err := checkTimezone(last); err == nil {
+			toks = toks[:len(toks)-1]
+		} else if strings.Contains(last, "/") || len(toks) == 2 && (isShorthand(toks[0]) || strings.HasPrefix(toks[0], "@")) {
+			// Only a zone can stand here: say what is wrong with it.
+			return err
+		}
+	}
+	if len(toks) == 1 && isShorthand(toks[0]) {
 		return nil
 	}
-	toks := strings.Fields(e)
+	// "@" and seconds since the epoch name one moment.
+	if secs, ok := strings.CutPrefix(toks[0], "@"); ok {
+		if len(toks) > 1 {
+			return fmt.Errorf("unexpected %q after an @epoch time", toks[1])
+		}
+		if _, err := strconv.ParseUint(secs, 10, 63); err != nil {
+			return fmt.Errorf("%q is not @ and a whole number of seconds since 1970", toks[0])
+		}
+		return nil
+	}
 	i := 0
 	if i < len(toks) && isWeekdayToken(toks[i]) {
 		if err := checkWeekdays(toks[i]); err != nil {
@@ -40,9 +64,6 @@ func CheckCalendar(expr string) error {
 		i++
 	}
 	if i < len(toks) {
-		if i == len(toks)-1 && i > 0 && isTimezone(toks[i]) {
-			return nil
-		}
 		return fmt.Errorf("unexpected %q", toks[i])
 	}
 	if i == 0 {
@@ -61,12 +82,31 @@ func isWeekdayToken(tok string) bool {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
 }
 
-func isTimezone(tok string) bool {
-	if tok == "UTC" {
+func isShorthand(tok string) bool {
+	switch strings.ToLower(tok) {
+	case "minutely", "hourly", "daily", "monthly", "weekly", "yearly", "annually", "quarterly", "semiannually":
 		return true
 	}
-	area, city, ok := strings.Cut(tok, "/")
-	return ok && area != "" && city != "" && !strings.ContainsAny(tok, ":*,")
+	return false
+}
+
+// checkTimezone accepts what systemd accepts as a calendar's time zone:
+// UTC in any case, or a name of the tz database (Europe/Berlin, CET).
+// time.LoadLocation reads the build machine's tz database and falls back
+// to Go's embedded copy, so a machine without tzdata (a slim container)
+// still knows every zone; it refuses names with "..", so it only ever
+// reads zone files.
+func checkTimezone(tok string) error {
+	if strings.EqualFold(tok, "UTC") {
+		return nil
+	}
+	if tok == "" || tok == "Local" || strings.ContainsAny(tok, ":*,.~@") || !unicode.IsLetter(rune(tok[0])) {
+		return fmt.Errorf("%q is not a time zone", tok)
+	}
+	if _, err := time.LoadLocation(tok); err != nil {
+		return fmt.Errorf("unknown time zone %q (use UTC or a tz database name such as Europe/Berlin)", tok)
+	}
+	return nil
 }
 
 func checkWeekdays(tok string) error {

@@ -27,6 +27,9 @@ const (
 	DefaultACME           = "letsencrypt"
 	DefaultS3Credentials  = "/etc/kiln/backup/s3.env"
 	DefaultKind           = KindApp
+	DefaultPullRetries    = 5
+	DefaultPullRetryDelay = "30s"
+	DefaultPullTimeout    = "15m"
 )
 
 // MinRootMiB is the smallest root filesystem FCOS boots with when another
@@ -84,6 +87,9 @@ func ApplyDefaults(a *Appliance) {
 			def(&s.Health.StartPeriod, DefaultHealthStart)
 		}
 	}
+	defInt(&a.Registry.PullRetries, DefaultPullRetries)
+	def(&a.Registry.PullRetryDelay, DefaultPullRetryDelay)
+	def(&a.Registry.PullTimeout, DefaultPullTimeout)
 	def(&a.Backup.ArchiveTimeout, DefaultArchiveTimeout)
 	def(&a.Backup.S3.CredentialsFile, DefaultS3Credentials)
 	if a.Backup.Retention == (Retention{}) {

@@ -20,6 +20,11 @@ const (
 	KindLoki         = "loki"
 	KindAlloy        = "alloy"
 	KindNodeExporter = "node-exporter"
+	KindAlertmanager = "alertmanager"
+	// Exporters of the stateful services' metrics, for Prometheus.
+	KindPostgresExporter = "postgres-exporter"
+	KindRedisExporter    = "redis-exporter"
+	KindNginxExporter    = "nginx-exporter"
 )
 
 // Role groups kinds by what they expose; it decides what may be public.
@@ -35,17 +40,21 @@ const (
 )
 
 var kindRoles = map[string]Role{
-	KindApp:          RoleApp,
-	KindStatic:       RoleApp,
-	KindEdge:         RoleEdge,
-	KindPostgres:     RoleDatabase,
-	KindPgBouncer:    RoleDatabase,
-	KindRedis:        RoleCache,
-	KindPrometheus:   RoleMonitoring,
-	KindGrafana:      RoleMonitoring,
-	KindLoki:         RoleMonitoring,
-	KindAlloy:        RoleMonitoring,
-	KindNodeExporter: RoleMonitoring,
+	KindApp:              RoleApp,
+	KindStatic:           RoleApp,
+	KindEdge:             RoleEdge,
+	KindPostgres:         RoleDatabase,
+	KindPgBouncer:        RoleDatabase,
+	KindRedis:            RoleCache,
+	KindPrometheus:       RoleMonitoring,
+	KindGrafana:          RoleMonitoring,
+	KindLoki:             RoleMonitoring,
+	KindAlloy:            RoleMonitoring,
+	KindNodeExporter:     RoleMonitoring,
+	KindAlertmanager:     RoleMonitoring,
+	KindPostgresExporter: RoleMonitoring,
+	KindRedisExporter:    RoleMonitoring,
+	KindNginxExporter:    RoleMonitoring,
 }
 
 // KindRole returns the role of a service kind and whether the kind exists.
@@ -56,7 +65,7 @@ func KindRole(kind string) (Role, bool) {
 
 // Kinds lists the known service kinds, sorted.
 func Kinds() []string {
-	return []string{KindAlloy, KindApp, KindEdge, KindGrafana, KindLoki, KindNodeExporter, KindPgBouncer, KindPostgres, KindPrometheus, KindRedis, KindStatic}
+	return []string{KindAlertmanager, KindAlloy, KindApp, KindEdge, KindGrafana, KindLoki, KindNginxExporter, KindNodeExporter, KindPgBouncer, KindPostgres, KindPostgresExporter, KindPrometheus, KindRedis, KindRedisExporter, KindStatic}
 }
 
 // Platforms maps each FCOS platform id kiln builds for to its default

@@ -33,8 +33,13 @@ type Appliance struct {
 	Volumes []Volume `yaml:"volumes,omitempty" json:"volumes,omitempty"`
 	// Services are the containers the server runs.
 	Services []Service `yaml:"services" json:"services"`
+	// Registry configures how the server pulls the services' images.
+	Registry Registry `yaml:"registry,omitempty" json:"registry,omitempty"`
 	// Backup configures scheduled backups and point-in-time recovery.
 	Backup Backup `yaml:"backup,omitempty" json:"backup,omitempty"`
+	// Alerts says who is notified when an alert fires (through the
+	// alertmanager service).
+	Alerts Alerts `yaml:"alerts,omitempty" json:"alerts,omitempty"`
 	// Butane lists extra Butane snippets (paths relative to the spec) merged
 	// into the generated config.
 	Butane []string `yaml:"butane,omitempty" json:"butane,omitempty"`
@@ -160,6 +165,23 @@ type Secret struct {
 	Length int `yaml:"length,omitempty" json:"length,omitempty"`
 }
 
+// Registry configures image pulls. First boot pulls every image, and
+// anonymous pulls are rate-limited per IP (Docker Hub), so credentials and
+// retries keep a fresh server from failing.
+type Registry struct {
+	// AuthFile is a file on the server in containers-auth.json(5) format
+	// (what `podman login --authfile FILE` writes) used for every pull. It
+	// is never part of the image: kiln creates it empty (anonymous pulls)
+	// when it is missing, and you copy or provision the credentials there.
+	AuthFile string `yaml:"auth_file,omitempty" json:"auth_file,omitempty"`
+	// PullRetries is how often a failed pull is retried (default 5).
+	PullRetries int `yaml:"pull_retries,omitempty" json:"pull_retries,omitempty"`
+	// PullRetryDelay is the wait between retries (default 30s).
+	PullRetryDelay string `yaml:"pull_retry_delay,omitempty" json:"pull_retry_delay,omitempty"`
+	// PullTimeout bounds one image's pull, retries included (default 15m).
+	PullTimeout string `yaml:"pull_timeout,omitempty" json:"pull_timeout,omitempty"`
+}
+
 // Volume is a named container volume stored on the data path.
 type Volume struct {
 	// Name of the volume.
@@ -173,7 +195,7 @@ type Service struct {
 	Name string `yaml:"name" json:"name"`
 	// Kind selects kiln's recipe: configuration files, health check and
 	// defaults for a known component. "app" (default) uses only the spec.
-	Kind string `yaml:"kind,omitempty" json:"kind,omitempty" jsonschema:"enum=app,enum=static,enum=edge,enum=postgres,enum=pgbouncer,enum=redis,enum=prometheus,enum=grafana,enum=loki,enum=alloy,enum=node-exporter"`
+	Kind string `yaml:"kind,omitempty" json:"kind,omitempty" jsonschema:"enum=app,enum=static,enum=edge,enum=postgres,enum=pgbouncer,enum=redis,enum=prometheus,enum=grafana,enum=loki,enum=alloy,enum=node-exporter,enum=alertmanager,enum=postgres-exporter,enum=redis-exporter,enum=nginx-exporter"`
 	// Image reference with a tag or digest; pin by digest for reproducible
 	// servers (`--strict` requires it).
 	Image string `yaml:"image" json:"image"`
@@ -286,4 +308,22 @@ type Target struct {
 	Platform string `yaml:"platform" json:"platform"`
 	// Formats, e.g. raw.xz, qcow2.gz, iso, pxe. Default: the platform's.
 	Formats []string `yaml:"formats,omitempty" json:"formats,omitempty"`
+	// Install turns the iso and pxe formats into installers: booted, they
+	// write the appliance to a disk with coreos-installer and reboot into
+	// it. Without it they run the appliance live, from RAM, with no boot
+	// disk (so data.mode partition cannot work).
+	Install Install `yaml:"install,omitempty" json:"install,omitempty"`
+	// DiskGiB is the size of the disk this target's servers get: the
+	// provider plan's disk, or the disk an installer writes to. kiln
+	// refuses it when the FCOS image and the data partition do not fit.
+	DiskGiB int `yaml:"disk_gib,omitempty" json:"disk_gib,omitempty"`
+}
+
+// Install says where an installer boot (iso, pxe) puts the appliance.
+type Install struct {
+	// Device is the disk to install to, e.g. /dev/sda, /dev/nvme0n1 or a
+	// /dev/disk/by-id/ path. It is overwritten without confirmation,
+	// except for the data partition (data.mode partition), which is kept
+	// across reinstalls.
+	Device string `yaml:"device,omitempty" json:"device,omitempty"`
 }

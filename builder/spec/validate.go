@@ -17,7 +17,6 @@ var (
 	envRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	sizeRE   = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?[KMGT]$`)
 	digestRE = regexp.MustCompile(`@sha256:[0-9a-f]{64}$`)
-	sshKeyRE = regexp.MustCompile(`^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/=]+( .*)?$`)
 )
 
 // Validate runs the semantic checks on a decoded, defaulted appliance. It is
@@ -84,13 +83,15 @@ func (v *validator) appliance(a *Appliance) {
 	volumes := v.names("volumes", len(a.Volumes), func(i int) string { return a.Volumes[i].Name })
 	v.services(a, secrets, volumes)
 	v.backup(a)
+	v.alerts(a)
 	for i, b := range a.Butane {
 		p := fmt.Sprintf("butane[%d]", i)
 		if b == "" {
 			v.errorf(p, "give the path of a Butane file, relative to the spec", "empty path")
 		}
 	}
-	v.targets(a.Targets)
+	v.registry(&a.Registry)
+	v.targets(a)
 }
 
 // names checks a list of named entries: each named, validly, once.
@@ -136,8 +137,10 @@ func (v *validator) data(d *Data) {
 		if d.Device == "" {
 			v.errorf("data.device", "name the attached volume, e.g. /dev/disk/by-id/scsi-0DO_Volume_NAME", "mode volume needs a device")
 		}
+		v.leftoverPartition(d.Mode)
 	case DataNone:
 		v.warnf("data.mode", "use mode partition or volume to keep data across rebuilds", "the appliance is ephemeral: its data is lost on every rebuild")
+		v.leftoverPartition(d.Mode)
 	default:
 		v.errorf("data.mode", "use partition, volume or none", "unknown data mode %q", d.Mode)
 	}
@@ -160,6 +163,15 @@ func (v *validator) data(d *Data) {
 	}
 }
 
+// leftoverPartition warns about a partition block that the data mode
+// ignores: a user switching from partition to volume would otherwise
+// believe the numbers still apply.
+func (v *validator) leftoverPartition(mode string) {
+	if v.src.Has("data.partition") {
+		v.warnf("data.partition", "remove the `partition:` block, or set `mode: partition`", "ignored: data.mode is %s, and only mode partition uses a partition", mode)
+	}
+}
+
 func (v *validator) users(users []User) {
 	if len(users) == 0 {
 		v.errorf("users", "add a user with `name:` and `ssh_keys:`", "no users: nobody could log in")
@@ -177,8 +189,8 @@ func (v *validator) users(users []User) {
 			v.errorf(p+".ssh_keys", "add at least one public key, e.g. the line from ~/.ssh/id_ed25519.pub", "user %q has no SSH keys and passwords are disabled", u.Name)
 		}
 		for j, k := range u.SSHKeys {
-			if !sshKeyRE.MatchString(strings.TrimSpace(k)) {
-				v.errorf(fmt.Sprintf("%s.ssh_keys[%d]", p, j), "paste a whole public key line (ssh-ed25519 AAAA… comment)", "not an SSH public key")
+			if err := CheckSSHKey(k); err != nil {
+				v.errorf(fmt.Sprintf("%s.ssh_keys[%d]", p, j), "paste the whole line of your public key file (ssh-ed25519 AAAA… comment), e.g. from `ssh-keygen -t ed25519`", "%v", err)
 			}
 		}
 	}
@@ -436,7 +448,32 @@ func (v *validator) backup(a *Appliance) {
 	}
 }
 
-func (v *validator) targets(ts []Target) {
+func (v *validator) registry(r *Registry) {
+	if r.AuthFile != "" {
+		if !path.IsAbs(r.AuthFile) || path.Clean(r.AuthFile) != r.AuthFile || strings.ContainsAny(r.AuthFile, " \t\n") {
+			v.errorf("registry.auth_file", "give a clean absolute path on the server, e.g. /etc/kiln/registry-auth.json", "%q is not a usable path", r.AuthFile)
+		} else if !strings.HasPrefix(r.AuthFile, "/etc/") && !strings.HasPrefix(r.AuthFile, "/var/") {
+			v.errorf("registry.auth_file", "keep it under /etc or /var, e.g. /etc/kiln/registry-auth.json", "%q is not writable on FCOS (only /etc and /var are)", r.AuthFile)
+		}
+	}
+	if r.PullRetries < 0 || r.PullRetries > 100 {
+		v.errorf("registry.pull_retries", "use a number between 0 and 100", "%d retries is out of range", r.PullRetries)
+	}
+	delay, err := time.ParseDuration(r.PullRetryDelay)
+	if err != nil || delay <= 0 {
+		v.errorf("registry.pull_retry_delay", "write a duration such as 30s", "%q is not a duration", r.PullRetryDelay)
+	}
+	timeout, err2 := time.ParseDuration(r.PullTimeout)
+	switch {
+	case err2 != nil || timeout < time.Minute:
+		v.errorf("registry.pull_timeout", "write a duration of at least 1m, such as 15m", "%q is not a usable pull timeout", r.PullTimeout)
+	case err == nil && time.Duration(r.PullRetries)*delay >= timeout:
+		v.errorf("registry.pull_timeout", "raise pull_timeout above pull_retries × pull_retry_delay, or retry less", "the timeout %s ends the pull before %d retries %s apart can run", r.PullTimeout, r.PullRetries, r.PullRetryDelay)
+	}
+}
+
+func (v *validator) targets(a *Appliance) {
+	ts := a.Targets
 	known := map[string]bool{}
 	for _, f := range Formats {
 		known[f] = true
@@ -454,10 +491,27 @@ func (v *validator) targets(ts []Target) {
 		for j, f := range t.Formats {
 			if !known[f] {
 				v.errorf(fmt.Sprintf("%s.formats[%d]", p, j), "use one of: "+strings.Join(Formats, ", "), "unknown format %q", f)
-			} else if (f == "iso" || f == "pxe") && t.Platform != "metal" {
+			} else if IsLiveFormat(f) && t.Platform != "metal" {
 				v.errorf(fmt.Sprintf("%s.formats[%d]", p, j), "list iso and pxe under platform metal", "%s boots bare metal; it is not a %s format", f, t.Platform)
+			} else if BootOf(t, f) == BootLive {
+				if prob := LiveBootProblem(a.Data); prob != "" {
+					v.errorf(fmt.Sprintf("%s.formats[%d]", p, j), LiveBootFix, "%s", prob)
+				}
 			}
 		}
+		if len(t.Formats) == 0 {
+			for _, f := range Platforms[t.Platform] {
+				if BootOf(t, f) != BootLive {
+					continue
+				}
+				if prob := LiveBootProblem(a.Data); prob != "" {
+					v.errorf(p+".platform", LiveBootFix+"; or list `formats:` without iso and pxe", "the default formats of %s include %s, and %s", t.Platform, f, prob)
+					break
+				}
+			}
+		}
+		v.install(p, a, t)
+		v.diskSize(p, a, t)
 	}
 }
 

@@ -19,7 +19,7 @@ system (the distribution-gpg-keys package, or /etc/pki/rpm-gpg on Fedora) or
 from $KILN_FEDORA_KEYS (a file or directory); kiln trusts only the key
 fingerprints Fedora publishes, which it pins.`,
 	}
-	cmd.AddCommand(newBaseListCmd(), newBaseFetchCmd(), newBasePruneCmd(), newBaseImportCmd())
+	cmd.AddCommand(newBaseListCmd(), newBaseFetchCmd(), newBasePruneCmd(), newBaseOutdatedCmd(), newBaseImportCmd())
 	return cmd
 }
 
@@ -36,6 +36,7 @@ func cacheOf(f *baseFlags) (*base.Cache, error) {
 
 func newBaseListCmd() *cobra.Command {
 	var bf baseFlags
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:     "list",
 		Short:   "List cached base releases and their sizes",
@@ -49,6 +50,12 @@ func newBaseListCmd() *cobra.Command {
 			entries, err := c.List()
 			if err != nil {
 				return err
+			}
+			if asJSON {
+				if entries == nil {
+					entries = []base.Entry{}
+				}
+				return writeJSON(cmd.OutOrStdout(), entries)
 			}
 			if len(entries) == 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "no cached base artifacts in %s\n", c.Dir)
@@ -70,6 +77,7 @@ func newBaseListCmd() *cobra.Command {
 		},
 	}
 	bf.register(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the cache's records as JSON")
 	return cmd
 }
 
@@ -84,7 +92,7 @@ func newBaseFetchCmd() *cobra.Command {
   kiln base fetch --format iso --format pxe`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			res, err := sf.render(cmd.ErrOrStderr())
+			res, err := sf.render(cmd, nil)
 			if err != nil {
 				return err
 			}
@@ -100,7 +108,7 @@ func newBaseFetchCmd() *cobra.Command {
 				got, err := c.Get(ctx, res.App.Base.Stream, res.App.Base.Release, "metal", f)
 				if err != nil {
 					pr.wait()
-					return err
+					return interruptedErr(ctx, err)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s %s metal %s: %s (verified)\n", got.Stream, got.Release, f, got.Dir)
 			}

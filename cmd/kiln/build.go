@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -39,12 +36,6 @@ func (f *baseFlags) client() *base.Client {
 	return c
 }
 
-// interruptible returns a context cancelled by Ctrl-C or SIGTERM, so that
-// an interrupted build removes its partial outputs before exiting.
-func interruptible(ctx context.Context) (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-}
-
 // sourceDateEpoch reads SOURCE_DATE_EPOCH (reproducible-builds.org); when
 // unset, the build time is used and recorded in the manifest.
 func sourceDateEpoch() (time.Time, error) {
@@ -69,6 +60,7 @@ func newBuildCmd() *cobra.Command {
 		outDir    string
 		platforms []string
 		formats   []string
+		asJSON    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "build",
@@ -99,12 +91,9 @@ Set SOURCE_DATE_EPOCH for byte-identical rebuilds.`,
   SOURCE_DATE_EPOCH=1700000000 kiln build -o release`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			src, err := builder.ResolveSpec(sf.file)
+			src, err := sf.source(cmd, nil)
 			if err != nil {
 				return err
-			}
-			if sf.file == "" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "kiln: using %s\n", src.File)
 			}
 			epoch, err := sourceDateEpoch()
 			if err != nil {
@@ -115,7 +104,7 @@ Set SOURCE_DATE_EPOCH for byte-identical rebuilds.`,
 			req.Render = builder.Request{File: src.File, Spec: src.Data, Strict: sf.strict}
 			// Render first, so the spec's warnings show before a long build.
 			rendered, err := builder.Render(req.Render)
-			printDiagnostics(cmd.ErrOrStderr(), rendered)
+			sf.report(cmd.ErrOrStderr(), rendered, nil, false)
 			if err != nil {
 				return err
 			}
@@ -130,10 +119,10 @@ Set SOURCE_DATE_EPOCH for byte-identical rebuilds.`,
 			res, err := builder.Build(ctx, req)
 			pr.wait()
 			if err != nil {
-				if ctx.Err() != nil {
-					return fmt.Errorf("interrupted; no output was written: %w", err)
-				}
-				return err
+				return interruptedErr(ctx, err)
+			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), res.Manifest)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			for _, a := range res.Manifest.Artifacts {
@@ -156,6 +145,7 @@ Set SOURCE_DATE_EPOCH for byte-identical rebuilds.`,
 	cmd.Flags().BoolVar(&req.Force, "force", false, "replace artifacts that already exist in the output directory")
 	cmd.Flags().StringVar(&pxeURL, "pxe-url", "", "URL the PXE files will be served from (iPXE script and Matchbox profile)")
 	cmd.Flags().StringArrayVar(&kargs, "karg", nil, "extra kernel argument for ISO and PXE boots (repeatable)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the manifest (manifest.json) on standard output instead of the table")
 	return cmd
 }
 
@@ -177,9 +167,12 @@ func newInspectCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "inspect ARTIFACT",
 		Short: "Show the config and release embedded in an output (raw, qcow2, vhd, ISO, PXE initrd)",
-		Long: `inspect reads an output back and prints the embedded Ignition config's
-sha256 and the release it carries (/etc/kiln/release.json). Compressed disks
-(.xz, .gz, .zst) are decompressed into a temporary sparse file first.`,
+		Long: `inspect reads an output back and prints the release it carries
+(/etc/kiln/release.json) and two hashes: the config digest (the appliance's
+configuration, as the release file and the SSH login banner show it) and the
+sha256 of the embedded Ignition file (manifest.json's config_sha256).
+Compressed disks (.xz, .gz, .zst) are decompressed into a temporary sparse
+file first.`,
 		Example: `  kiln inspect out/clipper-1.0.0-digitalocean.qcow2.gz
   kiln inspect out/clipper-1.0.0-live.iso --json
   kiln inspect out/clipper-1.0.0-pxe.ign.img --config | jq .`,
@@ -199,16 +192,7 @@ sha256 and the release it carries (/etc/kiln/release.json). Compressed disks
 				enc.SetIndent("", "  ")
 				return enc.Encode(r)
 			}
-			fmt.Fprintf(w, "artifact:      %s (%s)\n", args[0], r.Kind)
-			fmt.Fprintf(w, "config sha256: %s (%d bytes)\n", r.ConfigSHA256, r.ConfigSize)
-			if r.Platform != "" {
-				fmt.Fprintf(w, "platform:      %s\n", r.Platform)
-			}
-			var rel builder.Release
-			if len(r.Release) > 0 && json.Unmarshal(r.Release, &rel) == nil {
-				fmt.Fprintf(w, "appliance:     %s %s\n", rel.Name, rel.Version)
-				fmt.Fprintf(w, "config digest: %s\n", rel.ConfigDigest)
-			}
+			printInspect(w, args[0], r)
 			return nil
 		},
 	}

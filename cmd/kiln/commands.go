@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"runtime/debug"
@@ -37,7 +39,7 @@ func newInitCmd() *cobra.Command {
 			if err := renameio.WriteFile(out, builder.DefaultSpec, 0o644); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s — replace the example SSH key, then run: kiln validate -f %s\n", out, out)
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s — replace the example SSH key, then run: kiln validate %s\n", out, out)
 			return nil
 		},
 	}
@@ -48,8 +50,9 @@ func newInitCmd() *cobra.Command {
 
 func newValidateCmd() *cobra.Command {
 	var f specFlags
+	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "validate",
+		Use:   "validate [FILE]",
 		Short: "Check an appliance spec; exit 1 with one line per problem",
 		Long: `validate loads the spec strictly, applies defaults and runs every check, then
 renders and validates the Ignition config without writing anything.
@@ -57,20 +60,56 @@ Each problem is one line:
 
   FILE:LINE:COL: field.path: what is wrong — how to fix it
 
-Warnings (e.g. images not pinned by digest) do not fail unless --strict.`,
+FILE is the spec (or -f FILE; - reads standard input, named <stdin>).
+Warnings (e.g. images not pinned by digest) do not fail unless --strict;
+validate lists each one, where other commands fold alike warnings into one
+line. --json prints the diagnostics as JSON on standard output instead.`,
 		Example: `  kiln validate
-  kiln validate -f appliance.yaml --strict`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			res, err := f.render(cmd.ErrOrStderr())
+  kiln validate appliance.yaml --strict
+  generate-spec | kiln validate -
+  kiln validate --json appliance.yaml | jq '.diagnostics[] | select(.severity == "error")'`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			src, err := f.source(cmd, args)
+			var usage *usageError
+			if err != nil && asJSON && !errors.As(err, &usage) {
+				// A script reading the JSON learns of an unreadable spec
+				// there too.
+				if jerr := writeJSON(cmd.OutOrStdout(), validateJSON{File: f.given(args), Diagnostics: []diagnosticJSON{}, Error: err.Error()}); jerr != nil {
+					return jerr
+				}
+			}
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%s %s, %d warnings)\n", res.App.Name, res.App.Name, res.App.Version, len(res.Diagnostics))
-			return nil
+			res, err := builder.Render(builder.Request{File: src.File, Spec: src.Data, Strict: f.strict})
+			if !asJSON {
+				f.report(cmd.ErrOrStderr(), res, args, true)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%s %s, %d warnings)\n", res.App.Name, res.App.Name, res.App.Version, len(res.Diagnostics))
+				return nil
+			}
+			out := validateJSON{File: src.File, Valid: err == nil, Diagnostics: []diagnosticJSON{}}
+			if res != nil {
+				out.Diagnostics = diagnosticsJSON(res.Diagnostics)
+				if res.App != nil {
+					out.Appliance, out.Version = res.App.Name, res.App.Version
+				}
+			}
+			var inv *spec.InvalidError
+			if err != nil && !errors.As(err, &inv) {
+				out.Error = err.Error()
+			}
+			if jerr := writeJSON(cmd.OutOrStdout(), out); jerr != nil {
+				return jerr
+			}
+			return err
 		},
 	}
 	f.register(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result and every diagnostic as JSON on standard output")
 	return cmd
 }
 
@@ -78,16 +117,18 @@ func newRenderCmd() *cobra.Command {
 	var f specFlags
 	var dir string
 	cmd := &cobra.Command{
-		Use:   "render",
+		Use:   "render [FILE]",
 		Short: "Write the generated Butane and the validated Ignition config",
 		Long: `render writes DIR/<name>-<version>.bu (the generated Butane, for review) and
 DIR/<name>-<version>.ign (the Ignition config, validated). Nothing is written
-when the spec has errors.`,
+when the spec has errors. FILE is the spec (or -f FILE; - reads standard
+input).`,
 		Example: `  kiln render                       # out/clipper-1.0.0.bu and .ign
-  kiln render -f appliance.yaml -o build`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			res, err := f.render(cmd.ErrOrStderr())
+  kiln render appliance.yaml -o build
+  kiln render - < appliance.yaml`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			res, err := f.render(cmd, args)
 			if err != nil {
 				return err
 			}
@@ -104,6 +145,13 @@ when the spec has errors.`,
 	f.register(cmd)
 	cmd.Flags().StringVarP(&dir, "output", "o", "out", "output directory")
 	return cmd
+}
+
+// writeJSON prints v indented, for people reading it and jq alike.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // version is set at build time with -ldflags "-X main.version=…".

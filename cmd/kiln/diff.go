@@ -9,11 +9,35 @@ import (
 	"github.com/kiln-dev/kiln/builder"
 )
 
+// diffJSON is the output of `kiln diff --json`.
+type diffJSON struct {
+	Old     releaseJSON  `json:"old"`
+	New     releaseJSON  `json:"new"`
+	Changes []changeJSON `json:"changes"`
+}
+
+// releaseJSON names one side of a diff.
+type releaseJSON struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// changeJSON is one builder.Change.
+type changeJSON struct {
+	// Op is added, removed or changed; Kind is file, unit, user or
+	// storage; Name is the path or name.
+	Op   string `json:"op"`
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	// Diff is a unified diff of the contents; empty with --stat.
+	Diff string `json:"diff,omitempty"`
+}
+
 // errDifferent makes `kiln diff --exit-code` exit 1 without a message.
 var errDifferent = errors.New("")
 
 func newDiffCmd() *cobra.Command {
-	var stat, exitCode bool
+	var stat, exitCode, asJSON bool
 	cmd := &cobra.Command{
 		Use:   "diff OLD NEW",
 		Short: "Show what a rebuild changes on the server: files, units, users, storage",
@@ -33,7 +57,9 @@ before replacing a server with a rebuild, to know exactly what changes.`,
 				}
 				res, err := builder.Render(builder.Request{File: src.File, Spec: src.Data})
 				if err != nil {
-					printDiagnostics(cmd.ErrOrStderr(), res)
+					if res != nil {
+						printDiagnostics(cmd.ErrOrStderr(), res.Diagnostics, diagOptions{listEach: true})
+					}
 					return err
 				}
 				results[i] = res
@@ -44,6 +70,23 @@ before replacing a server with a rebuild, to know exactly what changes.`,
 			}
 			w := cmd.OutOrStdout()
 			old, new := results[0].App, results[1].App
+			if asJSON {
+				out := diffJSON{Old: releaseJSON{old.Name, old.Version}, New: releaseJSON{new.Name, new.Version}, Changes: []changeJSON{}}
+				for _, c := range changes {
+					cj := changeJSON{Op: c.Op, Kind: c.Kind, Name: c.Name, Diff: c.Diff}
+					if stat {
+						cj.Diff = ""
+					}
+					out.Changes = append(out.Changes, cj)
+				}
+				if err := writeJSON(w, out); err != nil {
+					return err
+				}
+				if exitCode && len(changes) > 0 {
+					return errDifferent
+				}
+				return nil
+			}
 			fmt.Fprintf(w, "%s %s → %s %s: %d changes\n", old.Name, old.Version, new.Name, new.Version, len(changes))
 			for _, c := range changes {
 				if stat {
@@ -60,5 +103,6 @@ before replacing a server with a rebuild, to know exactly what changes.`,
 	}
 	cmd.Flags().BoolVar(&stat, "stat", false, "list the changed items without their diffs")
 	cmd.Flags().BoolVar(&exitCode, "exit-code", false, "exit 1 when the two differ, like diff(1)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the changes as JSON (without the diffs when --stat)")
 	return cmd
 }

@@ -52,8 +52,8 @@ func TestRenderDefaultAppliance(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
-	if !strings.Contains(stderr, "using "+builder.DefaultSpecName) {
-		t.Errorf("kiln does not say which spec it used:\n%s", stderr)
+	if first, _, _ := strings.Cut(stderr, "\n"); !strings.Contains(first, "using the embedded example appliance (Clipper)") || !strings.Contains(first, "kiln init") {
+		t.Errorf("kiln does not say on one line that it used the example and how to start your own:\n%s", stderr)
 	}
 	for _, f := range []string{"clipper-1.0.0.bu", "clipper-1.0.0.ign"} {
 		if _, err := os.Stat(filepath.Join(dir, "out", f)); err != nil {

@@ -26,7 +26,7 @@ const Minimal = `name: web
 version: 1.0.0
 users:
   - name: ops
-    ssh_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFtestkey ops@example"]
+    ssh_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFtestkeyForKilnSpecsOnlyNotAUsableKeyxxxxxx ops@example"]
 secrets:
   - name: db-password
 volumes:
@@ -71,9 +71,16 @@ var Cases = []Case{
 	{"database port public", "ports: [{port: 5436}]", "ports: [{port: 5436, public: true}]", "14:34", "services[0].ports[0].public", "must not be public"},
 	{"bad calendar", `on_calendar: "*-*-* 02:00:00"`, `on_calendar: "every day at 2"`, "24:20", "backup.schedules[0].on_calendar", "invalid OnCalendar"},
 	{"calendar hour out of range", `on_calendar: "*-*-* 02:00:00"`, `on_calendar: "*-*-* 25:00:00"`, "24:20", "backup.schedules[0].on_calendar", "hour 25"},
-	{"user without keys", `    ssh_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFtestkey ops@example"]`, "    ssh_keys: []", "5:15", "users[0].ssh_keys", "has no SSH keys"},
-	{"not an ssh key", `["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFtestkey ops@example"]`, `["hunter2"]`, "5:16", "users[0].ssh_keys[0]", "not an SSH public key"},
-	{"no users", "users:\n  - name: ops\n    ssh_keys: [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFtestkey ops@example\"]\n", "users: []\n", "3:8", "users", "nobody could log in"},
+	{"calendar with unknown time zone", `on_calendar: "*-*-* 02:00:00"`, `on_calendar: "*-*-* 02:00:00 Mars/Olympus"`, "24:20", "backup.schedules[0].on_calendar", "unknown time zone"},
+	{"calendar epoch not a number", `on_calendar: "*-*-* 02:00:00"`, `on_calendar: "@tomorrow"`, "24:20", "backup.schedules[0].on_calendar", "seconds since 1970"},
+	{"user without keys", `    ssh_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFtestkeyForKilnSpecsOnlyNotAUsableKeyxxxxxx ops@example"]`, "    ssh_keys: []", "5:15", "users[0].ssh_keys", "has no SSH keys"},
+	{"not an ssh key", `["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFtestkeyForKilnSpecsOnlyNotAUsableKeyxxxxxx ops@example"]`, `["hunter2"]`, "5:16", "users[0].ssh_keys[0]", "not an SSH public key"},
+	{"ssh key not base64", `["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFtestkeyForKilnSpecsOnlyNotAUsableKeyxxxxxx ops@example"]`, `["ssh-ed25519 notakey"]`, "5:16", "users[0].ssh_keys[0]", "not an SSH public key"},
+	{"truncated ssh key", "AAAAIFtestkeyForKilnSpecsOnlyNotAUsableKeyxxxxxx ops@example", "AAAAIFtestkeyForKilnSpecs ops@example", "5:16", "users[0].ssh_keys[0]", "not an SSH public key"},
+	{"ssh key labelled with another type", `["ssh-ed25519 AAAAC3`, `["ssh-rsa AAAAC3`, "5:16", "users[0].ssh_keys[0]", "is a ssh-ed25519 key but the line says ssh-rsa"},
+	{"short rsa key", `["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFtestkeyForKilnSpecsOnlyNotAUsableKeyxxxxxx ops@example"]`, `["` + RSA2048Key + `"]`, "5:16", "users[0].ssh_keys[0]", "RSA key of 2048 bits is too weak"},
+	{"dsa key", `["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFtestkeyForKilnSpecsOnlyNotAUsableKeyxxxxxx ops@example"]`, `["` + DSAKey + `"]`, "5:16", "users[0].ssh_keys[0]", "DSA keys are broken"},
+	{"no users", "users:\n  - name: ops\n    ssh_keys: [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFtestkeyForKilnSpecsOnlyNotAUsableKeyxxxxxx ops@example\"]\n", "users: []\n", "3:8", "users", "nobody could log in"},
 	{"root user", "  - name: ops\n", "  - name: root\n", "4:11", "users[0].name", "root cannot log in"},
 	{"image without tag", "image: registry.example.com/api:2.1.0", "image: registry.example.com/api", "18:12", "services[1].image", "has no tag or digest"},
 	{"malformed digest", "image: registry.example.com/api:2.1.0", "image: registry.example.com/api@sha256:abc", "18:12", "services[1].image", "malformed digest"},
@@ -93,6 +100,18 @@ var Cases = []Case{
 	{"bad target platform", "name: web\n", "name: web\ntargets: [{platform: gcpp}]\n", "2:22", "targets[0].platform", `unknown platform "gcpp"`},
 	{"bad target format", "name: web\n", "name: web\ntargets: [{platform: metal, formats: [raw.bz2]}]\n", "2:39", "targets[0].formats[0]", "unknown format"},
 	{"iso on a cloud platform", "name: web\n", "name: web\ntargets: [{platform: hetzner, formats: [iso]}]\n", "2:41", "targets[0].formats[0]", "boots bare metal"},
+	{"live iso with a boot-disk partition", "name: web\n", "name: web\ntargets: [{platform: metal, formats: [raw.xz, iso]}]\n", "2:47", "targets[0].formats[1]", "a live boot has no boot disk"},
+	{"live pxe with a boot-disk partition", "name: web\n", "name: web\ntargets:\n  - platform: metal\n    formats: [pxe]\n", "4:15", "targets[0].formats[0]", "add `install: {device: /dev/sda}`"},
+	{"metal defaults with a boot-disk partition", "name: web\n", "name: web\ntargets: [{platform: metal}]\n", "2:22", "targets[0].platform", "default formats of metal include iso"},
+	{"install on a disk-only target", "name: web\n", "name: web\ntargets: [{platform: hetzner, install: {device: /dev/sda}}]\n", "2:40", "targets[0].install", "applies only to the iso and pxe formats"},
+	{"install device not a path", "name: web\n", "name: web\ntargets: [{platform: metal, formats: [iso], install: {device: sda}}]\n", "2:63", "targets[0].install.device", "not a device path"},
+	{"install without device", "name: web\n", "name: web\ntargets: [{platform: metal, formats: [iso], install: {}}]\n", "2:54", "targets[0].install", "install needs a device"},
+	{"install onto the data volume", "name: web\n", "name: web\ndata: {mode: volume, device: /dev/sdb}\ntargets: [{platform: metal, formats: [iso], install: {device: /dev/sdb}}]\n", "3:63", "targets[0].install.device", "would wipe the data volume"},
+	{"declared disk too small", "name: web\n", "name: web\ntargets: [{platform: hetzner, disk_gib: 10}]\n", "2:41", "targets[0].disk_gib", "use a disk of at least 11 GiB"},
+	{"registry auth file relative", "name: web\n", "name: web\nregistry: {auth_file: auth.json}\n", "2:23", "registry.auth_file", "not a usable path"},
+	{"registry auth file read-only", "name: web\n", "name: web\nregistry: {auth_file: /usr/lib/auth.json}\n", "2:23", "registry.auth_file", "only /etc and /var are"},
+	{"pull timeout shorter than retries", "name: web\n", "name: web\nregistry: {pull_retries: 10, pull_retry_delay: 2m, pull_timeout: 15m}\n", "2:66", "registry.pull_timeout", "before 10 retries"},
+	{"bad pull retry delay", "name: web\n", "name: web\nregistry: {pull_retry_delay: soon}\n", "2:30", "registry.pull_retry_delay", "not a duration"},
 	{"backup without bucket", "  s3: {bucket: web-backups}\n", "", "22:3", "backup.s3.bucket", "no destination"},
 	{"archive timeout too long", "  s3: {bucket: web-backups}\n", "  s3: {bucket: web-backups}\n  archive_timeout: 1h\n", "26:20", "backup.archive_timeout", "archive timeout"},
 	{"dependency loop", "    ports: [{port: 5436}]\n", "    ports: [{port: 5436}]\n    depends_on: [api]\n", "15:17", "services[0].depends_on", "dependency loop"},
@@ -101,3 +120,25 @@ var Cases = []Case{
 	{"two documents", "name: web\n", "name: web\n---\nname: other\n", "2:1", "", "more than one YAML document"},
 	{"list instead of mapping", "name: web\n", "name: web\nssh: [22]\n", "2:6", "ssh", "expected a mapping"},
 }
+
+// Warnings each make Minimal questionable but buildable: the spec loads,
+// with a warning at Pos, and --strict refuses it.
+var Warnings = []Case{
+	{"partition block under mode volume", "name: web\n", "name: web\ndata:\n  mode: volume\n  device: /dev/vdb\n  partition: {start_mib: 20480}\n", "5:14", "data.partition", "ignored: data.mode is volume"},
+	{"partition block under mode none", "name: web\n", "name: web\ndata:\n  mode: none\n  partition:\n    number: 6\n", "5:5", "data.partition", "remove the `partition:` block"},
+	{"ephemeral data", "name: web\n", "name: web\ndata: {mode: none}\n", "2:14", "data.mode", "data is lost on every rebuild"},
+	{"small droplets cannot hold the data partition", "name: web\n", "name: web\ntargets: [{platform: digitalocean}]\n", "2:22", "targets[0].platform", "DigitalOcean's smallest droplets have 10 GiB disks, and this appliance needs 11 GiB"},
+	{"image not pinned", "image: registry.example.com/api:2.1.0", "image: registry.example.com/api:2.1.0", "18:12", "services[1].image", "not pinned by digest"},
+	{"moving tag", "image: registry.example.com/api:2.1.0", "image: registry.example.com/api:latest", "18:12", "services[1].image", "moving tag latest"},
+}
+
+// Keys made with ssh-keygen for the tables below; nobody uses their
+// private halves.
+const (
+	// RSA2048Key is a well-formed RSA key that is too short for kiln.
+	RSA2048Key = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQCaUK0Pd0uGk8I7kzDZpDKNXdT4s7eb6E6xxaMoRrmPaGKRKrvcu1X8nmrWLqu77hM+UU5P/iGWNNNiN0Ci5u2bGnCcFzzDP6ECaA0jkovE9Fd+ctOz28Ox7+3kDQJrVD7MaZXO6SrliV9DH6Ms3QmFZ5lJMWN2uvbPe5TS2yuaoZ5qvnRuXolHKc63WE9JxbpYiow4a0KdiMN4vRwJW0PzpS5gR4vCt+5LCNUz/sY+EOoqJHdyLzpfEhiZQPMDyDd1uycO9OaQijKVBkv+MIqEwNBWLI2GJri47zndZT8G/yIT0HCGHJ+D6ZSgG55vVaEf5ufzCDAIQGD572UfBFgz ops@example"
+	// DSAKey is a well-formed DSA key, a type kiln refuses.
+	DSAKey = "ssh-dss AAAAB3NzaC1kc3MAAACBAIzPfFDjqQvu5wavs4ZPnbTOKChfdu1yl72wS3fKkuoX93NaufUvhSe63xhSlPdzqZPgBMrQVnSBXr2XxyHyafMlU7b1AA5QjVWnbnYgM7v5s5a28zBGaVK95B72BiEWYU4tBiLZUFaUxduWRaTV8Ecdv35xlOsDzEbhVUBBaGuPAAAAFQCtSgcHkabdphCs0I1STe+RM2NFfQAAAIAWpJQ499cr07yRGVf7mSmVYRGLjJGLLuFzv+Lu2UwdFHKChL/tZlDQFYYvmONDS0/EPB8BpvSvzp1xMpHyYOa2WjcLg0rHVPE0thdsSyVaD4+y0ud9S+U/hAUHz5zc+ixdZVzvUius1pA6U8fhlDwcKN0/dgNCZQjrmQl+CMIrfAAAAIAB1C/3JYxe9ychWVwau1aTemNqy3tHx9Kd3f3giQYmqiCPLmUF87XpvFe7S8J70WRCJDD78lskHFx1JmjPl6TNlGMsCVdM1jgut74t6dAt6Hk3EvKKh3cyZPUUmyfQACYA28SEgCMTuV9/MjnpdBlM64VxUkTJv/5zahH12Irj0g== ops@example"
+	// RSA3072Key is the shortest RSA key kiln accepts.
+	RSA3072Key = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABgQDhwVQcrgAlsAXLWmnMxuRKUl3tc0j6JkS9/GiksnAw39gg+pdE5K/DqoI/RpOU+owrcG8IG6z/MqF03l0k810+CozhKaRhMs9GQT6o/cUqbqVtqZDDUb2UyJs+eg931nQe8CX5Jn/UEgEkqmqXfNm7ln0h4fQLAN+wB4Xv58TK5LnU9iaixfQE7CJ190iCPG8TeoLYlDKUUf+W5DkBFkwEPwUsKztgVN4A0Nzw0KGO8BpIw/yWdSUC3aPvOOdrmnKQbS5vtYlJLDql+CP5x40jze20Brk4E7PrNDERQ1XPon3R+TuIl7JWfrHaHNAGc0jrx3QH3xpD61+BqmpJH777Ld6cn0m7v+dklyZ5Mr71iR2sdT3LGAeDS3A9idcWOF89rFXxUbAFsefup2llkeiEhbmvNYFhFLzmn8NUHGB70Vhkifu2sJImuCkw2/ODC8xdIRlzYuYx1GE8oR/fFWexGYZyBkKEvNidGq4fYveC/uSeOufp0mL1mNtvdfGIKC8= ops@example"
+)

@@ -57,10 +57,11 @@ func Tool(t testing.TB, name string) string {
 			return p
 		}
 	}
+	// README.md's "Judges" section names the package of each judge.
 	if InCI() {
-		t.Fatalf("judge %q not found (run `make tools` and install the packages in .ci/apt-packages)", name)
+		t.Fatalf("judge %q not found: install the Debian packages in .ci/apt-packages and run `make tools` (README.md, \"Judges\", names its package)", name)
 	}
-	t.Skipf("judge %q not found; run `make tools` or install it to run this test", name)
+	t.Skipf("judge %q not found: install the Debian packages in .ci/apt-packages or run `make tools` (README.md, \"Judges\", names its package)", name)
 	return ""
 }
 

@@ -27,6 +27,9 @@ const (
 	LetsEncryptStaging = "https://acme-staging-v02.api.letsencrypt.org/directory"
 )
 
+// CertbotImage is the certbot release, pinned in kiln's image table.
+var CertbotImage = overlays.CertbotImage.Pinned()
+
 // Paths and names on the server.
 const (
 	// HookDir holds certbot's deploy hook; it is mounted into the certbot
@@ -37,6 +40,9 @@ const (
 	SelfSignedScript = "/usr/local/bin/kiln-tls-selfsigned"
 	// ReloadScript reloads nginx when the certificate changed.
 	ReloadScript = "/usr/local/bin/kiln-tls-reload"
+	// AttemptScript runs one ACME attempt when due and keeps the retry
+	// state and metrics.
+	AttemptScript = "/usr/local/bin/kiln-acme"
 	// StateDir is certbot's /etc/letsencrypt (account, lineages).
 	StateDir = "/var/lib/kiln/acme"
 	// SelfSignedUnit makes the first-boot certificate.
@@ -45,8 +51,6 @@ const (
 	RenewUnit = "kiln-acme.service"
 	// RenewTimer runs RenewUnit twice a day.
 	RenewTimer = "kiln-acme.timer"
-	// CertbotImage is the pinned certbot release.
-	CertbotImage = "docker.io/certbot/certbot:v5.3.1"
 	// CertName is certbot's lineage name, fixed so renewals find it.
 	CertName = "kiln"
 )
@@ -71,6 +75,9 @@ type Config struct {
 	// NginxService is the systemd service of the edge that serves the
 	// certificate and is reloaded when it changes (nginx.ServiceName).
 	NginxService string
+	// TextfileDir is the node exporter's textfile directory, where the
+	// attempts' metrics go; empty writes none.
+	TextfileDir string
 }
 
 // DefaultConfig issues from Let's Encrypt production.
@@ -94,6 +101,9 @@ var deployHookScript string
 
 //go:embed reload-nginx.sh
 var reloadScript string
+
+//go:embed kiln-acme.sh
+var attemptScript string
 
 //go:embed kiln-tls-selfsigned.service.tmpl
 var selfSignedTmpl string
@@ -148,6 +158,9 @@ func (c Config) Validate() error {
 	if c.NginxService != "" && !serviceRe.MatchString(c.NginxService) {
 		return fmt.Errorf("nginx_service: %q: %w", c.NginxService, ErrPath)
 	}
+	if c.TextfileDir != "" && !pathRe.MatchString(c.TextfileDir) {
+		return fmt.Errorf("textfile_dir: %q: %w", c.TextfileDir, ErrPath)
+	}
 	for _, p := range []struct{ field, v string }{{"tls_dir", c.TLSDir}, {"webroot", c.Webroot}} {
 		if !pathRe.MatchString(p.v) {
 			return fmt.Errorf("%s: %q: %w", p.field, p.v, ErrPath)
@@ -162,11 +175,12 @@ type view struct {
 	HookDir, StateDir, Image string
 	SelfSignedScript         string
 	ReloadScript             string
+	AttemptScript            string
 	CertName, Nginx          string
 	SelfSignedUnit           string
 }
 
-// Render returns the three scripts and the self-signed, renewal and timer
+// Render returns the four scripts and the self-signed, renewal and timer
 // units. The renewal unit is enabled too, so the first real certificate is
 // requested right after the first boot rather than at the next timer tick.
 func Render(c Config) ([]overlays.File, []units.Unit, error) {
@@ -178,12 +192,13 @@ func Render(c Config) ([]overlays.File, []units.Unit, error) {
 		svc = nginx.ServiceName
 	}
 	v := view{Config: c, Names: strings.Join(c.Domains, " "), HookDir: HookDir, StateDir: StateDir,
-		SelfSignedScript: SelfSignedScript, ReloadScript: ReloadScript,
+		SelfSignedScript: SelfSignedScript, ReloadScript: ReloadScript, AttemptScript: AttemptScript,
 		Image: CertbotImage, CertName: CertName, Nginx: svc, SelfSignedUnit: SelfSignedUnit}
 	files := []overlays.File{
 		{Path: SelfSignedScript, Mode: 0o755, Contents: []byte(selfSignedScript)},
 		{Path: HookDir + "/deploy-hook.sh", Mode: 0o755, Contents: []byte(deployHookScript)},
 		{Path: ReloadScript, Mode: 0o755, Contents: []byte(reloadScript)},
+		{Path: AttemptScript, Mode: 0o755, Contents: []byte(attemptScript)},
 	}
 	var us []units.Unit
 	for _, u := range []struct {

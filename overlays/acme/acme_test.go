@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -41,9 +42,15 @@ func TestRenderGolden(t *testing.T) {
 		t.Errorf("units %v, want %v", names, want)
 	}
 	timer := us[2].Contents
-	for _, want := range []string{"OnCalendar=*-*-* 00,12:00:00\n", "RandomizedDelaySec=1h\n", "Persistent=true\n"} {
+	for _, want := range []string{"OnCalendar=*:0/5\n", "Persistent=true\n"} {
 		if !strings.Contains(timer, want) {
 			t.Errorf("timer lacks %q", want)
+		}
+	}
+	for _, want := range []string{"After=network-online.target time-sync.target ", "Wants=network-online.target time-sync.target ",
+		"ExecStart=" + AttemptScript + " /usr/bin/podman run --replace --rm --name kiln-certbot "} {
+		if !strings.Contains(us[1].Contents, want) {
+			t.Errorf("renewal unit lacks %q", want)
 		}
 	}
 	if !strings.Contains(us[1].Contents, "--server "+LetsEncryptProduction+" ") {
@@ -301,5 +308,153 @@ func TestReloadOnlyOnChange(t *testing.T) {
 	run(t, env, prog)
 	if n := reloads(); n != 2 {
 		t.Fatalf("after a renewal: %d reloads, want 2", n)
+	}
+}
+
+// TestAttemptRetries plays kiln-acme through a first boot whose ACME
+// attempts cannot succeed yet: every failed attempt exits 0 (no failed
+// unit), counts in the metrics and puts the next attempt off with a
+// doubling delay; runs before it is due do not attempt; a success resets
+// the count and schedules the twice-daily renewal check; a new domain
+// list is attempted at once.
+func TestAttemptRetries(t *testing.T) {
+	dir := t.TempDir()
+	prog := script(t, dir, "kiln-acme")
+	calls := filepath.Join(dir, "calls")
+	exitFile := filepath.Join(dir, "exit")
+	// The stand-in for podman run certbot: logs its call, exits as told.
+	fake := filepath.Join(dir, "certbot")
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\necho \"$*\" >>"+calls+"\nexit $(cat "+exitFile+")\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	state, metrics := filepath.Join(dir, "state", "kiln-acme.state"), filepath.Join(dir, "textfile", "kiln_acme.prom")
+	env := []string{"KILN_ACME_STATE=" + state, "KILN_ACME_METRICS=" + metrics, "KILN_ACME_KEY=example.com"}
+	attempt := func(exit string, extraEnv ...string) string {
+		t.Helper()
+		if err := os.WriteFile(exitFile, []byte(exit), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("sh", prog, fake, "certonly", "-d", "example.com")
+		cmd.Env = append(append(os.Environ(), env...), extraEnv...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("kiln-acme exited non-zero (a failed unit): %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	nCalls := func() int {
+		b, _ := os.ReadFile(calls)
+		return strings.Count(string(b), "\n")
+	}
+	metric := func(name string) int64 {
+		t.Helper()
+		b, err := os.ReadFile(metrics)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					t.Fatalf("%s: %q", name, v)
+				}
+				return n
+			}
+		}
+		t.Fatalf("no metric %s in:\n%s", name, b)
+		return 0
+	}
+	// The metrics are what Prometheus will read: promtool must accept them.
+	if p, err := exec.LookPath("promtool"); err == nil {
+		defer func() {
+			out, err := exec.Command("sh", "-c", p+" check metrics <"+metrics).CombinedOutput()
+			if err != nil {
+				t.Errorf("promtool check metrics: %v\n%s", err, out)
+			}
+		}()
+	}
+
+	start := time.Now().Unix()
+	var lastDelay int64
+	for i := 1; i <= 3; i++ {
+		out := attempt("1")
+		if !strings.Contains(out, "retrying in") {
+			t.Errorf("attempt %d: no retry message:\n%s", i, out)
+		}
+		if got := metric("kiln_acme_consecutive_failures"); got != int64(i) {
+			t.Errorf("after %d failures the metric says %d", i, got)
+		}
+		delay := metric("kiln_acme_next_attempt_timestamp_seconds") - start
+		if want := int64(300) << (i - 1); delay < want || delay > want+5 {
+			t.Errorf("failure %d: next attempt in %ds, want %ds", i, delay, want)
+		}
+		if delay <= lastDelay {
+			t.Errorf("failure %d: delay %ds did not grow from %ds", i, delay, lastDelay)
+		}
+		lastDelay = delay
+		// Not due yet: the timer's next tick does not attempt.
+		before := nCalls()
+		attempt("1")
+		if nCalls() != before {
+			t.Errorf("failure %d: attempted again before the retry was due", i)
+		}
+		// Make the retry due.
+		if err := os.WriteFile(state, []byte(strings.Replace(mustRead(t, state), "next=", "next=1\nold_next=", 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if metric("kiln_acme_last_success_timestamp_seconds") != 0 {
+		t.Error("a success recorded before any attempt succeeded")
+	}
+	attempt("0")
+	if got := metric("kiln_acme_consecutive_failures"); got != 0 {
+		t.Errorf("success left %d failures", got)
+	}
+	if metric("kiln_acme_last_success_timestamp_seconds") < start {
+		t.Error("success not recorded")
+	}
+	if d := metric("kiln_acme_next_attempt_timestamp_seconds") - start; d < 43200 || d > 43205 {
+		t.Errorf("renewal check in %ds, want twice a day", d)
+	}
+	before := nCalls()
+	attempt("0")
+	if nCalls() != before {
+		t.Error("renewal attempted long before it was due")
+	}
+	attempt("0", "KILN_ACME_KEY=example.com www.example.com")
+	if nCalls() != before+1 {
+		t.Error("a new domain list waited for the renewal check")
+	}
+	if nCalls() != 5 || !strings.Contains(mustRead(t, calls), "certonly -d example.com") {
+		t.Errorf("certbot stand-in called %d times (want 5), with:\n%s", nCalls(), mustRead(t, calls))
+	}
+}
+
+func mustRead(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestScriptsShellcheck has shellcheck judge every script as installed.
+func TestScriptsShellcheck(t *testing.T) {
+	files, _, err := Render(DefaultConfig("ops@example.com", "example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	args := []string{"-s", "sh"}
+	for _, f := range files {
+		p := filepath.Join(dir, filepath.Base(f.Path))
+		if err := os.WriteFile(p, f.Contents, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, p)
+	}
+	if out, err := judge.TryJudge(t, "shellcheck", args...); err != nil {
+		t.Errorf("shellcheck: %v\n%s", err, out)
 	}
 }

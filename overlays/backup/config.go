@@ -13,6 +13,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/kiln-dev/kiln/overlays"
 )
 
 // Schedule is one timer that runs kiln-backup.
@@ -154,7 +156,7 @@ func DefaultConfig() Config {
 		ArchiveTimeout:  60 * time.Second,
 		WALWindow:       7 * 24 * time.Hour,
 		DrillOnCalendar: "*-*-01 04:00:00",
-		ResticImage:     "docker.io/restic/restic:0.17.3",
+		ResticImage:     overlays.ResticImage.Pinned(),
 		TextfileDir:     "/var/lib/kiln/node-exporter/textfile",
 	}
 }
@@ -168,7 +170,7 @@ var (
 	hostChars     = regexp.MustCompile(`^[A-Za-z0-9.-]+(:[0-9]{1,5})?$`)
 	bucketChars   = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 	prefixChars   = regexp.MustCompile(`^[A-Za-z0-9._/-]*$`)
-	imagePinned   = regexp.MustCompile(`^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+(:[A-Za-z0-9._-]+|@sha256:[0-9a-f]{64})$`)
+	imagePinned   = regexp.MustCompile(`^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+((:[A-Za-z0-9._-]+)?@sha256:[0-9a-f]{64}|:[A-Za-z0-9._-]+)$`)
 	safePath      = regexp.MustCompile(`^/[A-Za-z0-9._/-]*$`)
 )
 

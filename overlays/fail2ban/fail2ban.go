@@ -29,10 +29,10 @@ const (
 	StateDir = "/var/lib/kiln/fail2ban"
 	// QuadletName is the container unit.
 	QuadletName = "kiln-fail2ban.container"
-	// Image is the Debian variant of crazymax/fail2ban: the Alpine one has
-	// no Python systemd bindings, so it cannot read the journal.
-	Image = "docker.io/crazymax/fail2ban:1.1.0-debian"
 )
+
+// Image is the fail2ban image, pinned in kiln's image table.
+var Image = overlays.Fail2banImage.Pinned()
 
 //go:embed kiln-sshd.local.tmpl
 var jailTmpl string

@@ -22,4 +22,7 @@ var (
 	ErrRate = errors.New("rate and burst must be positive")
 	// ErrInterface is returned for an interface pattern nft would not accept.
 	ErrInterface = errors.New("invalid interface name pattern")
+	// ErrNoInterfaces is returned for host ports opened to containers
+	// when no container interface is named to open them to.
+	ErrNoInterfaces = errors.New("host ports for containers need container interfaces")
 )

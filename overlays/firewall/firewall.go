@@ -66,7 +66,7 @@ type Config struct {
 	// SSHRate is the per-source rate of new SSH connections above which
 	// they are dropped.
 	SSHRate Rate
-	// EchoRate limits ICMP and ICMPv6 echo requests (all sources together).
+	// EchoRate limits ICMP and ICMPv6 echo requests (per source address).
 	EchoRate Rate
 	// Allow lists ports open to given sources only.
 	Allow []Allow
@@ -75,6 +75,10 @@ type Config struct {
 	// bridges podman0, podman1, …). Without them a forward policy of drop
 	// cuts every container off the network.
 	ContainerInterfaces []string
+	// ContainerHostTCPPorts are host ports that containers (traffic from
+	// ContainerInterfaces) may reach: services on the host's network that
+	// other containers use, such as the node exporter Prometheus scrapes.
+	ContainerHostTCPPorts []int
 }
 
 // DefaultConfig is Clipper's firewall: SSH, HTTP and HTTPS public, SSH
@@ -105,6 +109,8 @@ type view struct {
 	EchoRate   Rate
 	Allow      []allowSet
 	Interfaces []string
+	// HostPorts are ContainerHostTCPPorts, sorted, as an nft set body.
+	HostPorts string
 }
 
 var ifacePattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,15}\*?$`)
@@ -212,6 +218,22 @@ func (c Config) view() (view, error) {
 		if !ifacePattern.MatchString(name) {
 			return v, fmt.Errorf("container_interfaces[%d]: %q: %w", i, name, ErrInterface)
 		}
+	}
+	hostPorts := slices.Clone(c.ContainerHostTCPPorts)
+	for i, p := range hostPorts {
+		if err := checkPort(fmt.Sprintf("container_host_tcp_ports[%d]", i), p); err != nil {
+			return v, err
+		}
+	}
+	if len(hostPorts) > 0 && len(c.ContainerInterfaces) == 0 {
+		return v, fmt.Errorf("container_host_tcp_ports: %w", ErrNoInterfaces)
+	}
+	slices.Sort(hostPorts)
+	for i, p := range slices.Compact(hostPorts) {
+		if i > 0 {
+			v.HostPorts += ", "
+		}
+		v.HostPorts += strconv.Itoa(p)
 	}
 	v.Interfaces = slices.Clone(c.ContainerInterfaces)
 	slices.Sort(v.Interfaces)

@@ -20,6 +20,7 @@ func testConfig() Config {
 		{Port: 6432, From: []string{"10.199.0.3/32", "fd00:199::3/128"}},
 		{Port: 9090, From: []string{"192.0.2.0/24", "2001:db8::/32", "198.51.100.7"}},
 	}
+	c.ContainerHostTCPPorts = []int{9101, 9100, 9101}
 	return c
 }
 
@@ -80,6 +81,8 @@ func TestValidate(t *testing.T) {
 		"ssh rate unit":   {func(c *Config) { c.SSHRate.Per = "day" }, ErrRate, "ssh_rate.per"},
 		"echo burst":      {func(c *Config) { c.EchoRate.Burst = 0 }, ErrRate, "echo_rate"},
 		"bad interface":   {func(c *Config) { c.ContainerInterfaces = []string{`pod"man*`} }, ErrInterface, "container_interfaces[0]"},
+		"host port":       {func(c *Config) { c.ContainerHostTCPPorts = []int{0} }, ErrPort, "container_host_tcp_ports[0]"},
+		"host port no if": {func(c *Config) { c.ContainerHostTCPPorts = []int{9100}; c.ContainerInterfaces = nil }, ErrNoInterfaces, "container_host_tcp_ports"},
 		"long interface":  {func(c *Config) { c.ContainerInterfaces = []string{"abcdefghijklmnop"} }, ErrInterface, "container_interfaces[0]"},
 	}
 	for name, tc := range cases {

@@ -26,7 +26,9 @@ func echoes(t *testing.T, ns, src, dst string, count int) int {
 		return err
 	})
 	defer c.Close()
-	id := os.Getpid() & 0xffff
+	// Raw sockets see every echo reply: the id tells this source's apart.
+	ip := net.ParseIP(src)
+	id := (os.Getpid() + int(ip[len(ip)-1])) & 0xffff
 	for seq := 0; seq < count; seq++ {
 		if _, err := c.WriteTo(icmpEcho(v6, id, seq), &net.IPAddr{IP: net.ParseIP(dst)}); err != nil {
 			t.Fatalf("send echo to %s: %v", dst, err)

@@ -169,8 +169,27 @@ func TestReachability(t *testing.T) {
 	if n := echoes(t, cli, "fd00:199::2", "fd00:199::1", 1); n != 1 {
 		t.Errorf("ipv6 echo: %d replies, want 1", n)
 	}
-	if n := echoes(t, cli, "10.199.0.2", "10.199.0.1", 10); n < 1 || n > 3 {
-		t.Errorf("ipv4 echo flood: %d of 10 answered, want 1..3 (rate 1/second burst 2)", n)
+	// Two sources flood at once: each gets its own 1/second burst 2, so
+	// one flooding source cannot starve the other (a shared limit would
+	// answer at most 3 of the 20 together).
+	var wg sync.WaitGroup
+	flood := map[string]int{"10.199.0.2": 0, "10.199.0.3": 0}
+	var fmu sync.Mutex
+	for src := range flood {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := echoes(t, cli, src, "10.199.0.1", 10)
+			fmu.Lock()
+			flood[src] = n
+			fmu.Unlock()
+		}()
+	}
+	wg.Wait()
+	for src, n := range flood {
+		if n < 1 || n > 3 {
+			t.Errorf("ipv4 echo flood from %s: %d of 10 answered, want 1..3 (rate 1/second burst 2 per source)", src, n)
+		}
 	}
 
 	// SSH: the burst passes, then new connections from this source are

@@ -41,34 +41,59 @@ func freePort(t *testing.T) int {
 
 func newEdge(t *testing.T, backend, frontend string) *edge {
 	t.Helper()
-	openssl := testutil.Tool(t, "openssl")
 	dir := t.TempDir()
-	e := &edge{dir: dir, conf: filepath.Join(dir, "nginx.conf"), errLog: filepath.Join(dir, "error.log")}
-	cert, key := filepath.Join(dir, "fullchain.pem"), filepath.Join(dir, "privkey.pem")
-	out, err := exec.Command(openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-		"-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN="+testHost,
-		"-addext", "subjectAltName=DNS:"+testHost).CombinedOutput()
-	if err != nil {
-		t.Fatalf("openssl: %v\n%s", err, out)
+	return newEdgeAt(t, dir, dir, backend, frontend)
+}
+
+// newEdgeAt lays the edge out in dir, which nginx sees as inside (another
+// root's view of the same directory). The certificate is issued by a test
+// CA, so a client that trusts the CA sees a complete, trusted chain.
+func newEdgeAt(t *testing.T, dir, inside, backend, frontend string, mut ...func(*Config)) *edge {
+	t.Helper()
+	openssl := testutil.Tool(t, "openssl")
+	e := &edge{dir: dir, conf: filepath.Join(inside, "nginx.conf"), errLog: filepath.Join(inside, "error.log")}
+	sh := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command(openssl, args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("openssl %v: %v\n%s", args, err, out)
+		}
 	}
-	pem, err := os.ReadFile(cert)
+	sh("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+		"-days", "2", "-subj", "/CN=kiln test CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+	sh("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "privkey.pem", "-out", "leaf.csr", "-subj", "/CN="+testHost)
+	if err := os.WriteFile(filepath.Join(dir, "leaf.ext"), []byte("subjectAltName=DNS:"+testHost+"\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\ncrlDistributionPoints=URI:http://ca.example.test/crl\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sh("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "leaf.ext", "-out", "cert.pem")
+	leaf, err := os.ReadFile(filepath.Join(dir, "cert.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	ca, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "fullchain.pem"), append(leaf, ca...), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	e.pool = x509.NewCertPool()
-	e.pool.AppendCertsFromPEM(pem)
+	e.pool.AppendCertsFromPEM(ca)
+	cert, key := filepath.Join(inside, "fullchain.pem"), filepath.Join(inside, "privkey.pem")
 
 	c := DefaultConfig(testHost)
 	c.HTTPPort, c.HTTPSPort = freePort(t), freePort(t)
+	c.StatusPort = freePort(t)
 	c.ListenAddresses = []string{"127.0.0.1"}
 	c.Backend, c.Frontend = backend, frontend
-	c.CertPath, c.KeyPath, c.ChainPath = cert, key, cert
-	c.ACMEWebroot = filepath.Join(dir, "webroot")
-	c.ConfigDir = dir
-	c.PIDPath = filepath.Join(dir, "nginx.pid")
+	c.CertPath, c.KeyPath, c.ChainPath = cert, key, filepath.Join(inside, "ca.pem")
+	c.ACMEWebroot = filepath.Join(inside, "webroot")
+	c.ConfigDir = inside
+	c.PIDPath = filepath.Join(inside, "nginx.pid")
 	c.ErrorLog = e.errLog
-	c.AccessLog = filepath.Join(dir, "access.log")
-	c.TempDir = dir
+	c.AccessLog = filepath.Join(inside, "access.log")
+	c.TempDir = inside
 	c.Auth = Rate{PerMinute: 10, Burst: 3}
 	// Workers would drop to "nobody" and lose access to the 0700 temp dir.
 	c.User = ""
@@ -76,17 +101,21 @@ func newEdge(t *testing.T, backend, frontend string) *edge {
 		c.User = "root"
 	}
 	c.ListenHTTP2Flag = true // Debian 12's nginx 1.22 predates `http2 on`
+	for _, m := range mut {
+		m(&c)
+	}
 	e.cfg = c
 	files, _, err := Render(c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range files {
-		if err := os.WriteFile(f.Path, f.Contents, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f.Path)), f.Contents, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := os.MkdirAll(filepath.Join(c.ACMEWebroot, ".well-known", "acme-challenge"), 0o755); err != nil {
+	e.cfg.ACMEWebroot = filepath.Join(dir, "webroot")
+	if err := os.MkdirAll(filepath.Join(e.cfg.ACMEWebroot, ".well-known", "acme-challenge"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -117,9 +146,13 @@ func TestNginxLive(t *testing.T) {
 	nginx := testutil.Tool(t, "nginx")
 	stub := func(name string) *httptest.Server {
 		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == "/big.txt" {
-				w.Header().Set("Content-Type", "text/plain")
+			switch r.URL.Path {
+			case "/big.txt", "/api/big.json", "/assets/big.css":
+				w.Header().Set("Content-Type", map[string]string{".txt": "text/plain", "json": "application/json", ".css": "text/css"}[r.URL.Path[len(r.URL.Path)-4:]])
 				fmt.Fprint(w, strings.Repeat("kiln compresses text responses. ", 100))
+				return
+			case "/api/xff":
+				fmt.Fprint(w, r.Header.Values("X-Forwarded-For"))
 				return
 			}
 			fmt.Fprintf(w, "%s %s proto=%s", name, r.URL.Path, r.Header.Get("X-Forwarded-Proto"))
@@ -182,13 +215,20 @@ func TestNginxLive(t *testing.T) {
 			ForceAttemptHTTP2: true,
 		},
 	}
-	get := func(url string) (*http.Response, string) {
+	get := func(url string, header ...string) (*http.Response, string) {
 		t.Helper()
 		req, err := http.NewRequest(http.MethodGet, url, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		req.Host = testHost
+		for i := 0; i+1 < len(header); i += 2 {
+			if header[i] == "Host" {
+				req.Host = header[i+1]
+				continue
+			}
+			req.Header.Set(header[i], header[i+1])
+		}
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatalf("GET %s: %v", url, err)
@@ -201,11 +241,38 @@ func TestNginxLive(t *testing.T) {
 		return resp, string(body)
 	}
 
+	// The exporter's status page answers on loopback, and nothing else
+	// does on its port.
+	t.Run("status page", func(t *testing.T) {
+		status := fmt.Sprintf("http://127.0.0.1:%d", e.cfg.StatusPort)
+		resp, body := get(status + "/stub_status")
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(body, "Active connections:") {
+			t.Errorf("stub_status: %d %q", resp.StatusCode, body)
+		}
+		if resp, _ := get(status + "/"); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("status port serves / with %d, want 404", resp.StatusCode)
+		}
+		conf, err := os.ReadFile(e.conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("listen 127.0.0.1:%d;", e.cfg.StatusPort); !strings.Contains(string(conf), want) {
+			t.Errorf("the status page does not listen on loopback only (%q)", want)
+		}
+	})
+
 	t.Run("redirect", func(t *testing.T) {
 		resp, _ := get("http://" + httpAddr + "/some/page?x=1")
 		want := fmt.Sprintf("https://%s:%d/some/page?x=1", testHost, e.cfg.HTTPSPort)
 		if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != want {
 			t.Errorf("got %d Location %q, want 301 %q", resp.StatusCode, resp.Header.Get("Location"), want)
+		}
+	})
+	t.Run("redirect ignores a foreign Host", func(t *testing.T) {
+		resp, _ := get("http://"+httpAddr+"/x", "Host", "evil.example")
+		want := fmt.Sprintf("https://%s:%d/x", testHost, e.cfg.HTTPSPort)
+		if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != want {
+			t.Errorf("Host: evil.example: got %d Location %q, want 301 %q", resp.StatusCode, resp.Header.Get("Location"), want)
 		}
 	})
 	t.Run("acme challenge over http", func(t *testing.T) {
@@ -240,6 +307,26 @@ func TestNginxLive(t *testing.T) {
 			// The refusal must come from nginx, not from the Go client.
 			if !strings.Contains(err.Error(), "remote error") {
 				t.Errorf("%s: expected a server alert, got %v", tls.VersionName(v), err)
+			}
+		}
+	})
+	t.Run("key exchange groups", func(t *testing.T) {
+		for _, tc := range []struct {
+			curve tls.CurveID
+			ok    bool
+		}{{tls.X25519, true}, {tls.CurveP256, true}, {tls.CurveP384, true}, {tls.CurveP521, false}} {
+			// TLS 1.3 only: in 1.2 the client's groups also bound which
+			// ECDSA certificate curves it accepts (the test's is P-256).
+			for _, v := range []uint16{tls.VersionTLS13} {
+				conf := tlsConf(v, v)
+				conf.CurvePreferences = []tls.CurveID{tc.curve}
+				c, err := tls.DialWithDialer(&net.Dialer{Timeout: 3 * time.Second}, "tcp", httpsAddr, conf)
+				if err == nil {
+					c.Close()
+				}
+				if (err == nil) != tc.ok {
+					t.Errorf("%s over %s: accepted=%v, want %v (%v)", tc.curve, tls.VersionName(v), err == nil, tc.ok, err)
+				}
 			}
 		}
 	})
@@ -281,11 +368,19 @@ func TestNginxLive(t *testing.T) {
 			}
 		})
 	}
-	t.Run("gzip", func(t *testing.T) {
+	t.Run("gzip for static assets only", func(t *testing.T) {
 		// Go's transport asks for gzip and reports a transparent inflate.
-		resp, body := get(https + "/big.txt")
-		if resp.StatusCode != http.StatusOK || !resp.Uncompressed || len(body) != 3200 {
-			t.Errorf("got %d, uncompressed=%v, %d bytes; want a gzip-encoded 3200-byte body", resp.StatusCode, resp.Uncompressed, len(body))
+		for path, gz := range map[string]bool{"/assets/big.css": true, "/big.txt": false, "/api/big.json": false} {
+			resp, body := get(https + path)
+			if resp.StatusCode != http.StatusOK || resp.Uncompressed != gz || len(body) != 3200 {
+				t.Errorf("%s: got %d, gzip=%v, %d bytes; want 200, gzip=%v, 3200 bytes", path, resp.StatusCode, resp.Uncompressed, len(body), gz)
+			}
+		}
+	})
+	t.Run("X-Forwarded-For is the client address", func(t *testing.T) {
+		_, body := get(https+"/api/xff", "X-Forwarded-For", "203.0.113.7")
+		if body != "[127.0.0.1]" {
+			t.Errorf("backend saw X-Forwarded-For %s, want [127.0.0.1]", body)
 		}
 	})
 	t.Run("auth rate limit", func(t *testing.T) {

@@ -73,6 +73,9 @@ type Config struct {
 	ServerNames []string
 	// HTTPPort and HTTPSPort are the listening ports (80 and 443).
 	HTTPPort, HTTPSPort int
+	// StatusPort serves nginx's stub_status at /stub_status on 127.0.0.1
+	// only, for the metrics exporter; 0 leaves the status page out.
+	StatusPort int
 	// ListenAddresses to bind; "*" is every IPv4 address, "::" every IPv6.
 	ListenAddresses []string
 	// Backend is the API's host:port; /api is proxied there.
@@ -108,6 +111,9 @@ type Config struct {
 	TempDir string
 	// MimeTypes is the path of the mime.types table.
 	MimeTypes string
+	// HybridKEM offers the X25519MLKEM768 group, which needs OpenSSL 3.5;
+	// nginx refuses to start on a group its OpenSSL does not know.
+	HybridKEM bool
 	// ListenHTTP2Flag selects the pre-1.25 `listen … http2` syntax instead
 	// of the `http2 on` directive (Debian 12 ships nginx 1.22).
 	ListenHTTP2Flag bool
@@ -182,7 +188,21 @@ type view struct {
 	HeadersInclude string
 	ProxyInclude   string
 	CSP            string
+	Curves         string
+	// RedirectHost is where plain HTTP for an unknown Host is sent;
+	// RedirectMap keeps each configured name (a wildcard keeps the
+	// matching host, which is one of this server's by construction).
+	RedirectHost string
+	RedirectMap  []redirect
 }
+
+type redirect struct{ Name, To string }
+
+// Key exchange groups, by OpenSSL's names (prime256v1 is P-256).
+const (
+	classicCurves = "X25519:prime256v1:secp384r1"
+	hybridCurve   = "X25519MLKEM768"
+)
 
 func (c Config) view() (view, error) {
 	v := view{Config: c}
@@ -195,6 +215,22 @@ func (c Config) view() (view, error) {
 		}
 	}
 	v.Names = strings.Join(c.ServerNames, " ")
+	v.RedirectHost = c.ServerNames[0]
+	for _, n := range c.ServerNames {
+		to := n
+		if strings.HasPrefix(n, "*.") {
+			to = "$host"
+			if v.RedirectHost == n {
+				// A wildcard is no host name to send anyone to.
+				v.RedirectHost = strings.TrimPrefix(n, "*.")
+			}
+		}
+		v.RedirectMap = append(v.RedirectMap, redirect{n, to})
+	}
+	v.Curves = classicCurves
+	if c.HybridKEM {
+		v.Curves = hybridCurve + ":" + classicCurves
+	}
 	for _, p := range []struct {
 		field string
 		port  int
@@ -205,6 +241,9 @@ func (c Config) view() (view, error) {
 	}
 	if c.HTTPPort == c.HTTPSPort {
 		return v, fmt.Errorf("https_port: %d equals http_port: %w", c.HTTPSPort, ErrPort)
+	}
+	if c.StatusPort != 0 && (c.StatusPort < 1 || c.StatusPort > 65535 || c.StatusPort == c.HTTPPort || c.StatusPort == c.HTTPSPort) {
+		return v, fmt.Errorf("status_port: %d: %w", c.StatusPort, ErrPort)
 	}
 	if c.HTTPSPort != 443 {
 		v.RedirectPort = ":" + strconv.Itoa(c.HTTPSPort)

@@ -19,23 +19,33 @@ type Configs struct {
 	PgBouncer    PgBouncerConfig
 	Redis        RedisConfig
 	Prometheus   PrometheusConfig
-	Grafana      GrafanaConfig
-	Loki         LokiConfig
-	Alloy        AlloyConfig
-	NodeExporter NodeExporterConfig
+	Alertmanager AlertmanagerConfig
+	// PostgresExporter, RedisExporter and NginxExporter export the
+	// databases' and the edge's metrics.
+	PostgresExporter PostgresExporterConfig
+	RedisExporter    RedisExporterConfig
+	NginxExporter    NginxExporterConfig
+	Grafana          GrafanaConfig
+	Loki             LokiConfig
+	Alloy            AlloyConfig
+	NodeExporter     NodeExporterConfig
 }
 
 // DefaultConfigs returns Clipper's configuration of every service.
 func DefaultConfigs() Configs {
 	return Configs{
-		Postgres:     DefaultPostgres(),
-		PgBouncer:    DefaultPgBouncer(),
-		Redis:        DefaultRedis(),
-		Prometheus:   DefaultPrometheus(),
-		Grafana:      DefaultGrafana(),
-		Loki:         DefaultLoki(),
-		Alloy:        DefaultAlloy(),
-		NodeExporter: DefaultNodeExporter(),
+		Postgres:         DefaultPostgres(),
+		PgBouncer:        DefaultPgBouncer(),
+		Redis:            DefaultRedis(),
+		Prometheus:       DefaultPrometheus(),
+		Alertmanager:     DefaultAlertmanager(),
+		PostgresExporter: DefaultPostgresExporter(),
+		RedisExporter:    DefaultRedisExporter(),
+		NginxExporter:    DefaultNginxExporter(),
+		Grafana:          DefaultGrafana(),
+		Loki:             DefaultLoki(),
+		Alloy:            DefaultAlloy(),
+		NodeExporter:     DefaultNodeExporter(),
 	}
 }
 
@@ -51,6 +61,10 @@ func Render(c Configs) ([]Service, error) {
 		{"pgbouncer", func() ([]overlays.File, error) { return PgBouncer(c.PgBouncer) }, func() Runtime { return PgBouncerRuntime(c.PgBouncer) }},
 		{"redis", func() ([]overlays.File, error) { return Redis(c.Redis) }, func() Runtime { return RedisRuntime(c.Redis) }},
 		{"prometheus", func() ([]overlays.File, error) { return Prometheus(c.Prometheus) }, func() Runtime { return PrometheusRuntime(c.Prometheus) }},
+		{"alertmanager", func() ([]overlays.File, error) { return Alertmanager(c.Alertmanager) }, func() Runtime { return AlertmanagerRuntime(c.Alertmanager) }},
+		{"postgres-exporter", func() ([]overlays.File, error) { return nil, c.PostgresExporter.Validate() }, func() Runtime { return PostgresExporterRuntime(c.PostgresExporter) }},
+		{"redis-exporter", func() ([]overlays.File, error) { return nil, c.RedisExporter.Validate() }, func() Runtime { return RedisExporterRuntime(c.RedisExporter) }},
+		{"nginx-exporter", func() ([]overlays.File, error) { return nil, c.NginxExporter.Validate() }, func() Runtime { return NginxExporterRuntime(c.NginxExporter) }},
 		{"grafana", func() ([]overlays.File, error) { return Grafana(c.Grafana) }, func() Runtime { return GrafanaRuntime(c.Grafana) }},
 		{"loki", func() ([]overlays.File, error) { return Loki(c.Loki) }, func() Runtime { return LokiRuntime(c.Loki) }},
 		{"alloy", func() ([]overlays.File, error) { return Alloy(c.Alloy) }, func() Runtime { return AlloyRuntime(c.Alloy) }},

@@ -14,8 +14,8 @@ func TestRenderConsistency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(svcs) != 8 {
-		t.Fatalf("got %d services, want 8", len(svcs))
+	if len(svcs) != 12 {
+		t.Fatalf("got %d services, want 12", len(svcs))
 	}
 	for _, s := range svcs {
 		rt := s.Runtime

@@ -95,9 +95,12 @@ func AlloyRuntime(cfg AlloyConfig) Runtime {
 		Mounts: []Mount{
 			{Source: AlloyConfigDir, Target: alloyConfMount, ReadOnly: true},
 			{Source: AlloyDataDir, Target: alloyDataMount},
-			{Source: cfg.JournalPath, Target: cfg.JournalPath, ReadOnly: true},
-			{Source: "/etc/machine-id", Target: "/etc/machine-id", ReadOnly: true},
+			{Source: cfg.JournalPath, Target: cfg.JournalPath, ReadOnly: true, HostSystem: true},
+			{Source: "/etc/machine-id", Target: "/etc/machine-id", ReadOnly: true, HostSystem: true},
 		},
-		Ports: []int{cfg.Port},
+		// journald must keep writing and rotating the files Alloy reads,
+		// so they keep their own labels and Alloy runs unconfined.
+		SecurityLabelDisable: true,
+		Ports:                []int{cfg.Port},
 	}
 }

@@ -1,6 +1,6 @@
 // Package services renders the configuration files of the Clipper
 // appliance's services: PostgreSQL, PgBouncer, Redis, Prometheus (with its
-// alert rules), Grafana, Loki, Grafana Alloy and the node exporter.
+// alert rules), Alertmanager, Grafana, Loki, Grafana Alloy and the node exporter.
 //
 // Each service has a typed Config with a Default…() for Clipper, a render
 // function returning the files kiln places under /etc/kiln/<service>/ on the

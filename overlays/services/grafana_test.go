@@ -189,6 +189,7 @@ func TestGrafanaEnv(t *testing.T) {
 		"GF_SECURITY_ADMIN_PASSWORD__FILE": "/run/secrets/grafana-password",
 		"GF_SERVER_HTTP_PORT":              "3000",
 		"GF_USERS_ALLOW_SIGN_UP":           "false",
+		"GF_AUTH_ANONYMOUS_ENABLED":        "false",
 		"GF_ANALYTICS_REPORTING_ENABLED":   "false",
 		"GF_ANALYTICS_CHECK_FOR_UPDATES":   "false",
 	} {

@@ -59,17 +59,22 @@ func NodeExporterArgs(cfg NodeExporterConfig) []string {
 
 // NodeExporterRuntime describes the node exporter container. The host's
 // root is mounted read-only with slave propagation, so filesystems mounted
-// later (the data volume) are seen too; the unit should also share the
-// host's PID namespace (podman --pid=host) for process metrics.
+// later (the data volume) are seen too; it is not relabelled (Podman
+// refuses to relabel /) and the container runs unconfined to read it. The
+// container shares the host's network namespace, so the network collectors
+// report the host's interfaces rather than a container's veth, and its PID
+// namespace, so /proc is the host's.
 func NodeExporterRuntime(cfg NodeExporterConfig) Runtime {
 	return Runtime{
 		Image: cfg.Image,
 		Exec:  NodeExporterArgs(cfg),
 		Mounts: []Mount{
-			{Source: "/", Target: cfg.RootfsMount, ReadOnly: true, Options: "rslave"},
+			{Source: "/", Target: cfg.RootfsMount, ReadOnly: true, Options: "rslave", HostSystem: true},
 			{Source: cfg.TextfileDir, Target: cfg.TextfileDir, ReadOnly: true},
 		},
-		HostPID: true,
-		Ports:   []int{cfg.Port},
+		HostPID:              true,
+		HostNetwork:          true,
+		SecurityLabelDisable: true,
+		Ports:                []int{cfg.Port},
 	}
 }

@@ -19,7 +19,8 @@ type PgBouncerConfig struct {
 	ServerPort int
 	// Database is the one database pooled (same name on both sides).
 	Database string
-	// User is the only user; it is also the admin console user.
+	// User is the only user; it may read the console's statistics but is
+	// no admin (nobody is: operators restart the unit instead).
 	User string
 	// PoolMode is session, transaction or statement.
 	PoolMode string

@@ -178,6 +178,32 @@ func TestPostgresAndPgBouncer(t *testing.T) {
 		return nil
 	})
 
+	// Debian's PostgreSQL exporter, configured as the container is, logs
+	// in with the secret file and exports every metric the alerts and
+	// dashboards use.
+	t.Run("exporter", func(t *testing.T) {
+		bin := testutil.Tool(t, "prometheus-postgres-exporter")
+		// The exporter (0.11) cannot quote a password holding both quote
+		// characters into its DSN. kiln's generated secrets are
+		// alphanumeric, so the test logs in as a superuser like the
+		// image's, with such a password.
+		const monitorPassword = "Alnum0Secret0Like0KilnGenerates"
+		mustQuery(port, cfg.Database, "CREATE ROLE kiln_monitor LOGIN SUPERUSER PASSWORD '"+monitorPassword+"'")
+		monitorSecret := filepath.Join(dir, "monitor-password")
+		pg.writeOwned(t, monitorSecret, []byte(monitorPassword+"\n"), 0o400)
+		ecfg := DefaultPostgresExporter()
+		ecfg.Host, ecfg.DBPort, ecfg.Database, ecfg.User = "127.0.0.1", port, cfg.Database, "kiln_monitor"
+		var env []string
+		for k, v := range PostgresExporterEnv(ecfg) {
+			if k == "DATA_SOURCE_PASS_FILE" {
+				v = monitorSecret
+			}
+			env = append(env, k+"="+v)
+		}
+		body := scrapeExporter(t, bin, env, "pg_up 1")
+		checkMetricsExist(t, "pg_", body)
+	})
+
 	t.Run("pgbouncer", func(t *testing.T) {
 		bcfg := DefaultPgBouncer()
 		bcfg.ListenAddr = "127.0.0.1"
@@ -239,6 +265,12 @@ func TestPostgresAndPgBouncer(t *testing.T) {
 		} {
 			if !strings.Contains(show, "\n"+key+"|"+want+"|") && !strings.HasPrefix(show, key+"|"+want+"|") {
 				t.Errorf("SHOW CONFIG: %s is not %s", key, want)
+			}
+		}
+		// The application user reads statistics but is no admin.
+		for _, cmd := range []string{"RELOAD", "PAUSE", "SET default_pool_size = 1"} {
+			if out, err := query(bcfg.Port, "pgbouncer", password, cmd); err == nil || !strings.Contains(out, "admin access needed") {
+				t.Errorf("%s as the application user: %v %s, want refused (admin access needed)", cmd, err, out)
 			}
 		}
 		if got := mustQuery(bcfg.Port, cfg.Database, "SELECT count(*) FROM t"); got != "1000" {

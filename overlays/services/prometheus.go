@@ -22,6 +22,24 @@ type PrometheusConfig struct {
 	Retention string
 	// Alert thresholds.
 	Alerts AlertThresholds
+	// Appliance names the server in every alert (the external label
+	// appliance), so a receiver shared by several servers tells them apart.
+	Appliance string
+	// Alertmanagers are the host:port addresses alerts are sent to; with
+	// none, Prometheus evaluates rules but notifies nobody.
+	Alertmanagers []string
+	// HostJob is the scrape job of the node exporter: when it stops
+	// answering, HostDown fires (and silences the host's other alerts).
+	HostJob string
+	// DataMount is where the data filesystem is mounted; empty for an
+	// ephemeral appliance, which has none to watch.
+	DataMount string
+	// ACMEUnit is the certificate renewal service; empty when the edge's
+	// certificate is not issued by ACME.
+	ACMEUnit string
+	// PostgresExporter, RedisExporter and NginxExporter add the rules
+	// that read the PostgreSQL, Redis and nginx exporters' metrics.
+	PostgresExporter, RedisExporter, NginxExporter bool
 }
 
 // ScrapeJob is one scrape job with static targets.
@@ -50,6 +68,20 @@ type AlertThresholds struct {
 	// WALMaxAge is the age of the last archived WAL segment that fires
 	// WALArchiveStale.
 	WALMaxAge time.Duration
+	// ServiceDownFor is how long a target must fail its scrapes before
+	// ServiceDown fires.
+	ServiceDownFor time.Duration
+	// HostDownFor is how long the node exporter must fail its scrapes
+	// before HostDown fires. It is shorter than ServiceDownFor by a few
+	// scrapes: Alertmanager can only hold back the ServiceDown alerts that
+	// follow from a host down when HostDown reached it first.
+	HostDownFor time.Duration
+	// DataFullWarning and DataFullCritical are the used shares of the data
+	// filesystem that fire DataFilesystemFull as a warning and as critical.
+	DataFullWarning, DataFullCritical float64
+	// CertWarning and CertCritical are the remaining lifetimes of the edge
+	// certificate that fire CertificateExpiring as a warning and critical.
+	CertWarning, CertCritical time.Duration
 }
 
 // DefaultPrometheus returns Clipper's Prometheus configuration.
@@ -60,6 +92,14 @@ func DefaultPrometheus() PrometheusConfig {
 		ScrapeInterval:     "15s",
 		EvaluationInterval: "15s",
 		Retention:          "15d",
+		Appliance:          "clipper",
+		Alertmanagers:      []string{"alertmanager:9093"},
+		HostJob:            "node",
+		DataMount:          DataRoot,
+		ACMEUnit:           "kiln-acme.service",
+		PostgresExporter:   true,
+		RedisExporter:      true,
+		NginxExporter:      true,
 		Jobs: []ScrapeJob{
 			{Name: "clipper-backend", Targets: []string{"backend:8080"}},
 			{Name: "prometheus", Targets: []string{"localhost:9090"}},
@@ -67,6 +107,10 @@ func DefaultPrometheus() PrometheusConfig {
 			{Name: "grafana", Targets: []string{"grafana:3000"}},
 			{Name: "loki", Targets: []string{"loki:3100"}},
 			{Name: "alloy", Targets: []string{"alloy:12345"}},
+			{Name: "alertmanager", Targets: []string{"alertmanager:9093"}},
+			{Name: "postgres-exporter", Targets: []string{"postgres-exporter:9187"}},
+			{Name: "redis-exporter", Targets: []string{"redis-exporter:9121"}},
+			{Name: "nginx-exporter", Targets: []string{"10.89.10.1:9113"}},
 		},
 		Alerts: AlertThresholds{
 			ErrorRatio:         0.05,
@@ -76,6 +120,12 @@ func DefaultPrometheus() PrometheusConfig {
 			DailyBackupMaxAge:  26 * time.Hour,
 			WeeklyBackupMaxAge: 8 * 24 * time.Hour,
 			WALMaxAge:          10 * time.Minute,
+			ServiceDownFor:     time.Minute,
+			HostDownFor:        30 * time.Second,
+			DataFullWarning:    0.85,
+			DataFullCritical:   0.95,
+			CertWarning:        14 * 24 * time.Hour,
+			CertCritical:       3 * 24 * time.Hour,
 		},
 	}
 }
@@ -108,6 +158,21 @@ func (c PrometheusConfig) Validate() error {
 			return fmt.Errorf("%s %q: %w", d.name, d.v, err)
 		}
 	}
+	if err := checkPlain("prometheus appliance label", c.Appliance); err != nil {
+		return err
+	}
+	for _, a := range c.Alertmanagers {
+		if err := checkHostPort("prometheus alertmanager", a); err != nil {
+			return err
+		}
+	}
+	for _, f := range []struct{ name, v string }{{"prometheus host job", c.HostJob}, {"prometheus data mount", c.DataMount}, {"prometheus ACME unit", c.ACMEUnit}} {
+		if f.v != "" {
+			if err := checkPlain(f.name, f.v); err != nil {
+				return err
+			}
+		}
+	}
 	seen := map[string]bool{}
 	for _, j := range c.Jobs {
 		if err := checkPlain("prometheus job name", j.Name); err != nil {
@@ -130,7 +195,8 @@ func (c PrometheusConfig) Validate() error {
 	for _, r := range []struct {
 		name string
 		v    float64
-	}{{"error ratio", a.ErrorRatio}, {"disk free ratio", a.DiskFreeRatio}, {"memory used ratio", a.MemoryUsedRatio}} {
+	}{{"error ratio", a.ErrorRatio}, {"disk free ratio", a.DiskFreeRatio}, {"memory used ratio", a.MemoryUsedRatio},
+		{"data full warning", a.DataFullWarning}, {"data full critical", a.DataFullCritical}} {
 		if r.v <= 0 || r.v >= 1 {
 			return fmt.Errorf("prometheus alert %s %v: want a share between 0 and 1: %w", r.name, r.v, ErrInvalidValue)
 		}
@@ -138,10 +204,20 @@ func (c PrometheusConfig) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"p95 latency", a.LatencyP95}, {"daily backup age", a.DailyBackupMaxAge}, {"weekly backup age", a.WeeklyBackupMaxAge}, {"WAL age", a.WALMaxAge}} {
+	}{{"p95 latency", a.LatencyP95}, {"daily backup age", a.DailyBackupMaxAge}, {"weekly backup age", a.WeeklyBackupMaxAge}, {"WAL age", a.WALMaxAge}, {"service down duration", a.ServiceDownFor}, {"host down duration", a.HostDownFor},
+		{"certificate warning", a.CertWarning}, {"certificate critical", a.CertCritical}} {
 		if d.v <= 0 {
 			return fmt.Errorf("prometheus alert %s %v: %w", d.name, d.v, ErrInvalidValue)
 		}
+	}
+	if a.HostDownFor >= a.ServiceDownFor {
+		return fmt.Errorf("prometheus alert host down duration %v must be shorter than the service down duration %v, or HostDown cannot silence ServiceDown: %w", a.HostDownFor, a.ServiceDownFor, ErrInvalidValue)
+	}
+	if a.DataFullCritical <= a.DataFullWarning {
+		return fmt.Errorf("prometheus alert data full critical %v must be above the warning %v: %w", a.DataFullCritical, a.DataFullWarning, ErrInvalidValue)
+	}
+	if a.CertCritical >= a.CertWarning {
+		return fmt.Errorf("prometheus alert certificate critical %v must be shorter than the warning %v: %w", a.CertCritical, a.CertWarning, ErrInvalidValue)
 	}
 	return nil
 }
@@ -162,6 +238,11 @@ func Prometheus(cfg PrometheusConfig) ([]overlays.File, error) {
 		WALMaxAgeSeconds                                    string
 		ErrorPercent, DiskFreePercent, MemoryUsedPercent    string
 		LatencyP95                                          string
+		ServiceDownFor, HostDownFor                         string
+		DataFullWarning, DataFullCritical                   string
+		DataFullWarningPercent, DataFullCriticalPercent     string
+		CertWarning, CertCritical                           string
+		CertWarningSeconds, CertCriticalSeconds             string
 	}{
 		PrometheusConfig:          cfg,
 		RulesGlob:                 prometheusRulesDir + "/*.yml",
@@ -179,6 +260,16 @@ func Prometheus(cfg PrometheusConfig) ([]overlays.File, error) {
 		DiskFreePercent:           formatPercent(a.DiskFreeRatio),
 		MemoryUsedPercent:         formatPercent(a.MemoryUsedRatio),
 		LatencyP95:                a.LatencyP95.String(),
+		ServiceDownFor:            promDuration(a.ServiceDownFor),
+		HostDownFor:               promDuration(a.HostDownFor),
+		DataFullWarning:           formatFloat(a.DataFullWarning),
+		DataFullCritical:          formatFloat(a.DataFullCritical),
+		DataFullWarningPercent:    formatPercent(a.DataFullWarning),
+		DataFullCriticalPercent:   formatPercent(a.DataFullCritical),
+		CertWarning:               promDuration(a.CertWarning),
+		CertCritical:              promDuration(a.CertCritical),
+		CertWarningSeconds:        formatFloat(a.CertWarning.Seconds()),
+		CertCriticalSeconds:       formatFloat(a.CertCritical.Seconds()),
 	}
 	conf, err := render("prometheus.yml.tmpl", data)
 	if err != nil {

@@ -59,14 +59,14 @@ func TestPrometheusPromtoolCheck(t *testing.T) {
 		t.Errorf("promtool check config did not check the rule file:\n%s", out)
 	}
 	out = runTool(t, dir, promtool, "check", "rules", filepath.Join(dir, "rules", "clipper-alerts.yml"))
-	if !strings.Contains(out, "SUCCESS: 11 rules found") {
+	if !strings.Contains(out, "SUCCESS: 37 rules found") {
 		t.Errorf("unexpected rule count:\n%s", out)
 	}
 }
 
 // ruleTestFiles are promtool's unit tests for the alert rules, split by
 // evaluation interval so the day-long backup windows are evaluated hourly.
-var ruleTestFiles = []string{"clipper-alerts_test.yml", "clipper-backup-alerts_test.yml"}
+var ruleTestFiles = []string{"clipper-alerts_test.yml", "clipper-backup-alerts_test.yml", "clipper-host-alerts_test.yml", "clipper-cert-alerts_test.yml", "clipper-exporter-alerts_test.yml"}
 
 // promtoolTestRules renders the rules from cfg, places the unit tests
 // beside them and runs promtool test rules.
@@ -122,8 +122,8 @@ func TestPrometheusAlertRules(t *testing.T) {
 			t.Errorf("alert %s has %d unit test cases, want one that fires and one that does not", name, n)
 		}
 	}
-	if alerts != 11 {
-		t.Errorf("found %d alerts in the rules, want 11", alerts)
+	if alerts != 37 {
+		t.Errorf("found %d alerts in the rules, want 37", alerts)
 	}
 }
 

@@ -76,7 +76,10 @@ func TestRedisServer(t *testing.T) {
 	if err := os.Mkdir(shim, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(shim, "docker-entrypoint.sh"), []byte("#!/bin/sh\nexec \"$@\"\n"), 0o755); err != nil {
+	// The shim records the entrypoint's arguments: they are visible to
+	// every process on the host while it runs.
+	argsLog := filepath.Join(dir, "entrypoint-args")
+	if err := os.WriteFile(filepath.Join(shim, "docker-entrypoint.sh"), []byte("#!/bin/sh\nprintf '%s\\n' \"$@\" >"+argsLog+"\nexec \"$@\"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	port := freePort(t)
@@ -150,6 +153,9 @@ func TestRedisServer(t *testing.T) {
 			t.Errorf("CONFIG GET %s = %q, want %q", param, out, want)
 		}
 	}
+	if args, err := os.ReadFile(argsLog); err != nil || strings.Contains(string(args), password) || !strings.Contains(string(args), "redis-server") {
+		t.Errorf("the password is on the command line (or the entrypoint did not run: %v):\n%s", err, args)
+	}
 	if out, _ := redis(false, "PING"); !strings.Contains(out, "NOAUTH") {
 		t.Errorf("unauthenticated PING answered %q, want NOAUTH", out)
 	}
@@ -177,6 +183,21 @@ func TestRedisServer(t *testing.T) {
 	if err := health(wrong); err == nil {
 		t.Error("health check passed with a wrong password")
 	}
+
+	// Debian's Redis exporter, configured as the container is, exports
+	// every metric the alerts and dashboards use.
+	t.Run("exporter", func(t *testing.T) {
+		bin := testutil.Tool(t, "prometheus-redis-exporter")
+		ecfg := DefaultRedisExporter()
+		ecfg.Addr = fmt.Sprintf("127.0.0.1:%d", port)
+		rt := RedisExporterRuntime(ecfg)
+		env := []string{RedisExporterPasswordEnv + "=" + password}
+		for k, v := range rt.Env {
+			env = append(env, k+"="+v)
+		}
+		body := scrapeExporter(t, bin, env, "redis_up 1")
+		checkMetricsExist(t, "redis_", body)
+	})
 
 	// The append-only file appears once a write lands.
 	if out, err := redis(true, "SET", "k", "v"); err != nil || out != "OK" {

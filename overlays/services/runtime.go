@@ -24,6 +24,10 @@ type Runtime struct {
 	Env map[string]string
 	// Secrets are the Podman secrets the container needs.
 	Secrets []Secret
+	// EnvSecrets hands Podman secrets to programs that read a password
+	// only from the environment: variable name to secret name. The value
+	// never appears in the unit, only the secret's name.
+	EnvSecrets map[string]string
 	// Mounts are bind mounts from the server into the container.
 	Mounts []Mount
 	// Ports are the ports the service listens on inside the container
@@ -31,6 +35,12 @@ type Runtime struct {
 	Ports []int
 	// HostPID shares the host's PID namespace (podman --pid=host).
 	HostPID bool
+	// HostNetwork runs the container in the host's network namespace, so
+	// it sees the host's interfaces (and /proc/net is the host's).
+	HostNetwork bool
+	// SecurityLabelDisable runs the container unconfined by SELinux: it
+	// reads host system paths that must keep their own labels.
+	SecurityLabelDisable bool
 	// HealthCmd is a shell command line that exits 0 when the service
 	// answers (Quadlet HealthCmd=); empty when the image has no tool for it.
 	HealthCmd string
@@ -61,6 +71,10 @@ type Mount struct {
 	ReadOnly bool
 	// Options are further comma-separated mount options (e.g. rslave).
 	Options string
+	// HostSystem marks a path the host's own software uses (the journal,
+	// machine-id, the root): it is never relabelled for SELinux, and only
+	// a container with SecurityLabelDisable can read it.
+	HostSystem bool
 }
 
 // SecretsDir is where Podman mounts secrets inside a container.
@@ -87,6 +101,7 @@ var templates = template.Must(template.New("").
 		"yamlstr":  yamlString,
 		"riverstr": riverString,
 		"json":     jsonString,
+		"join":     strings.Join,
 	}).
 	ParseFS(templatesFS, "templates/*"))
 

@@ -20,27 +20,26 @@ import (
 // before the distribution's 50-redhat.conf for kiln's values to win.
 const DropInPath = "/etc/ssh/sshd_config.d/40-kiln.conf"
 
-// Algorithm lists hold only names OpenSSH 9.0 and later know. ML-KEM is
-// left out because Debian 12's OpenSSH 9.2 (a judge) rejects the name; the
-// sntrup761 hybrid is post-quantum as well and known to every version.
+// The RSA host key kiln makes at first boot, before FCOS's sshd-keygen.
 const (
-	// KexAlgorithms are the key exchanges offered.
-	KexAlgorithms = "sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org"
-	// Ciphers are AEAD or CTR ciphers only.
-	Ciphers = "chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr"
-	// MACs are encrypt-then-MAC only.
-	MACs = "hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com,umac-128-etm@openssh.com"
-	// HostKeyAlgorithms exclude SHA-1 signatures (ssh-rsa).
-	HostKeyAlgorithms = "ssh-ed25519,ssh-ed25519-cert-v01@openssh.com,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,rsa-sha2-512,rsa-sha2-256"
-	// PubkeyAcceptedAlgorithms are the user key signatures accepted:
-	// no SHA-1 (ssh-rsa) or DSA; hardware-backed (sk-) keys are welcome.
-	PubkeyAcceptedAlgorithms = "ssh-ed25519,ssh-ed25519-cert-v01@openssh.com,sk-ssh-ed25519@openssh.com,sk-ssh-ed25519-cert-v01@openssh.com,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,sk-ecdsa-sha2-nistp256@openssh.com,rsa-sha2-512,rsa-sha2-512-cert-v01@openssh.com,rsa-sha2-256,rsa-sha2-256-cert-v01@openssh.com"
+	// HostKeyUnit makes the key once.
+	HostKeyUnit = "kiln-ssh-hostkey.service"
+	// RSAHostKeyPath is where sshd looks for its RSA key by default.
+	RSAHostKeyPath = "/etc/ssh/ssh_host_rsa_key"
+	// RSAHostKeyBits is the size ssh-audit's hardening policies demand.
+	RSAHostKeyBits = 4096
 )
 
 //go:embed 40-kiln.conf.tmpl
 var dropInTmpl string
 
-var dropInT = template.Must(template.New("40-kiln.conf").Parse(dropInTmpl))
+//go:embed kiln-ssh-hostkey.service.tmpl
+var hostKeyTmpl string
+
+var (
+	dropInT  = template.Must(template.New("40-kiln.conf").Parse(dropInTmpl))
+	hostKeyT = template.Must(template.New(HostKeyUnit).Parse(hostKeyTmpl))
+)
 
 // Config is the SSH server policy the builder derives from the spec.
 type Config struct {
@@ -62,6 +61,9 @@ type Config struct {
 	MaxSessions int
 	// AgentForwarding, TCPForwarding and X11Forwarding are off unless asked.
 	AgentForwarding, TCPForwarding, X11Forwarding bool
+	// OpenSSH is the server's version; it selects the algorithm lists
+	// (AlgorithmsFor). Zero means Oldest, which every release accepts.
+	OpenSSH OpenSSH
 }
 
 // DefaultConfig is Clipper's policy for the given users.
@@ -74,6 +76,7 @@ func DefaultConfig(users ...string) Config {
 		ClientAliveInterval: 300,
 		ClientAliveCountMax: 2,
 		MaxSessions:         4,
+		OpenSSH:             Oldest,
 	}
 }
 
@@ -128,15 +131,22 @@ func DropIn(c Config) ([]byte, error) {
 	users := slices.Clone(c.AllowUsers)
 	slices.Sort(users)
 	users = slices.Compact(users)
+	ver := c.OpenSSH
+	if ver == (OpenSSH{}) {
+		ver = Oldest
+	}
+	algs := AlgorithmsFor(ver)
 	v := struct {
 		Config
 		Users                                       []string
 		Kex, Ciphers, MACs, HostKeyAlgs, PubkeyAlgs string
 		Agent, TCP, X11, Forwarding                 string
+		Version                                     OpenSSH
 	}{
 		Config: c, Users: users,
-		Kex: KexAlgorithms, Ciphers: Ciphers, MACs: MACs, HostKeyAlgs: HostKeyAlgorithms, PubkeyAlgs: PubkeyAcceptedAlgorithms,
-		Agent: yesNo(c.AgentForwarding), TCP: yesNo(c.TCPForwarding), X11: yesNo(c.X11Forwarding),
+		Kex: join(algs.Kex), Ciphers: join(algs.Ciphers), MACs: join(algs.MACs), HostKeyAlgs: join(algs.HostKey), PubkeyAlgs: join(algs.PubkeyAccepted),
+		Version: ver,
+		Agent:   yesNo(c.AgentForwarding), TCP: yesNo(c.TCPForwarding), X11: yesNo(c.X11Forwarding),
 	}
 	var b bytes.Buffer
 	if err := dropInT.Execute(&b, v); err != nil {
@@ -152,12 +162,20 @@ func yesNo(b bool) string {
 	return "no"
 }
 
-// Render returns the drop-in; sshd itself comes with the base OS and needs
-// no unit of kiln's.
+// Render returns the drop-in and the unit that makes the RSA host key;
+// sshd itself comes with the base OS.
 func Render(c Config) ([]overlays.File, []units.Unit, error) {
 	b, err := DropIn(c)
 	if err != nil {
 		return nil, nil, err
 	}
-	return []overlays.File{{Path: DropInPath, Mode: 0o600, Contents: b}}, nil, nil
+	var u bytes.Buffer
+	if err := hostKeyT.Execute(&u, struct {
+		Bits int
+		Path string
+	}{RSAHostKeyBits, RSAHostKeyPath}); err != nil {
+		return nil, nil, err
+	}
+	return []overlays.File{{Path: DropInPath, Mode: 0o600, Contents: b}},
+		[]units.Unit{{Name: HostKeyUnit, Contents: u.String(), Enabled: true}}, nil
 }

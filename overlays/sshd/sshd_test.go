@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,6 +15,11 @@ import (
 func TestRenderGolden(t *testing.T) {
 	cases := map[string]Config{
 		"default": DefaultConfig("core", "ops"),
+		"openssh-10.0": func() Config {
+			c := DefaultConfig("core")
+			c.OpenSSH = OpenSSH{10, 0}
+			return c
+		}(),
 		"forwarding": func() Config {
 			c := DefaultConfig("deploy")
 			c.Port, c.AgentForwarding, c.TCPForwarding, c.X11Forwarding = 2222, true, true, true
@@ -26,11 +32,35 @@ func TestRenderGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(files) != 1 || files[0].Path != DropInPath || len(us) != 0 {
+			if len(files) != 1 || files[0].Path != DropInPath || len(us) != 1 || us[0].Name != HostKeyUnit {
 				t.Fatalf("unexpected output %+v %+v", files, us)
 			}
 			testutil.Golden(t, filepath.Join("testdata", name+".conf"), files[0].Contents)
+			testutil.Golden(t, filepath.Join("testdata", HostKeyUnit), []byte(us[0].Contents))
 		})
+	}
+}
+
+// TestForFCOS pins the release table at the edges that change the lists:
+// ML-KEM must never reach a release whose sshd would refuse the name.
+func TestForFCOS(t *testing.T) {
+	for _, tc := range []struct {
+		fedora int
+		want   OpenSSH
+		ok     bool
+	}{{38, OpenSSH{}, false}, {39, OpenSSH{9, 3}, true}, {41, OpenSSH{9, 8}, true}, {42, OpenSSH{9, 9}, true}, {43, OpenSSH{10, 0}, true}, {50, OpenSSH{10, 0}, true}} {
+		got, ok := ForFCOS(tc.fedora)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("ForFCOS(%d) = %v, %v; want %v, %v", tc.fedora, got, ok, tc.want, tc.ok)
+		}
+	}
+	for _, v := range []OpenSSH{{9, 3}, {9, 8}} {
+		if slices.Contains(AlgorithmsFor(v).Kex, "mlkem768x25519-sha256") {
+			t.Errorf("OpenSSH %s gets ML-KEM, which it does not know", v)
+		}
+	}
+	if !slices.Contains(AlgorithmsFor(OpenSSH{9, 9}).Kex, "mlkem768x25519-sha256") {
+		t.Error("OpenSSH 9.9 lacks ML-KEM")
 	}
 }
 
@@ -88,7 +118,10 @@ func TestSshd(t *testing.T) {
 	if out, err := exec.Command(keygen, "-q", "-t", "ed25519", "-N", "", "-f", key).CombinedOutput(); err != nil {
 		t.Fatalf("ssh-keygen: %v\n%s", err, out)
 	}
+	// Debian 12's sshd is OpenSSH 9.2: the lists for versions before 9.9.
 	c := DefaultConfig("core", "ops")
+	c.OpenSSH = OpenSSH{9, 2}
+	algs := AlgorithmsFor(c.OpenSSH)
 	dropIn, err := DropIn(c)
 	if err != nil {
 		t.Fatal(err)
@@ -137,11 +170,12 @@ func TestSshd(t *testing.T) {
 		"allowstreamlocalforwarding":   "no",
 		"x11forwarding":                "no",
 		"permittunnel":                 "no",
-		"kexalgorithms":                KexAlgorithms,
-		"ciphers":                      Ciphers,
-		"macs":                         MACs,
-		"hostkeyalgorithms":            HostKeyAlgorithms,
-		"pubkeyacceptedalgorithms":     PubkeyAcceptedAlgorithms,
+		"compression":                  "no",
+		"kexalgorithms":                join(algs.Kex),
+		"ciphers":                      join(algs.Ciphers),
+		"macs":                         join(algs.MACs),
+		"hostkeyalgorithms":            join(algs.HostKey),
+		"pubkeyacceptedalgorithms":     join(algs.PubkeyAccepted),
 	}
 	for k, v := range want {
 		if eff[k] != v {
@@ -154,7 +188,7 @@ func TestSshd(t *testing.T) {
 			t.Errorf("allowusers %s missing from:\n%s", u, out)
 		}
 	}
-	for _, weak := range []string{"cbc", "sha1", "diffie-hellman-group1", "ssh-rsa,", "hmac-md5"} {
+	for _, weak := range []string{"cbc", "sha1", "diffie-hellman-group1-", "diffie-hellman-group14-", "ssh-rsa,", "hmac-md5"} {
 		for _, k := range []string{"ciphers", "macs", "kexalgorithms", "hostkeyalgorithms", "pubkeyacceptedalgorithms"} {
 			if strings.Contains(eff[k]+",", weak) {
 				t.Errorf("%s offers weak %q: %s", k, weak, eff[k])

@@ -3,12 +3,17 @@
 #   kiln-backup init                 create the password and the repository
 #   kiln-backup now|<schedule>       dump, base backup, Redis, config; retention
 #   kiln-backup wal                  ship archived WAL segments
+#   kiln-backup configured           exit 0 when S3 is configured, 1 when
+#                                    not (the units' ExecCondition=); keeps
+#                                    the configured and WAL spool metrics
+#   kiln-backup status               what is configured, the last runs and
+#                                    the WAL spool
 set -euo pipefail
 # shellcheck source=/dev/null
 . "${KILN_BACKUP_LIB:-/usr/local/lib/kiln/backup-lib.sh}"
 
 usage() {
-	echo "usage: kiln-backup init|now|wal|<schedule>" >&2
+	echo "usage: kiln-backup init|now|wal|configured|status|<schedule>" >&2
 	exit 2
 }
 
@@ -142,10 +147,92 @@ prune_shipped() {
 	done
 }
 
+# spool_metrics writes the WAL spool's size for the node exporter: what
+# waits to be shipped (incoming) and what is kept after shipping.
+spool_metrics() {
+	local out="$KILN_TEXTFILE_DIR/kiln_wal_spool.prom" d name n bytes
+	mkdir -p "$KILN_TEXTFILE_DIR"
+	{
+		printf '# HELP kiln_wal_spool_segments WAL files in the spool on the data filesystem.\n# TYPE kiln_wal_spool_segments gauge\n'
+		printf '# HELP kiln_wal_spool_bytes Bytes of WAL in the spool on the data filesystem.\n# TYPE kiln_wal_spool_bytes gauge\n'
+		for d in incoming:"$KILN_WAL_INCOMING" shipped:"$KILN_WAL_SHIPPED"; do
+			name=${d%%:*} n=0 bytes=0
+			if [[ -d ${d#*:} ]]; then
+				read -r n bytes < <(find "${d#*:}" -maxdepth 1 -type f -printf '%s\n' | awk '{ n++; b += $1 } END { printf "%d %d\n", n, b }')
+			fi
+			printf 'kiln_wal_spool_segments{dir="%s"} %s\nkiln_wal_spool_bytes{dir="%s"} %s\n' "$name" "$n" "$name" "$bytes"
+		done
+	} >"$out.$$.tmp"
+	chmod 0644 "$out.$$.tmp"
+	mv -f "$out.$$.tmp" "$out"
+}
+
+# configured is the backup units' ExecCondition=: exit 0 runs the unit,
+# exit 1 skips it without failing it, so a server whose S3 keys were never
+# provided shows no failed unit every minute. It keeps kiln_backup_configured
+# current (the WAL timer runs it every minute). Unconfigured, nothing can
+# ship what archive_command spools, so finished segments are dropped there
+# instead of filling the data filesystem; PostgreSQL has recycled them, and
+# point-in-time recovery starts at the first base backup once configured.
+configured() {
+	local ok=1 f out="$KILN_TEXTFILE_DIR/kiln_backup_configured.prom"
+	s3_configured || ok=0
+	if ((ok == 0)) && [[ -d $KILN_WAL_INCOMING ]]; then
+		for f in "$KILN_WAL_INCOMING"/*; do
+			if [[ -f $f && $f != *.tmp ]]; then
+				rm -f "$f"
+			fi
+		done
+	fi
+	spool_metrics
+	printf '# HELP kiln_backup_configured 1 if S3 credentials are in place, 0 if backups are not configured.\n# TYPE kiln_backup_configured gauge\nkiln_backup_configured %s\n' "$ok" >"$out.$$.tmp"
+	chmod 0644 "$out.$$.tmp"
+	mv -f "$out.$$.tmp" "$out"
+	if ((ok == 0)); then
+		log "backups are not configured: $(s3_fix)"
+		return 1
+	fi
+}
+
+status() {
+	if s3_configured; then
+		echo "backups: configured, repository $RESTIC_REPOSITORY"
+	else
+		echo "backups: not configured: $(s3_fix)"
+	fi
+	local f last ok size name
+	for f in "$KILN_STATE_DIR"/metrics/*; do
+		[[ -f $f && $f != *.tmp ]] || continue
+		read -r last ok size _ <"$f" || continue
+		name=${f##*/}
+		name=${name/kiln_backup./backup }
+		name=${name/kiln_wal_archive./wal }
+		if ((last > 0)); then
+			last=$(date -u -d "@$last" '+%Y-%m-%d %H:%M:%S UTC')
+		else
+			last=never
+		fi
+		((ok == 1)) && ok=ok || ok=FAILED
+		printf '%s: last run %s, last success %s (%s bytes)\n' "$name" "$ok" "$last" "$size"
+	done
+	local d n
+	for d in "$KILN_WAL_INCOMING" "$KILN_WAL_SHIPPED"; do
+		n=0
+		[[ -d $d ]] && n=$(find "$d" -maxdepth 1 -type f | wc -l)
+		printf 'wal spool %s: %s files, %s\n' "$d" "$n" "$(du -sh "$d" 2>/dev/null | cut -f1 || echo 0)"
+	done
+}
+
 [[ $# -eq 1 ]] || usage
 case $1 in
 init)
 	ensure_repository
+	;;
+configured)
+	configured
+	;;
+status)
+	status
 	;;
 wal)
 	job=ship prefix=kiln_wal_archive started=$(date +%s)

@@ -18,18 +18,38 @@ split() {
 	read -r -a _out <<<"$2"
 }
 
-# s3_credentials loads the S3 keys; they never come from the image unless
-# embedding was asked for explicitly.
-s3_credentials() {
+# s3_configured loads the S3 keys and reports whether both are set; they
+# never come from the image unless embedding was asked for explicitly, so
+# a fresh server has none: backups are then "not configured", a state of
+# its own rather than an error.
+s3_configured() {
+	# The keys open every backup, and the file is sourced as shell code:
+	# refuse it unless only its owner, the user running this, can touch it.
+	if [[ -e $KILN_S3_ENV ]]; then
+		local mode owner
+		read -r mode owner < <(stat -L -c '%a %u' "$KILN_S3_ENV") || die "cannot stat $KILN_S3_ENV"
+		((8#$mode & 8#077)) &&
+			die "$KILN_S3_ENV is open to other users (mode $mode): chmod 0600 $KILN_S3_ENV"
+		[[ $owner == "$(id -u)" ]] ||
+			die "$KILN_S3_ENV belongs to uid $owner, not to uid $(id -u) running this: chown $(id -un) $KILN_S3_ENV"
+	fi
 	if [[ -r $KILN_S3_ENV ]]; then
 		set -a
 		# shellcheck source=/dev/null
 		. "$KILN_S3_ENV"
 		set +a
 	fi
-	[[ -n ${AWS_ACCESS_KEY_ID:-} && -n ${AWS_SECRET_ACCESS_KEY:-} ]] ||
-		die "no S3 credentials: write AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to $KILN_S3_ENV (mode 0600)"
+	[[ -n ${AWS_ACCESS_KEY_ID:-} && -n ${AWS_SECRET_ACCESS_KEY:-} ]] || return 1
 	export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+}
+
+# s3_fix is how to configure backups, for messages.
+s3_fix() {
+	printf 'write AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to %s (mode 0600); the next minute'"'"'s WAL run starts shipping' "$KILN_S3_ENV"
+}
+
+s3_credentials() {
+	s3_configured || die "no S3 credentials: $(s3_fix)"
 }
 
 restic_() {
