@@ -35,6 +35,10 @@ type BuildRequest struct {
 	// live kernel, initramfs and rootfs). Empty means the spec's release,
 	// from the cache or downloaded and verified.
 	BaseImage, BaseISO, BasePXE string
+	// InsecureBase allows local bases without a signature beside them.
+	InsecureBase bool
+	// Force replaces artifacts that already exist in OutDir.
+	Force bool
 	// PXEBaseURL is where the PXE files will be served from.
 	PXEBaseURL string
 	// Client fetches base artifacts; nil means Fedora's servers and the
@@ -73,12 +77,7 @@ func Build(ctx context.Context, req BuildRequest) (*BuildResult, error) {
 	if err != nil {
 		return out, err
 	}
-	scratch, err := os.MkdirTemp("", "kiln-base-*")
-	if err != nil {
-		return out, err
-	}
-	defer os.RemoveAll(scratch)
-	bases, err := findBases(ctx, req, res.App, targets, scratch)
+	bases, err := findBases(ctx, req, res.App, targets)
 	if err != nil {
 		return out, err
 	}
@@ -97,7 +96,8 @@ func Build(ctx context.Context, req BuildRequest) (*BuildResult, error) {
 		LiveIgnition: live, InstallDevice: dev, MinDiskMiB: int64(spec.MinDiskMiB(res.App)),
 		Ignition: res.Ignition, Name: res.App.Name, Version: res.App.Version, OutDir: req.OutDir,
 		Targets: targets, BaseImage: bases.disk, BaseISO: bases.iso, BasePXE: bases.pxe,
-		BaseRelease: bases.release, BaseSHA256: bases.sums,
+		BaseRelease: bases.release, BaseSHA256: bases.sums, BaseNames: bases.names,
+		BaseConstraint: res.App.Base.Release, DigestDir: bases.digests, Force: req.Force,
 		PXE:             images.PXEOptions{BaseURL: req.PXEBaseURL},
 		SourceDateEpoch: req.SourceDateEpoch, KernelArgs: req.KernelArgs,
 		KilnVersion: req.KilnVersion, Progress: req.Progress,
@@ -186,14 +186,16 @@ func sortedKeys[V any](m map[string]V) []string {
 type bases struct {
 	disk, iso, pxe string
 	release        string
-	sums           map[string]string
+	sums, names    map[string]string
+	digests        string
 }
 
 // findBases locates the base artifacts the targets need: the user's
-// local files, or the spec's release from the verified cache.
-func findBases(ctx context.Context, req BuildRequest, a *spec.Appliance, targets []images.Target, scratch string) (bases, error) {
-	var b bases
-	b.sums = map[string]string{}
+// local files (signed, or allowed unsigned with InsecureBase), or the
+// spec's release from the verified cache. Every base that cannot be had
+// is reported, each with what fixes it, in one error.
+func findBases(ctx context.Context, req BuildRequest, a *spec.Appliance, targets []images.Target) (bases, error) {
+	b := bases{sums: map[string]string{}, names: map[string]string{}}
 	need := map[string]bool{}
 	for _, t := range targets {
 		switch {
@@ -219,61 +221,68 @@ func findBases(ctx context.Context, req BuildRequest, a *spec.Appliance, targets
 	if client.Progress == nil && req.Status != nil {
 		client.Progress = func(name string, done, total int64) { req.Status("download "+name, done, total) }
 	}
-	fetch := func(format string) (base.Fetched, error) {
+	cacheDir := ""
+	if client.Cache != nil {
+		cacheDir = client.Cache.Dir
+	} else if d, err := base.DefaultCacheDir(); err == nil {
+		cacheDir = d
+	}
+	if cacheDir != "" {
+		b.digests = filepath.Join(cacheDir, "digests")
+	}
+	var errs []error
+	fetch := func(format, flag string) (base.Fetched, bool) {
 		f, err := client.Get(ctx, a.Base.Stream, a.Base.Release, "metal", format)
 		if err != nil {
-			return f, fmt.Errorf("base %s (stream %s, release %q): %w — or pass a local file with --base-image/--base-iso/--base-pxe", format, a.Base.Stream, a.Base.Release, err)
+			errs = append(errs, fmt.Errorf("base %s (stream %s, release %q): %w — fix: `kiln base fetch --format %s` while online, `kiln base import FILE`, or %s FILE", format, a.Base.Stream, a.Base.Release, err, format, flag))
+			return f, false
 		}
 		b.release = f.Release
 		for _, cf := range f.Files {
 			b.sums[filepath.Join(f.Dir, cf.Name)] = cf.Verified.SHA256
 		}
-		return f, nil
+		return f, true
+	}
+	local := func(p string) (string, bool) {
+		lb, err := base.CheckLocal(p, req.InsecureBase, nil)
+		if err != nil {
+			errs = append(errs, err)
+			return "", false
+		}
+		abs, _ := filepath.Abs(p)
+		if lb.SHA256 != "" {
+			b.sums[p], b.sums[abs] = lb.SHA256, lb.SHA256
+		}
+		return p, true
 	}
 	if need["disk"] {
-		switch {
-		case req.BaseImage != "" && base.IsCompressed(req.BaseImage):
-			dst := filepath.Join(scratch, strings.TrimSuffix(strings.TrimSuffix(filepath.Base(req.BaseImage), ".xz"), ".gz"))
-			if err := base.Uncompress(ctx, req.BaseImage, dst, status("decompress "+filepath.Base(req.BaseImage))); err != nil {
-				return b, err
-			}
-			b.disk = dst
-		case req.BaseImage != "":
-			b.disk = req.BaseImage
-		default:
-			f, err := fetch("raw.xz")
-			if err != nil {
-				return b, err
-			}
+		if req.BaseImage != "" {
+			// A compressed local base is decompressed by images.Build, into
+			// the output directory's staging area.
+			b.disk, _ = local(req.BaseImage)
+		} else if f, ok := fetch("raw.xz", "--base-image"); ok {
 			p, _ := f.Path(base.RoleDisk)
 			dst := strings.TrimSuffix(p, ".xz")
 			if err := base.Uncompress(ctx, p, dst, status("decompress "+filepath.Base(p))); err != nil {
 				return b, err
 			}
 			b.disk = dst
+			b.sums[dst], b.names[dst] = b.sums[p], filepath.Base(p)
 		}
 	}
 	if need["iso"] {
 		if req.BaseISO != "" {
-			b.iso = req.BaseISO
-		} else {
-			f, err := fetch("iso")
-			if err != nil {
-				return b, err
-			}
+			b.iso, _ = local(req.BaseISO)
+		} else if f, ok := fetch("iso", "--base-iso"); ok {
 			b.iso, _ = f.Path(base.RoleDisk)
 		}
 	}
 	if need["pxe"] {
 		if req.BasePXE != "" {
-			b.pxe = req.BasePXE
-		} else {
-			f, err := fetch("pxe")
-			if err != nil {
-				return b, err
-			}
+			b.pxe, _ = local(req.BasePXE)
+		} else if f, ok := fetch("pxe", "--base-pxe"); ok {
 			b.pxe = f.Dir
 		}
 	}
-	return b, nil
+	return b, errors.Join(errs...)
 }

@@ -108,6 +108,20 @@ func TestBuildFromStream(t *testing.T) {
 	if offline.Manifest.Artifacts[0].SHA256 != online.Manifest.Artifacts[0].SHA256 {
 		t.Error("the offline rebuild from the cache differs from the online build")
 	}
+	// After a build from the cache, the digests kiln recorded while
+	// writing are sha256sum's, and the base is the verified download.
+	out2 := filepath.Join(dir, "out2")
+	if out, err := exec.Command("sh", "-c", "cd '"+out2+"' && sha256sum -c SHA256SUMS").CombinedOutput(); err != nil {
+		t.Errorf("sha256sum -c SHA256SUMS: %v\n%s", err, out)
+	}
+	for _, a := range offline.Manifest.Artifacts {
+		if got := fileDigest(t, filepath.Join(out2, a.Name)); got != a.SHA256 {
+			t.Errorf("%s: manifest %s, file %s", a.Name, a.SHA256, got)
+		}
+	}
+	if b := offline.Manifest.Bases; len(b) != 1 || b[0].Name != name || b[0].SHA256 != hex.EncodeToString(sum[:]) || b[0].Release != fixture.Release {
+		t.Errorf("manifest bases %+v, want %s with its verified sha256 and the release read from it", b, name)
+	}
 	// A tampered mirror is refused: a different file under the same
 	// metadata fails verification, and nothing is written.
 	files[path] = append([]byte("x"), compressed[1:]...)
@@ -178,4 +192,14 @@ func TestChooseTargets(t *testing.T) {
 			t.Errorf("%v %v = %q, %v; want %q", tc.platforms, tc.formats, s, err, tc.want)
 		}
 	}
+}
+
+func fileDigest(t *testing.T, p string) string {
+	t.Helper()
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sha256.Sum256(data)
+	return hex.EncodeToString(s[:])
 }

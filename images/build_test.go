@@ -32,7 +32,7 @@ func (f *buildFixture) request(out string, targets ...Target) Request {
 	return Request{
 		Ignition: []byte(testConfig), Name: "clipper", Version: "1.2.0", OutDir: out,
 		Targets: targets, BaseImage: f.image, BaseISO: f.iso, BasePXE: f.pxe,
-		BaseRelease: "41.20250101.3.0", SourceDateEpoch: testEpoch,
+		BaseRelease: fixture.Release, SourceDateEpoch: testEpoch,
 		KernelArgs: []string{"console=ttyS0"}, KilnVersion: "test",
 		PXE: PXEOptions{BaseURL: "http://192.0.2.1/clipper"},
 	}
@@ -200,7 +200,7 @@ func TestBuildAllFormats(t *testing.T) {
 	t.Run("pxe", func(t *testing.T) {
 		checkInitrdFile(t, initrd, []byte(testConfig))
 		ipxe, _ := os.ReadFile(filepath.Join(out1, "clipper-1.2.0-pxe.ipxe"))
-		for _, want := range []string{"#!ipxe", "initrd --name config http://192.0.2.1/clipper/clipper-1.2.0-pxe.ign.img", "coreos.live.rootfs_url=http://192.0.2.1/clipper/fedora-coreos-41.20250101.3.0-live-rootfs.x86_64.img", "ignition.firstboot ignition.platform.id=metal console=ttyS0"} {
+		for _, want := range []string{"#!ipxe", "initrd --name config http://192.0.2.1/clipper/clipper-1.2.0-pxe.ign.img", "coreos.live.rootfs_url=http://192.0.2.1/clipper/fedora-coreos-" + fixture.Release + "-live-rootfs.x86_64.img", "ignition.firstboot ignition.platform.id=metal console=ttyS0"} {
 			if !strings.Contains(string(ipxe), want) {
 				t.Errorf("ipxe lacks %q:\n%s", want, ipxe)
 			}

@@ -57,23 +57,32 @@ func ParseFormat(s string) (Format, Compression, error) {
 	return f, c, nil
 }
 
+// xzDictCap is the xz dictionary of each parallel member; see compressor.
+const xzDictCap = 512 << 10
+
 // compressor wraps w; Close flushes the stream but not w. Every encoder is
 // configured without timestamps or names so output is reproducible.
 func compressor(w io.Writer, c Compression) (io.WriteCloser, error) {
 	switch c {
 	case CompressXZ:
-		return newParallelCompressor(w, func(w io.Writer) (io.WriteCloser, error) {
-			return xz.WriterConfig{CheckSum: xz.CRC32, DictCap: parallelChunk}.NewWriter(w)
+		return newParallelCompressor(w, maxXZWorkers, func(w io.Writer) (io.WriteCloser, error) {
+			// ulikunitz/xz sizes its match finder by the dictionary: 8
+			// bytes of hash table and 4 of chain per dictionary byte, so a
+			// 4 MiB dictionary costs 36 MiB per worker, a 512 KiB one under 5 MiB
+			// (each member is a 2 MiB chunk, so a bigger window gains little).
+			return xz.WriterConfig{CheckSum: xz.CRC32, DictCap: xzDictCap}.NewWriter(w)
 		}), nil
 	case CompressGzip:
 		// Neither gzip library compresses one member on several cores, so
 		// members are compressed in parallel; the header carries no name
 		// or mtime.
-		return newParallelCompressor(w, func(w io.Writer) (io.WriteCloser, error) {
+		return newParallelCompressor(w, maxGzipWorkers, func(w io.Writer) (io.WriteCloser, error) {
 			return gzip.NewWriterLevel(w, gzip.DefaultCompression)
 		}), nil
 	case CompressZstd:
-		return zstd.NewWriter(w, zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)))
+		// Each concurrent zstd block encoder holds its own window: two keep
+		// the peak RSS within budget on any machine.
+		return zstd.NewWriter(w, zstd.WithEncoderConcurrency(min(runtime.GOMAXPROCS(0), 2)))
 	case CompressNone:
 		return nopCloser{w}, nil
 	}

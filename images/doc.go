@@ -6,7 +6,13 @@
 // name, version, targets such as {Platform: "proxmox", Format: "qcow2.xz"},
 // base artifacts, SOURCE_DATE_EPOCH) and writes every output, manifest.json
 // and SHA256SUMS into the output directory, or nothing at all when it fails
-// or its context is cancelled. Inspect reads the config back out of any
+// or its context is cancelled. It checks the bases first (whole, of the
+// spec's release), holds a lock on the output directory, never replaces an
+// artifact unless asked to, and merges its manifest with an earlier build
+// of the same appliance, version and config. Every output is hashed from
+// the bytes as they are written and never read back; a disk target copies
+// only the disk's head (GPT, ESP, boot partition) to embed the config and
+// streams the rest from the base. Inspect reads the config back out of any
 // output. WriteRaw, WriteQcow2, WriteISO and ConfigInitrd are the single
 // writers Build is made of.
 //

@@ -3,6 +3,7 @@ package images
 import (
 	"errors"
 
+	"github.com/kiln-dev/kiln/images/base"
 	"github.com/kiln-dev/kiln/images/internal/ext4"
 )
 
@@ -56,4 +57,31 @@ var (
 	ErrNoConfig = errors.New("artifact carries no Ignition config")
 	// ErrBadQcow2 means a qcow2 file kiln cannot read.
 	ErrBadQcow2 = errors.New("unsupported or corrupt qcow2")
+)
+
+// Errors about the output directory.
+var (
+	// ErrLocked means another build holds the output directory's lock.
+	ErrLocked = errors.New("another kiln build is writing to the output directory")
+	// ErrOutputExists means an artifact of this build is already there.
+	ErrOutputExists = errors.New("artifacts already exist")
+	// ErrMixedOutput means the output directory holds another appliance,
+	// version or config.
+	ErrMixedOutput = errors.New("output directory holds another build")
+	// ErrNoSpace means the outputs would not fit on the output filesystem.
+	ErrNoSpace = errors.New("not enough free space")
+)
+
+// Errors about base artifacts that cannot be used as they are.
+var (
+	// ErrTruncatedBase means a base file is shorter than its own
+	// structures say, or its compressed stream ends early or fails its
+	// checksum: a broken download.
+	ErrTruncatedBase = base.ErrTruncated
+	// ErrBaseRelease means the base's FCOS release does not satisfy the
+	// spec's base.release, or cannot be read.
+	ErrBaseRelease = errors.New("base release does not match")
+	// ErrUnsignedBase means a local base has no signature beside it and
+	// --insecure-base was not given.
+	ErrUnsignedBase = errors.New("local base artifact is not signed")
 )

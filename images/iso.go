@@ -116,40 +116,41 @@ func readISOLayout(isoPath string) (*isoLayout, error) {
 	return l, nil
 }
 
-// embedISO writes the config initrd into the ISO copy at isoPath and
-// appends kernel arguments to every kargs area, in place: the ISO's
-// directory records and every other byte stay as they were.
-func embedISO(isoPath string, initrd []byte, extraKargs []string) error {
+// isoPatches computes what an embed changes in the live ISO at isoPath:
+// the config initrd over the embed area, and the kernel arguments
+// appended in every kargs area. The ISO's directory records and every
+// other byte stay as they were.
+func isoPatches(isoPath string, initrd []byte, extraKargs []string) ([]patch, error) {
 	l, err := readISOLayout(isoPath)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if int64(len(initrd)) > l.Ignition.Len {
-		return fmt.Errorf("%w: config archive of %d bytes, embed area of %d", ErrConfigTooLarge, len(initrd), l.Ignition.Len)
+		return nil, fmt.Errorf("%w: config archive of %d bytes, embed area of %d", ErrConfigTooLarge, len(initrd), l.Ignition.Len)
 	}
-	f, err := os.OpenFile(isoPath, os.O_RDWR, 0)
+	f, err := os.Open(isoPath)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer f.Close()
 	area := make([]byte, l.Ignition.Len)
 	if _, err := f.ReadAt(area, l.Ignition.Off); err != nil {
-		return err
+		return nil, err
 	}
 	// An area already in use means the base was customised before; refuse
 	// rather than stack two configs' worth of intent.
 	if !isZero(area) {
-		return ErrConfigExists
+		return nil, ErrConfigExists
 	}
-	var kargsWrites [][]byte
+	var patches []patch
 	if len(extraKargs) > 0 {
 		if l.Kargs == nil {
-			return fmt.Errorf("%w: no coreos/kargs.json for kernel arguments", ErrNoEmbedArea)
+			return nil, fmt.Errorf("%w: no coreos/kargs.json for kernel arguments", ErrNoEmbedArea)
 		}
 		for i, kf := range l.Kargs.Files {
 			buf := make([]byte, l.Kargs.Size+len(kf.End))
 			if _, err := f.ReadAt(buf, l.KargsAt[i]); err != nil {
-				return err
+				return nil, err
 			}
 			pad := kf.Pad
 			if pad == "" {
@@ -157,28 +158,17 @@ func embedISO(isoPath string, initrd []byte, extraKargs []string) error {
 			}
 			want := l.Kargs.Default + strings.Repeat(pad[:1], l.Kargs.Size-len(l.Kargs.Default))
 			if string(buf[:l.Kargs.Size]) != want || string(buf[l.Kargs.Size:]) != kf.End {
-				return fmt.Errorf("%w: %s", ErrBadKargsArea, kf.Path)
+				return nil, fmt.Errorf("%w: %s", ErrBadKargsArea, kf.Path)
 			}
 			args := l.Kargs.Default + " " + strings.Join(extraKargs, " ")
 			if len(args) > l.Kargs.Size {
-				return fmt.Errorf("%w: %d bytes, room for %d", ErrKargsTooLong, len(args), l.Kargs.Size)
+				return nil, fmt.Errorf("%w: %d bytes, room for %d", ErrKargsTooLong, len(args), l.Kargs.Size)
 			}
-			kargsWrites = append(kargsWrites, []byte(args+strings.Repeat(pad[:1], l.Kargs.Size-len(args))))
+			patches = append(patches, patch{off: l.KargsAt[i], data: []byte(args + strings.Repeat(pad[:1], l.Kargs.Size-len(args)))})
 		}
 	}
 	copy(area, initrd)
-	if _, err := f.WriteAt(area, l.Ignition.Off); err != nil {
-		return err
-	}
-	for i, w := range kargsWrites {
-		if _, err := f.WriteAt(w, l.KargsAt[i]); err != nil {
-			return err
-		}
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	return f.Close()
+	return append(patches, patch{off: l.Ignition.Off, data: area}), nil
 }
 
 // readISOConfig returns the config embedded in an ISO.

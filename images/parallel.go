@@ -12,16 +12,22 @@ import (
 // (members), and their decompressors read them back to back; splitting
 // the input at fixed offsets keeps the output identical on every machine
 // whatever the number of workers.
-const parallelChunk = 4 << 20
+const parallelChunk = 2 << 20
 
-// maxCompressWorkers bounds memory: each in-flight chunk holds its input
-// and output (at most ~2 × parallelChunk).
-const maxCompressWorkers = 4
+// Worker counts bound memory: each in-flight chunk holds its input and
+// output (at most ~2 × parallelChunk) and an encoder, and at most one
+// chunk per worker is in flight. An xz encoder costs ~5 MiB (see
+// xzDictCap), a gzip one well under 1 MiB, so xz gets fewer workers to
+// keep a build's peak RSS within 64 MiB.
+const (
+	maxGzipWorkers = 4
+	maxXZWorkers   = 2
+)
 
 // chunkJob is one member being compressed.
 type chunkJob struct {
 	in    []byte
-	out   bytes.Buffer
+	out   *bytes.Buffer
 	err   error
 	ready chan struct{}
 }
@@ -35,25 +41,29 @@ type parallelCompressor struct {
 	buf      []byte
 	jobs     chan *chunkJob
 	order    chan *chunkJob
+	inflight chan struct{} // one token per chunk being compressed or written
 	done     chan struct{}
 	mu       sync.Mutex
 	err      error
 	zeroOnce sync.Once
 	zero     []byte
 	zeroErr  error
-	pool     sync.Pool
+	pool     sync.Pool // input chunks
+	outs     sync.Pool // output buffers, reused so the heap stays flat
 	workers  sync.WaitGroup
 }
 
-func newParallelCompressor(w io.Writer, newEnc func(io.Writer) (io.WriteCloser, error)) *parallelCompressor {
-	n := min(runtime.GOMAXPROCS(0), maxCompressWorkers)
+func newParallelCompressor(w io.Writer, workers int, newEnc func(io.Writer) (io.WriteCloser, error)) *parallelCompressor {
+	n := max(1, min(runtime.GOMAXPROCS(0), workers))
 	p := &parallelCompressor{
 		w: w, newEnc: newEnc,
-		jobs:  make(chan *chunkJob),
-		order: make(chan *chunkJob, n),
-		done:  make(chan struct{}),
+		jobs:     make(chan *chunkJob),
+		order:    make(chan *chunkJob, n),
+		inflight: make(chan struct{}, n),
+		done:     make(chan struct{}),
 	}
 	p.pool.New = func() any { return make([]byte, 0, parallelChunk) }
+	p.outs.New = func() any { return new(bytes.Buffer) }
 	p.buf = p.pool.Get().([]byte)
 	for range n {
 		p.workers.Add(1)
@@ -63,32 +73,32 @@ func newParallelCompressor(w io.Writer, newEnc func(io.Writer) (io.WriteCloser, 
 	return p
 }
 
-func (p *parallelCompressor) compress(in []byte) ([]byte, error) {
-	var out bytes.Buffer
-	enc, err := p.newEnc(&out)
+// compress writes in as one complete member into out.
+func (p *parallelCompressor) compress(out *bytes.Buffer, in []byte) error {
+	enc, err := p.newEnc(out)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if _, err := enc.Write(in); err != nil {
-		return nil, err
+		return err
 	}
-	if err := enc.Close(); err != nil {
-		return nil, err
-	}
-	return out.Bytes(), nil
+	return enc.Close()
 }
 
 func (p *parallelCompressor) work() {
 	defer p.workers.Done()
 	for j := range p.jobs {
 		if len(j.in) == parallelChunk && isZero(j.in) {
-			p.zeroOnce.Do(func() { p.zero, p.zeroErr = p.compress(j.in) })
+			p.zeroOnce.Do(func() {
+				var b bytes.Buffer
+				p.zeroErr = p.compress(&b, j.in)
+				p.zero = b.Bytes()
+			})
 			j.out.Write(p.zero)
 			j.err = p.zeroErr
 		} else {
-			var b []byte
-			b, j.err = p.compress(j.in)
-			j.out.Write(b)
+			j.out.Grow(len(j.in) + len(j.in)/64 + 4096)
+			j.err = p.compress(j.out, j.in)
 		}
 		close(j.ready)
 	}
@@ -107,6 +117,9 @@ func (p *parallelCompressor) drain() {
 			p.fail(err)
 		}
 		p.pool.Put(j.in[:0])
+		j.out.Reset()
+		p.outs.Put(j.out)
+		<-p.inflight
 	}
 }
 
@@ -125,7 +138,8 @@ func (p *parallelCompressor) failed() error {
 }
 
 func (p *parallelCompressor) submit() {
-	j := &chunkJob{in: p.buf, ready: make(chan struct{})}
+	p.inflight <- struct{}{}
+	j := &chunkJob{in: p.buf, out: p.outs.Get().(*bytes.Buffer), ready: make(chan struct{})}
 	p.order <- j
 	p.jobs <- j
 	p.buf = p.pool.Get().([]byte)

@@ -3,7 +3,9 @@ package images
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -100,19 +102,20 @@ func grubPath(u string) string {
 	return "(" + p.Scheme + "," + p.Host + ")" + p.EscapedPath()
 }
 
-// buildPXE writes the PXE bundle into stage and returns the artifact names
-// (relative to stage) it created.
-func buildPXE(ctx context.Context, stage string, req *Request, initrd []byte) ([]string, error) {
+// buildPXE writes the PXE bundle into stage and returns the artifacts
+// (names relative to stage) it created, each hashed as it was written.
+func buildPXE(ctx context.Context, stage string, req *Request, initrd []byte) ([]Artifact, error) {
 	prefix := req.Name + "-" + req.Version + "-pxe"
 	configName := prefix + ".ign.img"
-	var names []string
+	var arts []Artifact
 	write := func(name string, data []byte) error {
 		p := filepath.Join(stage, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return err
 		}
-		names = append(names, name)
-		return os.WriteFile(p, data, 0o644)
+		s := sha256.Sum256(data)
+		arts = append(arts, Artifact{Name: name, Size: int64(len(data)), SHA256: hex.EncodeToString(s[:])})
+		return writeSynced(p, data)
 	}
 	if err := write(configName, initrd); err != nil {
 		return nil, err
@@ -125,10 +128,12 @@ func buildPXE(ctx context.Context, stage string, req *Request, initrd []byte) ([
 			return nil, err
 		}
 		for _, n := range []string{files.Kernel, files.Initramfs, files.Rootfs} {
-			if err := copyInto(ctx, filepath.Join(stage, n), filepath.Join(req.BasePXE, n)); err != nil {
+			a, err := copyFileHashed(ctx, filepath.Join(stage, n), filepath.Join(req.BasePXE, n))
+			if err != nil {
 				return nil, err
 			}
-			names = append(names, n)
+			a.Name = n
+			arts = append(arts, a)
 		}
 		kernel = joinURL(o.BaseURL, files.Kernel)
 		initramfs = joinURL(o.BaseURL, files.Initramfs)
@@ -209,24 +214,46 @@ func buildPXE(ctx context.Context, stage string, req *Request, initrd []byte) ([
 			return nil, err
 		}
 	}
-	sort.Strings(names)
-	return names, nil
+	sort.Slice(arts, func(i, j int) bool { return arts[i].Name < arts[j].Name })
+	return arts, nil
 }
 
-// copyInto copies src to a new file dst (clone or sparse copy).
-func copyInto(ctx context.Context, dst, src string) error {
+// copyFileHashed copies src to a new file dst, sparsely, hashing the
+// bytes on the way.
+func copyFileHashed(ctx context.Context, dst, src string) (Artifact, error) {
 	in, err := os.Open(src)
 	if err != nil {
-		return err
+		return Artifact{}, err
 	}
 	defer in.Close()
+	st, err := in.Stat()
+	if err != nil {
+		return Artifact{}, err
+	}
 	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return Artifact{}, err
+	}
+	defer out.Close()
+	sum, err := copyHashed(ctx, out, fileSource{in, st.Size()}, st.Size(), 0, 0, nil, nil)
+	if err != nil {
+		return Artifact{}, err
+	}
+	return Artifact{Size: st.Size(), SHA256: sum}, out.Close()
+}
+
+// writeSynced writes a small file and syncs it.
+func writeSynced(p string, data []byte) error {
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
 	}
-	if err := cloneOrSparseCopy(ctx, out, in, nil); err != nil {
-		out.Close()
+	defer f.Close()
+	if _, err := f.Write(data); err != nil {
 		return err
 	}
-	return out.Close()
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	return f.Close()
 }

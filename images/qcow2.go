@@ -9,8 +9,6 @@ import (
 	"os"
 	"runtime"
 	"sync"
-
-	"golang.org/x/sys/unix"
 )
 
 // qcow2 layout constants: version 3, 64 KiB clusters, 16-bit refcounts.
@@ -118,19 +116,19 @@ func scanQcow(ctx context.Context, src io.ReaderAt, size int64) (*qcowLayout, er
 // scanRange marks the non-zero clusters of [start, end) and counts them.
 func (l *qcowLayout) scanRange(ctx context.Context, src io.ReaderAt, start, end int64) (int64, error) {
 	buf := make([]byte, copyChunk)
-	f, _ := src.(*os.File)
+	holes, _ := src.(source)
+	if f, ok := src.(*os.File); ok {
+		holes = fileSource{f: f, size: l.size}
+	}
 	var count int64
 	for off := start; off < end; {
-		if f != nil {
-			data, err := unix.Seek(int(f.Fd()), off, unix.SEEK_DATA)
-			if errors.Is(err, unix.ENXIO) {
+		if holes != nil {
+			data := holes.dataAt(off)
+			if data >= end {
 				break
 			}
-			if err == nil && data > off {
+			if data > off {
 				off = data &^ (qcowCluster - 1)
-				if off >= end {
-					break
-				}
 			}
 		}
 		if err := ctx.Err(); err != nil {

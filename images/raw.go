@@ -169,9 +169,8 @@ func embedDisk(diskPath string, config []byte, platformID string, epoch time.Tim
 			return fmt.Errorf("%s: %w", edit.GrubPath, err)
 		}
 	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
+	// No fsync here: diskPath is a staged copy that its writer syncs once
+	// complete (or a temporary head that is never kept).
 	return f.Close()
 }
 

@@ -19,7 +19,7 @@ system (the distribution-gpg-keys package, or /etc/pki/rpm-gpg on Fedora) or
 from $KILN_FEDORA_KEYS (a file or directory); kiln trusts only the key
 fingerprints Fedora publishes, which it pins.`,
 	}
-	cmd.AddCommand(newBaseListCmd(), newBaseFetchCmd(), newBasePruneCmd(), newBaseOutdatedCmd())
+	cmd.AddCommand(newBaseListCmd(), newBaseFetchCmd(), newBasePruneCmd(), newBaseOutdatedCmd(), newBaseImportCmd())
 	return cmd
 }
 
@@ -145,5 +145,32 @@ func newBasePruneCmd() *cobra.Command {
 	}
 	bf.register(cmd)
 	cmd.Flags().IntVar(&keep, "keep", 2, "releases to keep per stream")
+	return cmd
+}
+
+func newBaseImportCmd() *cobra.Command {
+	var bf baseFlags
+	cmd := &cobra.Command{
+		Use:   "import FILE...",
+		Short: "Add downloaded FCOS artifacts (with their .sig) to the cache, for offline builds",
+		Example: `  kiln base import fedora-coreos-42.20251012.3.0-metal.x86_64.raw.xz
+  kiln build --offline`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cacheOf(&bf)
+			if err != nil {
+				return err
+			}
+			for _, p := range args {
+				e, err := c.Import(cmd.Context(), p, nil)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %s %s: %s (verified)\n", e.Stream, e.Release, e.Platform, e.Dir)
+			}
+			return nil
+		},
+	}
+	bf.register(cmd)
 	return cmd
 }

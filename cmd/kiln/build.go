@@ -74,9 +74,14 @@ Base artifacts come from the spec's stream and release constraint: from the
 cache, or downloaded and verified: sha256, and Fedora's OpenPGP signature
 checked against Fedora's keys from the distribution-gpg-keys package (or
 $KILN_FEDORA_KEYS), trusted only with the fingerprints pinned in kiln.
---base-image/--base-iso/--base-pxe use local files instead and work offline.
+--base-image/--base-iso/--base-pxe use local files instead and work offline;
+each is verified with the FILE.sig beside it, or used unverified only with
+--insecure-base. Bases are checked whole (a truncated download is refused)
+and of the spec's base.release.
 The base is never modified. Outputs appear only when every target is done;
-an error or Ctrl-C leaves nothing behind.
+an error or Ctrl-C leaves nothing behind. Existing artifacts are replaced
+only with --force; manifest.json and SHA256SUMS list every artifact of the
+same appliance, version and config built into the directory.
 
 Set SOURCE_DATE_EPOCH for byte-identical rebuilds.`,
 		Example: `  kiln build                                    # every target of the spec, into out/
@@ -136,6 +141,8 @@ Set SOURCE_DATE_EPOCH for byte-identical rebuilds.`,
 	cmd.Flags().StringVar(&req.BaseImage, "base-image", "", "local FCOS metal raw image (.raw, .raw.xz or .raw.gz)")
 	cmd.Flags().StringVar(&req.BaseISO, "base-iso", "", "local FCOS live ISO")
 	cmd.Flags().StringVar(&req.BasePXE, "base-pxe", "", "local directory with the FCOS live kernel, initramfs and rootfs")
+	cmd.Flags().BoolVar(&req.InsecureBase, "insecure-base", false, "use --base-* files that have no .sig beside them, unverified")
+	cmd.Flags().BoolVar(&req.Force, "force", false, "replace artifacts that already exist in the output directory")
 	cmd.Flags().StringVar(&pxeURL, "pxe-url", "", "URL the PXE files will be served from (iPXE script and Matchbox profile)")
 	cmd.Flags().StringArrayVar(&kargs, "karg", nil, "extra kernel argument for ISO and PXE boots (repeatable)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the manifest (manifest.json) on standard output instead of the table")

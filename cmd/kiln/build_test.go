@@ -22,7 +22,7 @@ func TestBuildFromLocalBases(t *testing.T) {
 	pxe := fixture.PXE(t, dir)
 	before := fileSHA(t, disk)
 
-	args := []string{"build", "-o", "out", "--offline", "--cache-dir", filepath.Join(dir, "cache"),
+	args := []string{"build", "-o", "out", "--offline", "--cache-dir", filepath.Join(dir, "cache"), "--insecure-base",
 		"--base-image", disk, "--base-iso", iso, "--base-pxe", pxe,
 		"--platform", "metal", "--platform", "digitalocean", "--platform", "hetzner", "--platform", "qemu",
 		"--pxe-url", "http://pxe.example/clipper"}
@@ -92,7 +92,7 @@ func TestBuildFromLocalBases(t *testing.T) {
 func TestBuildRefusesBadBase(t *testing.T) {
 	dir := t.TempDir()
 	disk := fixture.Disk(t, dir, fixture.DiskOptions{BlockSize: 4096, BootLabel: "notboot"})
-	_, stderr, code := kilnEnv(t, dir, nil, "build", "-o", "out", "--offline", "--base-image", disk, "--platform", "qemu")
+	_, stderr, code := kilnEnv(t, dir, nil, "build", "-o", "out", "--offline", "--insecure-base", "--base-image", disk, "--platform", "qemu")
 	if code != 1 || !strings.Contains(stderr, "boot") {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}

@@ -19,7 +19,7 @@ func TestBuildJSONProgressAndInspect(t *testing.T) {
 	dir := t.TempDir()
 	disk := fixture.Disk(t, dir, fixture.DiskOptions{BlockSize: 4096})
 	stdout, stderr, code := kilnEnv(t, dir, []string{"SOURCE_DATE_EPOCH=1700000000"}, "build", "--json", "-q", "-o", "out", "--offline",
-		"--cache-dir", filepath.Join(dir, "cache"), "--base-image", disk, "--platform", "qemu")
+		"--cache-dir", filepath.Join(dir, "cache"), "--insecure-base", "--base-image", disk, "--platform", "qemu")
 	if code != 0 {
 		t.Fatalf("build: exit %d\n%s", code, stderr)
 	}

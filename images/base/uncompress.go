@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +18,10 @@ import (
 
 // ErrCompression is returned for a compressed base kiln cannot read.
 var ErrCompression = errors.New("unsupported compression")
+
+// ErrTruncated is returned for a compressed base whose stream ends early
+// or fails its checksum.
+var ErrTruncated = errors.New("base artifact looks truncated or corrupt")
 
 // IsCompressed reports whether a base file is compressed (FCOS publishes
 // disk images as .xz; users may have .gz ones).
@@ -34,37 +40,51 @@ func Uncompress(ctx context.Context, src, dst string, progress func(done, total 
 			return nil
 		}
 	}
+	_, err := UncompressHashed(ctx, src, dst, progress)
+	return err
+}
+
+// UncompressHashed decompresses src into dst as Uncompress does, always,
+// and returns the sha256 of src computed while reading it. The stream
+// must be complete: a stream that ends early or fails its own checksum
+// (xz's CRC, gzip's CRC32 and length) is refused with ErrTruncated, and
+// nothing is left at dst.
+func UncompressHashed(ctx context.Context, src, dst string, progress func(done, total int64)) (string, error) {
 	in, err := os.Open(src)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer in.Close()
 	st, err := in.Stat()
 	if err != nil {
-		return err
+		return "", err
 	}
-	counted := &countingReader{r: in, total: st.Size(), progress: progress}
+	h := sha256.New()
+	counted := &countingReader{r: io.TeeReader(in, h), total: st.Size(), progress: progress}
+	truncated := func(err error) error {
+		return fmt.Errorf("%w: %s: %w; the download was probably cut short or damaged: download it again (with its .sig), or let kiln fetch the release with `kiln base fetch`", ErrTruncated, src, err)
+	}
 	var r io.Reader
 	switch {
 	case strings.HasSuffix(src, ".xz"):
 		xr, err := xz.NewReader(bufioReader(counted))
 		if err != nil {
-			return fmt.Errorf("%s: %w", src, err)
+			return "", truncated(err)
 		}
 		r = xr
 	case strings.HasSuffix(src, ".gz"):
 		gr, err := gzip.NewReader(bufioReader(counted))
 		if err != nil {
-			return fmt.Errorf("%s: %w", src, err)
+			return "", truncated(err)
 		}
 		defer gr.Close()
 		r = gr
 	default:
-		return fmt.Errorf("%s: %w (want .xz or .gz)", src, ErrCompression)
+		return "", fmt.Errorf("%s: %w (want .xz or .gz)", src, ErrCompression)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-*")
 	if err != nil {
-		return err
+		return "", err
 	}
 	ok := false
 	defer func() {
@@ -74,23 +94,36 @@ func Uncompress(ctx context.Context, src, dst string, progress func(done, total 
 		}
 	}()
 	if err := sparseCopy(ctx, tmp, r); err != nil {
-		return fmt.Errorf("decompressing %s: %w", src, err)
+		if ctx.Err() != nil {
+			return "", err
+		}
+		if _, isPath := err.(*os.PathError); isPath {
+			return "", fmt.Errorf("decompressing %s: %w", src, err)
+		}
+		return "", truncated(err)
+	}
+	// The decompressor stops at the end of its stream; bytes after it
+	// (a second, damaged stream) must not pass unseen.
+	if _, err := io.Copy(io.Discard, counted); err != nil {
+		return "", err
 	}
 	if err := tmp.Sync(); err != nil {
-		return err
+		return "", err
 	}
 	if err := tmp.Close(); err != nil {
-		return err
+		return "", err
 	}
 	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return err
+		return "", err
 	}
 	ok = true
-	return nil
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // sparseCopy copies r to f, seeking over all-zero blocks instead of
-// writing them, and sets the final size.
+// writing them, and sets the final size. Only io.EOF ends the stream: a
+// decompressor reports a stream cut short as io.ErrUnexpectedEOF, which
+// is an error here, never the end.
 func sparseCopy(ctx context.Context, f *os.File, r io.Reader) error {
 	const block = 1 << 20
 	buf := make([]byte, block)
@@ -100,7 +133,13 @@ func sparseCopy(ctx context.Context, f *os.File, r io.Reader) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		n, err := io.ReadFull(r, buf)
+		n := 0
+		var err error
+		for n < block && err == nil {
+			var k int
+			k, err = r.Read(buf[n:])
+			n += k
+		}
 		if n > 0 {
 			if !bytes.Equal(buf[:n], zero[:n]) {
 				if _, werr := f.WriteAt(buf[:n], off); werr != nil {
@@ -109,7 +148,7 @@ func sparseCopy(ctx context.Context, f *os.File, r io.Reader) error {
 			}
 			off += int64(n)
 		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
+		if err == io.EOF {
 			return f.Truncate(off)
 		}
 		if err != nil {
