@@ -107,17 +107,22 @@ install -D -m 0755 "$ign" "$root/usr/lib/kiln-testos/ignition"
 mount --bind /dev "$root/dev"
 mount -t proc proc "$root/proc"
 mount -t sysfs sys "$root/sys"
+# As on FCOS: sshd is a service (so the Port of kiln's drop-in counts), no
+# static ruleset is loaded by nftables.service (kiln loads its own), and the
+# Podman API socket is off. A getty on the serial console calls vhangup,
+# after which the journal copies on the console stop; the test OS has no
+# console login.
 chroot "$root" /bin/sh -euc '
-	systemctl enable systemd-networkd.service systemd-resolved.service testos-ssh-keygen.service
-	# A getty on the serial console calls vhangup, after which the journal
-	# copies on the console stop; the test OS has no console login.
+	systemctl enable systemd-networkd.service systemd-resolved.service ssh.service
+	systemctl disable ssh.socket nftables.service podman.socket
 	systemctl mask serial-getty@ttyS0.service
 	echo localhost >/etc/hostname
 	update-initramfs -u -k all
 '
 umount "$root/sys" "$root/proc" "$root/dev"
-# FCOS generates host keys and the machine id on first boot; an empty
-# machine id also makes systemd apply the presets Ignition wrote.
+# FCOS generates host keys (sshd-keygen.service) and the machine id on first
+# boot; an uninitialized machine id also makes systemd apply the presets
+# Ignition wrote.
 rm -f "$root"/etc/ssh/ssh_host_* "$root/var/lib/dbus/machine-id" "$root"/initrd.img.old "$root"/vmlinuz.old
 echo uninitialized >"$root/etc/machine-id"
 rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb
