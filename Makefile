@@ -21,7 +21,7 @@ IGNITION_LDFLAGS := -X github.com/coreos/ignition/v2/internal/distro.selinuxRela
 	-X github.com/coreos/ignition/v2/internal/distro.writeAuthorizedKeysFragment=false
 
 .DEFAULT_GOAL := build
-.PHONY: build tools test fuzz bench golden clean testos
+.PHONY: build tools test fuzz bench golden clean testos vmtest
 
 # The version kiln reports; `make build VERSION=1.2.3` for a release.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -76,6 +76,12 @@ golden:
 # also from /var/cache/kiln-testos.
 testos:
 	bash testos/build.sh
+
+# The whole-appliance VM test: Clipper, built on the test OS, booted in QEMU
+# (TCG unless KILN_VM_ACCEL=kvm). Behind a build tag because one boot takes
+# minutes; `make test` does not run it.
+vmtest: testos
+	$(GO) test -tags vmtest -timeout 40m -v ./testos/
 
 clean:
 	rm -rf $(BIN) out kiln

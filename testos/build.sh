@@ -2,7 +2,8 @@
 # Builds the kiln test OS: a Debian 13 (trixie) system laid out like a
 # Fedora CoreOS metal raw image, so `kiln build --base-image` takes it
 # unchanged and QEMU boots it from its own disk (GRUB in BIOS-BOOT). Its
-# initramfs runs the real Ignition engine on first boot, as FCOS's does.
+# initramfs (dracut, with systemd) runs the real Ignition engine on first
+# boot, as FCOS's does.
 #
 #   testos/build.sh            writes testos/out/testos-metal.raw
 #
@@ -57,7 +58,7 @@ mv "$ign.tmp" "$ign"
 rootfs_hash=$( { echo "$suite"; sed -e 's/#.*//' -e 's/[[:space:]]//g' "$here/packages" | grep -v '^$'; } | sha256sum | cut -c1-16)
 inputs_hash=$( {
 	echo "$rootfs_hash"
-	sha256sum "$here/build.sh" "$here/grub.cfg" "$ign" | cut -d' ' -f1
+	sha256sum "$here/build.sh" "$here/grub.cfg" "$here/standins" "$here/standin/main.go" "$ign" | cut -d' ' -f1
 	(cd "$here/rootfs" && find . -type f -o -type l | LC_ALL=C sort | while read -r f; do
 		printf '%s ' "$f"; if [ -L "$f" ]; then readlink "$f"; else stat -c %a "$f"; sha256sum <"$f"; fi
 	done)
@@ -79,7 +80,7 @@ work=$(mktemp -d "${TMPDIR:-/var/tmp}/kiln-testos.XXXXXX")
 loop=""
 cleanup() {
 	set +e
-	for m in "$work/root/mnt" "$work/root/sys" "$work/root/proc" "$work/root/dev"; do
+	for m in "$work/root/mnt" "$work/root/sys" "$work/root/proc" "$work/root/dev" "$work/root"; do
 		mountpoint -q "$m" && umount -l "$m"
 	done
 	[ -n "$loop" ] && losetup -d "$loop"
@@ -93,7 +94,7 @@ rootfs_tar="$cache/rootfs-$suite-$rootfs_hash.tar"
 if [ ! -f "$rootfs_tar" ]; then
 	packages=$(sed -e 's/#.*//' -e 's/[[:space:]]//g' "$here/packages" | grep -v '^$' | paste -sd,)
 	log "mmdebstrap $suite from $mirror"
-	mmdebstrap --variant=apt --include="$packages" "$suite" "$rootfs_tar.tmp" \
+	mmdebstrap --variant=apt --format=tar --include="$packages" "$suite" "$rootfs_tar.tmp" \
 		"deb [signed-by=$keyring] $mirror $suite main"
 	mv "$rootfs_tar.tmp" "$rootfs_tar"
 fi
@@ -111,15 +112,44 @@ mount -t sysfs sys "$root/sys"
 # static ruleset is loaded by nftables.service (kiln loads its own), and the
 # Podman API socket is off. A getty on the serial console calls vhangup,
 # after which the journal copies on the console stop; the test OS has no
-# console login.
+# console login. dracut builds the initramfs with the test OS's first-boot
+# module (usr/lib/dracut/modules.d/30kiln-ignition).
 chroot "$root" /bin/sh -euc '
 	systemctl enable systemd-networkd.service systemd-resolved.service ssh.service
 	systemctl disable ssh.socket nftables.service podman.socket
 	systemctl mask serial-getty@ttyS0.service
 	echo localhost >/etc/hostname
-	update-initramfs -u -k all
+	for k in /boot/vmlinuz-*; do
+		v=${k#/boot/vmlinuz-}
+		dracut --force --kver "$v" "/boot/initrd.img-$v"
+	done
 '
+# Stand-in images, imported with the trixie Podman of the image itself so
+# the storage is in the format the test OS reads. Podman unpacks layers
+# through a remount of /, so the chroot's root must be a mount point.
+log "stand-in images (testos/standins)"
+CGO_ENABLED=0 "$GO" build -C "$repo" -trimpath -ldflags "-s -w -buildid=" -o "$work/standin" ./testos/standin
+mkdir -p "$work/si/bin" "$work/si/usr/local/bin" "$work/si/tmp"
+cp /bin/busybox "$work/si/bin/busybox"
+for a in sh wget nc cat ls sleep env; do ln -s busybox "$work/si/bin/$a"; done
+cp "$work/standin" "$work/si/usr/local/bin/kiln-standin"
+tar -C "$work/si" --numeric-owner --owner=0 --group=0 --mtime=@"$SOURCE_DATE_EPOCH" --sort=name -cf "$root/tmp/standin.tar" .
 umount "$root/sys" "$root/proc" "$root/dev"
+mount --bind "$root" "$root"
+mount --bind /dev "$root/dev"
+mount -t proc proc "$root/proc"
+mount -t sysfs sys "$root/sys"
+sed -e 's/#.*//' "$here/standins" | while read -r ref name listen dial; do
+	[ -n "$ref" ] || continue
+	[ "$dial" = - ] && dial=
+	chroot "$root" podman import --quiet \
+		--change 'ENTRYPOINT ["/usr/local/bin/kiln-standin"]' \
+		--change "ENV STANDIN_NAME=$name" --change "ENV STANDIN_LISTEN=$listen" --change "ENV STANDIN_DIAL=$dial" \
+		/tmp/standin.tar "$ref" >/dev/null 2>"$work/podman.err" || { cat "$work/podman.err" >&2; die "podman import $ref"; }
+done
+rm -f "$root/tmp/standin.tar"
+umount "$root/sys" "$root/proc" "$root/dev"
+umount "$root"
 # FCOS generates host keys (sshd-keygen.service) and the machine id on first
 # boot; an uninitialized machine id also makes systemd apply the presets
 # Ignition wrote.
