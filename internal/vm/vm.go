@@ -99,8 +99,16 @@ func (c Config) Args() []string {
 	for _, f := range c.Forwards {
 		nic += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", f.Host, f.Guest)
 	}
+	accelArg := accel
+	if accel == AccelTCG {
+		// Multi-threaded TCG occasionally oopses the guest kernel while it
+		// patches its own code at boot ("Oops: int3" in sched_clock_cpu,
+		// seen with Debian 13's 6.12 kernel): one host thread for every
+		// vCPU avoids that cross-CPU self-modifying-code race.
+		accelArg = "tcg,thread=single"
+	}
 	args := []string{
-		"-accel", accel,
+		"-accel", accelArg,
 		"-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus),
 		// SeaBIOS, the default firmware, boots the disk's MBR and GRUB's
 		// core image in BIOS-BOOT, as on a BIOS server.

@@ -21,7 +21,7 @@ func TestArgsForwardOnlyLoopback(t *testing.T) {
 	if args[i+1] != want {
 		t.Errorf("-nic %q, want %q", args[i+1], want)
 	}
-	for _, a := range []string{"-no-reboot", "file:/s.log", "tcg"} {
+	for _, a := range []string{"-no-reboot", "file:/s.log", "tcg,thread=single"} {
 		if !slices.Contains(args, a) {
 			t.Errorf("%q missing from %q", a, args)
 		}
