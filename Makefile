@@ -25,7 +25,7 @@ IGNITION_LDFLAGS := -X github.com/coreos/ignition/v2/internal/distro.selinuxRela
 	-X github.com/coreos/ignition/v2/internal/distro.writeAuthorizedKeysFragment=false
 
 .DEFAULT_GOAL := build
-.PHONY: build tools test fuzz bench golden clean
+.PHONY: build tools test fuzz bench golden clean testos vmtest
 
 # The version kiln reports; `make build VERSION=1.2.3` for a release.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -78,6 +78,18 @@ golden:
 	if [ -z "$$pkgs" ]; then echo "make golden: no package uses golden files yet"; exit 0; fi; \
 	echo "$(GO) test" $$pkgs "-update"; \
 	$(GO) test $$pkgs -update
+
+# The FCOS-shaped test OS that the VM tests boot (Debian 13 packages; needs
+# root, mmdebstrap and a loop device). Reused while its inputs are unchanged,
+# also from /var/cache/kiln-testos.
+testos:
+	bash testos/build.sh
+
+# The whole-appliance VM test: Clipper, built on the test OS, booted in QEMU
+# (TCG unless KILN_VM_ACCEL=kvm). Behind a build tag because one boot takes
+# minutes; `make test` does not run it.
+vmtest: testos
+	$(GO) test -tags vmtest -timeout 40m -v ./testos/
 
 clean:
 	rm -rf $(BIN) out kiln

@@ -1,0 +1,234 @@
+// Package vm boots a kiln disk image in QEMU, the way a VPS or a bare-metal
+// server boots it (from its own disk, through its own boot loader), and
+// talks to it over SSH. The whole-appliance tests use it.
+package vm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Accelerators QEMU can run a machine with.
+const (
+	AccelKVM = "kvm"
+	AccelTCG = "tcg"
+)
+
+// ErrExited is returned when QEMU ends while something waits for the guest.
+var ErrExited = errors.New("the virtual machine stopped")
+
+// Forward maps a TCP port on the host's loopback to a port of the guest
+// (QEMU user networking). Only 127.0.0.1 is ever bound, so a test machine
+// is never reachable from the network.
+type Forward struct {
+	Host, Guest int
+}
+
+// Config describes one machine.
+type Config struct {
+	// Disk is the image the machine boots from and writes to; pass a
+	// scratch copy, never an artifact that must stay as built.
+	Disk string
+	// Format of Disk: "raw" (default) or "qcow2".
+	Format string
+	// MemoryMiB and CPUs size the machine (defaults 3072 and 2).
+	MemoryMiB, CPUs int
+	// Accel is AccelKVM, AccelTCG or "" to choose (see DefaultAccel).
+	Accel string
+	// Forwards are the guest's TCP ports reachable on the host's loopback.
+	Forwards []Forward
+	// SerialLog receives the guest's serial console (boot loader, kernel,
+	// initramfs and, on the test OS, a copy of the journal).
+	SerialLog string
+	// QEMU is the emulator binary (default qemu-system-x86_64 on PATH).
+	QEMU string
+}
+
+// Machine is a running QEMU process.
+type Machine struct {
+	// Accel is the accelerator the machine runs with.
+	Accel string
+	cmd   *exec.Cmd
+	done  chan struct{}
+	err   error
+	once  sync.Once
+	out   *strings.Builder
+}
+
+// DefaultAccel returns AccelKVM when KILN_VM_ACCEL says so or, when it is
+// empty, when /dev/kvm can be opened; else AccelTCG.
+func DefaultAccel() string {
+	switch v := os.Getenv("KILN_VM_ACCEL"); v {
+	case AccelKVM, AccelTCG:
+		return v
+	}
+	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	if err != nil {
+		return AccelTCG
+	}
+	f.Close()
+	return AccelKVM
+}
+
+// Args returns QEMU's command line for c (without the binary).
+func (c Config) Args() []string {
+	mem, cpus := c.MemoryMiB, c.CPUs
+	if mem == 0 {
+		mem = 3072
+	}
+	if cpus == 0 {
+		cpus = 2
+	}
+	format := c.Format
+	if format == "" {
+		format = "raw"
+	}
+	accel := c.Accel
+	if accel == "" {
+		accel = DefaultAccel()
+	}
+	nic := "user,model=virtio-net-pci"
+	for _, f := range c.Forwards {
+		nic += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", f.Host, f.Guest)
+	}
+	accelArg := accel
+	if accel == AccelTCG {
+		// Multi-threaded TCG occasionally oopses the guest kernel while it
+		// patches its own code at boot ("Oops: int3" in sched_clock_cpu,
+		// seen with Debian 13's 6.12 kernel): one host thread for every
+		// vCPU avoids that cross-CPU self-modifying-code race.
+		accelArg = "tcg,thread=single"
+	}
+	args := []string{
+		"-accel", accelArg,
+		"-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus),
+		// SeaBIOS, the default firmware, boots the disk's MBR and GRUB's
+		// core image in BIOS-BOOT, as on a BIOS server.
+		"-drive", "file=" + c.Disk + ",format=" + format + ",if=virtio,cache=unsafe",
+		"-nic", nic,
+		"-display", "none", "-monitor", "none",
+		// A failed first boot reboots (panic=N); -no-reboot turns that
+		// into QEMU exiting, so a waiting caller fails fast.
+		"-no-reboot",
+	}
+	if accel == AccelKVM {
+		// The host's CPU model, as a cloud VM gets; QEMU's default model
+		// asks for features a KVM host may not offer.
+		args = append(args, "-cpu", "host")
+	}
+	if c.SerialLog != "" {
+		args = append(args, "-serial", "file:"+c.SerialLog)
+	} else {
+		args = append(args, "-serial", "null")
+	}
+	return args
+}
+
+// Start boots the machine. The caller must Stop it.
+func Start(c Config) (*Machine, error) {
+	bin := c.QEMU
+	if bin == "" {
+		bin = "qemu-system-x86_64"
+	}
+	if c.Accel == "" {
+		c.Accel = DefaultAccel()
+	}
+	m := &Machine{Accel: c.Accel, done: make(chan struct{}), out: &strings.Builder{}}
+	m.cmd = exec.Command(bin, c.Args()...)
+	m.cmd.Stdout, m.cmd.Stderr = &lockedWriter{b: m.out}, &lockedWriter{b: m.out}
+	if err := m.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	go func() {
+		m.err = m.cmd.Wait()
+		close(m.done)
+	}()
+	return m, nil
+}
+
+// Done is closed when QEMU has exited.
+func (m *Machine) Done() <-chan struct{} { return m.done }
+
+// Output is what QEMU itself printed (errors, warnings).
+func (m *Machine) Output() string {
+	mu.Lock()
+	defer mu.Unlock()
+	return m.out.String()
+}
+
+// Stop ends QEMU (the guest is not shut down cleanly: the disk is a scratch
+// copy) and waits for it.
+func (m *Machine) Stop() {
+	m.once.Do(func() {
+		select {
+		case <-m.done:
+			return
+		default:
+		}
+		_ = m.cmd.Process.Kill()
+		<-m.done
+	})
+}
+
+// mu guards every Machine's output buffer; QEMU writes rarely.
+var mu sync.Mutex
+
+type lockedWriter struct{ b *strings.Builder }
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	return w.b.Write(p)
+}
+
+// FreePorts returns n TCP ports that are free on 127.0.0.1 now. QEMU binds
+// them a moment later; another process could take one in between, which
+// Start then reports as QEMU failing.
+func FreePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// Answers reports whether something in the guest answers on a forwarded
+// port: QEMU accepts every connection on the host side and closes it without
+// a byte when the guest refuses or drops it, so only data coming back (an
+// SSH banner, an HTTP or TLS reply to what is sent) counts as an answer.
+func Answers(ctx context.Context, hostPort int, probe []byte, wait time.Duration) bool {
+	d := net.Dialer{Timeout: wait}
+	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(hostPort)))
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(wait))
+	if len(probe) > 0 {
+		if _, err := conn.Write(probe); err != nil {
+			return false
+		}
+	}
+	buf := make([]byte, 1)
+	n, _ := conn.Read(buf)
+	return n > 0
+}

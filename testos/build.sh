@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# Builds the kiln test OS: a Debian 13 (trixie) system laid out like a
+# Fedora CoreOS metal raw image, so `kiln build --base-image` takes it
+# unchanged and QEMU boots it from its own disk (GRUB in BIOS-BOOT). Its
+# initramfs (dracut, with systemd) runs the real Ignition engine on first
+# boot, as FCOS's does.
+#
+#   testos/build.sh            writes testos/out/testos-metal.raw
+#
+# Environment: TESTOS_OUT (output directory), TESTOS_CACHE (a cache shared by
+# every clone on the machine, default /var/cache/kiln-testos), TESTOS_MIRROR
+# (Debian mirror, default: the host's), GO. Needs root, mmdebstrap, sgdisk,
+# mkfs.ext4, mkfs.vfat and a loop device (for grub-install only).
+#
+# Disk layout (FCOS metal): p1 BIOS-BOOT 1 MiB, p2 EFI-SYSTEM vfat 127 MiB,
+# p3 boot ext4 384 MiB at 129 MiB, p4 root ext4 (FCOS: xfs) sized to its
+# contents plus room; first boot grows root up to the next partition.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(dirname "$here")
+out=${TESTOS_OUT:-$here/out}
+cache=${TESTOS_CACHE:-/var/cache/kiln-testos}
+suite=trixie
+keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+mirror=${TESTOS_MIRROR:-$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)}
+mirror=${mirror:-http://deb.debian.org/debian}
+GO=${GO:-go}
+image=testos-metal.raw
+# Fixed so the layout is the same on every build (kiln's reproducibility
+# tests compare outputs built from one base).
+disk_guid=6b696c6e-7465-4000-8000-000000000000
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
+export E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH
+
+log() { printf 'testos: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "must run as root (mmdebstrap into a directory, chroot, loop devices)"
+for t in mmdebstrap sgdisk mkfs.ext4 mkfs.vfat losetup sha256sum; do
+	command -v "$t" >/dev/null || die "$t is missing (apt-get install mmdebstrap gdisk e2fsprogs dosfstools mount)"
+done
+mkdir -p "$out" "$cache"
+
+# 1. The Ignition engine for the initramfs, built from the version tools/
+#    pins. Unlike bin/ignition (which applies configs to scratch
+#    directories) it keeps FCOS's defaults, except the SELinux relabel:
+#    Debian runs without a policy.
+ign="$out/ignition"
+log "building Ignition from tools/"
+(cd "$repo/tools" && CGO_ENABLED=1 "$GO" build -trimpath \
+	-ldflags "-buildid= -X github.com/coreos/ignition/v2/internal/distro.selinuxRelabel=false" \
+	-o "$ign.tmp" github.com/coreos/ignition/v2/internal)
+mv "$ign.tmp" "$ign"
+
+# 2. Everything the image is made from, hashed: when nothing changed the
+#    image in out/ or in the shared cache is reused.
+rootfs_hash=$( { echo "$suite"; sed -e 's/#.*//' -e 's/[[:space:]]//g' "$here/packages" | grep -v '^$'; } | sha256sum | cut -c1-16)
+inputs_hash=$( {
+	echo "$rootfs_hash"
+	sha256sum "$here/build.sh" "$here/grub.cfg" "$here/standins" "$here/standin/main.go" "$ign" | cut -d' ' -f1
+	(cd "$here/rootfs" && find . -type f -o -type l | LC_ALL=C sort | while read -r f; do
+		printf '%s ' "$f"; if [ -L "$f" ]; then readlink "$f"; else stat -c %a "$f"; sha256sum <"$f"; fi
+	done)
+} | sha256sum | cut -c1-16)
+
+if [ -f "$out/$image" ] && [ "$(cat "$out/$image.hash" 2>/dev/null)" = "$inputs_hash" ]; then
+	log "$out/$image is up to date ($inputs_hash)"
+	exit 0
+fi
+if [ -f "$cache/$inputs_hash/$image" ]; then
+	log "copying $image from $cache/$inputs_hash"
+	cp --sparse=always "$cache/$inputs_hash/$image" "$out/$image.tmp"
+	mv "$out/$image.tmp" "$out/$image"
+	echo "$inputs_hash" >"$out/$image.hash"
+	exit 0
+fi
+
+work=$(mktemp -d "${TMPDIR:-/var/tmp}/kiln-testos.XXXXXX")
+loop=""
+cleanup() {
+	set +e
+	for m in "$work/root/mnt" "$work/root/sys" "$work/root/proc" "$work/root/dev" "$work/root"; do
+		mountpoint -q "$m" && umount -l "$m"
+	done
+	[ -n "$loop" ] && losetup -d "$loop"
+	rm -rf "$work" "$out/$image.tmp"
+}
+trap cleanup EXIT
+
+# 3. The root filesystem from Debian packages, cached on its own (keyed by
+#    the package list only) because it is the slow step (~6 minutes).
+rootfs_tar="$cache/rootfs-$suite-$rootfs_hash.tar"
+if [ ! -f "$rootfs_tar" ]; then
+	packages=$(sed -e 's/#.*//' -e 's/[[:space:]]//g' "$here/packages" | grep -v '^$' | paste -sd,)
+	log "mmdebstrap $suite from $mirror"
+	mmdebstrap --variant=apt --format=tar --include="$packages" "$suite" "$rootfs_tar.tmp" \
+		"deb [signed-by=$keyring] $mirror $suite main"
+	mv "$rootfs_tar.tmp" "$rootfs_tar"
+fi
+root="$work/root"
+mkdir -p "$root"
+tar -C "$root" --numeric-owner -xpf "$rootfs_tar"
+
+# 4. The test OS's own files, then what needs the system's tools (chroot).
+cp -a --no-preserve=ownership "$here/rootfs/." "$root/"
+install -D -m 0755 "$ign" "$root/usr/lib/kiln-testos/ignition"
+mount --bind /dev "$root/dev"
+mount -t proc proc "$root/proc"
+mount -t sysfs sys "$root/sys"
+# As on FCOS: sshd is a service (so the Port of kiln's drop-in counts), no
+# static ruleset is loaded by nftables.service (kiln loads its own), and the
+# Podman API socket is off. A getty on the serial console calls vhangup,
+# after which the journal copies on the console stop; the test OS has no
+# console login. dracut builds the initramfs with the test OS's first-boot
+# module (usr/lib/dracut/modules.d/30kiln-ignition).
+chroot "$root" /bin/sh -euc '
+	systemctl enable systemd-networkd.service systemd-resolved.service ssh.service
+	systemctl disable ssh.socket nftables.service podman.socket
+	systemctl mask serial-getty@ttyS0.service
+	echo localhost >/etc/hostname
+	for k in /boot/vmlinuz-*; do
+		v=${k#/boot/vmlinuz-}
+		dracut --force --kver "$v" "/boot/initrd.img-$v"
+	done
+'
+# Stand-in images, imported with the trixie Podman of the image itself so
+# the storage is in the format the test OS reads. Podman unpacks layers
+# through a remount of /, so the chroot's root must be a mount point.
+log "stand-in images (testos/standins)"
+CGO_ENABLED=0 "$GO" build -C "$repo" -trimpath -ldflags "-s -w -buildid=" -o "$work/standin" ./testos/standin
+mkdir -p "$work/si/bin" "$work/si/usr/local/bin" "$work/si/tmp"
+cp /bin/busybox "$work/si/bin/busybox"
+for a in sh wget nc cat ls sleep env; do ln -s busybox "$work/si/bin/$a"; done
+cp "$work/standin" "$work/si/usr/local/bin/kiln-standin"
+tar -C "$work/si" --numeric-owner --owner=0 --group=0 --mtime=@"$SOURCE_DATE_EPOCH" --sort=name -cf "$root/tmp/standin.tar" .
+umount "$root/sys" "$root/proc" "$root/dev"
+mount --bind "$root" "$root"
+mount --bind /dev "$root/dev"
+mount -t proc proc "$root/proc"
+mount -t sysfs sys "$root/sys"
+sed -e 's/#.*//' "$here/standins" | while read -r ref name listen dial; do
+	[ -n "$ref" ] || continue
+	[ "$dial" = - ] && dial=
+	chroot "$root" podman import --quiet \
+		--change 'ENTRYPOINT ["/usr/local/bin/kiln-standin"]' \
+		--change "ENV STANDIN_NAME=$name" --change "ENV STANDIN_LISTEN=$listen" --change "ENV STANDIN_DIAL=$dial" \
+		/tmp/standin.tar "$ref" >/dev/null 2>"$work/podman.err" || { cat "$work/podman.err" >&2; die "podman import $ref"; }
+done
+rm -f "$root/tmp/standin.tar"
+umount "$root/sys" "$root/proc" "$root/dev"
+umount "$root"
+# FCOS generates host keys (sshd-keygen.service) and the machine id on first
+# boot; an uninitialized machine id also makes systemd apply the presets
+# Ignition wrote.
+rm -f "$root"/etc/ssh/ssh_host_* "$root/var/lib/dbus/machine-id" "$root"/initrd.img.old "$root"/vmlinuz.old
+echo uninitialized >"$root/etc/machine-id"
+rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb
+
+# 5. The boot partition's tree: kernel, initramfs, a BLS entry as FCOS has
+#    one (behind the loader symlink), grub.cfg and ignition.firstboot.
+kver=$(basename "$(ls "$root"/boot/vmlinuz-* | sort -V | tail -n1)")
+kver=${kver#vmlinuz-}
+boot="$work/boot"
+mkdir -p "$boot/loader.1/entries" "$boot/grub"
+ln -s loader.1 "$boot/loader"
+mv "$root/boot/vmlinuz-$kver" "$boot/vmlinuz-$kver"
+mv "$root/boot/initrd.img-$kver" "$boot/initrd.img-$kver"
+rm -rf "$root"/boot/*
+rm -f "$root/vmlinuz" "$root/initrd.img"
+cat >"$boot/loader.1/entries/testos-1.conf" <<EOF
+title kiln test OS (Debian 13, $kver)
+version 1
+options ignition.platform.id=metal \$ignition_firstboot root=LABEL=root rw console=tty0 console=ttyS0,115200n8
+linux /vmlinuz-$kver
+initrd /initrd.img-$kver
+EOF
+sed -e "s|@KERNEL@|vmlinuz-$kver|" -e "s|@INITRD@|initrd.img-$kver|" "$here/grub.cfg" >"$boot/grub/grub.cfg"
+: >"$boot/ignition.firstboot"
+
+# 6. The disk: GPT as FCOS's metal image has it, filesystems made from the
+#    trees (mkfs -d needs no mounts), GRUB installed through a loop device.
+MiB=$((1024 * 1024))
+root_used=$(du -sm --apparent-size "$root" | cut -f1)
+root_mib=$((root_used * 13 / 10 + 1024))
+disk_mib=$((129 + 384 + root_mib + 1))
+log "disk ${disk_mib} MiB (root ${root_mib} MiB for ${root_used} MiB of files)"
+truncate -s $((disk_mib * MiB)) "$out/$image.tmp"
+sgdisk -U "$disk_guid" \
+	-n 1:2048:+1M -t 1:EF02 -c 1:BIOS-BOOT -u 1:6b696c6e-7465-4000-8000-000000000001 \
+	-n 2:4096:+127M -t 2:EF00 -c 2:EFI-SYSTEM -u 2:6b696c6e-7465-4000-8000-000000000002 \
+	-n 3:$((129 * 2048)):+384M -t 3:8300 -c 3:boot -u 3:6b696c6e-7465-4000-8000-000000000003 \
+	-n 4:$((513 * 2048)):0 -t 4:8300 -c 4:root -u 4:6b696c6e-7465-4000-8000-000000000004 \
+	"$out/$image.tmp" >/dev/null
+truncate -s $((127 * MiB)) "$work/esp.img"
+mkfs.vfat -F 32 -n EFI-SYSTEM -i 6b696c6e "$work/esp.img" >/dev/null
+dd if="$work/esp.img" of="$out/$image.tmp" bs=1M seek=2 conv=notrunc,sparse status=none
+# The boot filesystem gets FCOS's features (metadata_csum, which kiln's
+# writer requires, and no orphan_file, which kiln's reader does not know).
+truncate -s $((384 * MiB)) "$work/boot.img"
+mkfs.ext4 -q -F -L boot -O metadata_csum,64bit,extent,huge_file,flex_bg,dir_nlink,extra_isize,resize_inode,^orphan_file \
+	-U 6b696c6e-7465-4000-8000-0000000000b0 -E root_owner=0:0 -d "$boot" "$work/boot.img"
+dd if="$work/boot.img" of="$out/$image.tmp" bs=1M seek=129 conv=notrunc,sparse status=none
+root_bytes=$(( (disk_mib - 513 - 1) * MiB ))
+truncate -s "$root_bytes" "$work/root.img"
+mkfs.ext4 -q -F -L root -U 6b696c6e-7465-4000-8000-0000000000c0 -E root_owner=0:0 -d "$root" "$work/root.img"
+dd if="$work/root.img" of="$out/$image.tmp" bs=1M seek=513 conv=notrunc,sparse status=none
+rm -f "$work/esp.img" "$work/boot.img" "$work/root.img"
+
+# GRUB through a loop device: grub-install (Debian 13's, in the chroot)
+# writes core.img into BIOS-BOOT and its modules next to grub.cfg. partx
+# adds the partitions because a loop device's own partition scan does not
+# run in every container.
+loop=$(losetup --show -f "$out/$image.tmp")
+partx -a "$loop"
+mount "${loop}p3" "$root/mnt"
+mount --bind /dev "$root/dev"
+mount -t proc proc "$root/proc"
+mount -t sysfs sys "$root/sys"
+chroot "$root" grub-install --target=i386-pc --boot-directory=/mnt --modules="part_gpt ext2" "$loop" >&2
+umount "$root/sys" "$root/proc" "$root/dev" "$root/mnt"
+partx -d "$loop"
+losetup -d "$loop"
+loop=""
+e2fsck -fn "$out/$image.tmp?offset=$((129 * MiB))" >/dev/null || die "boot filesystem is not clean"
+sgdisk -v "$out/$image.tmp" | grep -q 'No problems found' || die "sgdisk -v finds problems in the GPT"
+
+# 7. Into place, then into the shared cache (older entries go).
+mv "$out/$image.tmp" "$out/$image"
+echo "$inputs_hash" >"$out/$image.hash"
+mkdir -p "$cache/$inputs_hash.tmp"
+cp --sparse=always "$out/$image" "$cache/$inputs_hash.tmp/$image"
+find "$cache" -mindepth 1 -maxdepth 1 -type d ! -name "$inputs_hash.tmp" -exec rm -rf {} +
+mv "$cache/$inputs_hash.tmp" "$cache/$inputs_hash"
+log "wrote $out/$image ($inputs_hash)"
