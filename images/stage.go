@@ -1,0 +1,236 @@
+package images
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+)
+
+func (b *builder) vhdSeed(name string) []byte {
+	return append([]byte(name+"\x00"), b.req.Ignition...)
+}
+
+// convert streams the disk into format f, compressed with comp, and
+// returns the output's sha256 and size.
+func (b *builder) convert(out string, d *stagedDisk, f Format, comp Compression, name string) (string, int64, error) {
+	prog := b.progress(name, "write")
+	return streamInto(out, d, d.size, comp, func(w io.Writer, src source, size int64) error {
+		switch f {
+		case FormatQcow2:
+			return writeQcow2(b.ctx, w, src, size, prog)
+		case FormatVHD:
+			vsize := vhdSize(size)
+			if err := streamSparse(b.ctx, w, src, size, prog); err != nil {
+				return err
+			}
+			if err := writeZeros(w, vsize-size); err != nil {
+				return err
+			}
+			_, err := w.Write(vhdFooter(vsize, b.req.SourceDateEpoch, b.vhdSeed(name)))
+			return err
+		default:
+			return streamSparse(b.ctx, w, src, size, prog)
+		}
+	})
+}
+
+// streamInto creates out (which must not exist) and lets write stream src
+// into it through the compressor and a buffer; the bytes that reach the
+// file are hashed on their way. It returns the digest and size of out,
+// synced to disk.
+func streamInto(out string, src source, size int64, comp Compression, write func(w io.Writer, src source, size int64) error) (string, int64, error) {
+	dst, err := os.OpenFile(out, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return "", 0, err
+	}
+	defer dst.Close()
+	hw := newHashingWriter(dst)
+	finished := false
+	defer func() {
+		if !finished {
+			hw.sum()
+		}
+	}()
+	bw := bufio.NewWriterSize(hw, 1<<20)
+	cw, err := compressor(bw, comp)
+	if err != nil {
+		return "", 0, err
+	}
+	if err := write(cw, src, size); err != nil {
+		cw.Close()
+		return "", 0, err
+	}
+	if err := cw.Close(); err != nil {
+		return "", 0, err
+	}
+	if err := bw.Flush(); err != nil {
+		return "", 0, err
+	}
+	finished = true
+	sum, n := hw.sum()
+	if err := dst.Sync(); err != nil {
+		return "", 0, err
+	}
+	return sum, n, dst.Close()
+}
+
+// streamSparse writes all size bytes of src to w, producing zeros for holes
+// without reading them.
+func streamSparse(ctx context.Context, w io.Writer, src source, size int64, progress func(done, total int64)) error {
+	buf := make([]byte, copyChunk)
+	for off := int64(0); off < size; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if data := src.dataAt(off); data > off {
+			if err := writeZeros(w, data-off); err != nil {
+				return err
+			}
+			off = data
+			continue
+		}
+		n := min(int64(len(buf)), size-off)
+		if _, err := src.ReadAt(buf[:n], off); err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		if _, err := w.Write(buf[:n]); err != nil {
+			return err
+		}
+		off += n
+		if progress != nil {
+			progress(off, size)
+		}
+	}
+	return nil
+}
+
+func writeZeros(w io.Writer, n int64) error {
+	for n > 0 {
+		k := min(n, int64(len(zeroChunk)))
+		if _, err := w.Write(zeroChunk[:k]); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
+}
+
+// stagedDisk is a base disk with one platform's config embedded: the
+// head (GPT, ESP and boot partition) staged in its own sparse file of the
+// disk's size, the rest read from the base.
+type stagedDisk struct {
+	splitSource
+	base *os.File
+	size int64
+}
+
+func (d *stagedDisk) close() {
+	d.head.f.Close()
+	d.base.Close()
+}
+
+// stageDisk creates path as a sparse file of the base's size holding the
+// base's head up to the end of the boot partition (and its backup GPT, so
+// the file is a valid disk), and embeds config there. Only that head is
+// copied: the root partition, most of the disk, is read from the base by
+// whoever writes the output. path is removed on failure.
+func stageDisk(ctx context.Context, path, basePath string, config []byte, platformID string, epoch time.Time) (d *stagedDisk, err error) {
+	in, err := os.Open(basePath)
+	if err != nil {
+		return nil, err
+	}
+	st, err := in.Stat()
+	if err != nil {
+		in.Close()
+		return nil, err
+	}
+	boot, err := findBoot(in)
+	if err != nil {
+		in.Close()
+		return nil, err
+	}
+	size := st.Size()
+	split := min(boot.Start+boot.Size, size)
+	head, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
+	if err != nil {
+		in.Close()
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			head.Close()
+			in.Close()
+			os.Remove(path)
+		}
+	}()
+	if err := head.Truncate(size); err != nil {
+		return nil, err
+	}
+	src := fileSource{in, size}
+	if err := copyRange(ctx, head, src, 0, split); err != nil {
+		return nil, err
+	}
+	if err := copyRange(ctx, head, src, max(split, size-copyChunk), size); err != nil {
+		return nil, err
+	}
+	if err := embedDisk(path, config, platformID, epoch); err != nil {
+		return nil, err
+	}
+	return &stagedDisk{splitSource: splitSource{head: fileSource{head, size}, tail: src, split: split}, base: in, size: size}, nil
+}
+
+// copyRange copies the data of src in [lo, hi) into dst at the same
+// offsets, leaving holes and all-zero chunks unwritten.
+func copyRange(ctx context.Context, dst *os.File, src source, lo, hi int64) error {
+	buf := make([]byte, copyChunk)
+	for off := lo; off < hi; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d := src.dataAt(off); d > off {
+			off = d
+			continue
+		}
+		n := min(int64(len(buf)), hi-off)
+		if _, err := src.ReadAt(buf[:n], off); err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read base: %w", err)
+		}
+		if !isZero(buf[:n]) {
+			if _, err := dst.WriteAt(buf[:n], off); err != nil {
+				return fmt.Errorf("write output: %w", err)
+			}
+		}
+		off += n
+	}
+	return nil
+}
+
+// WriteRaw writes a raw disk at out: the base with config embedded for
+// platform, stored sparsely and synced. The base is opened read-only. out
+// must not exist; it is removed on failure.
+func WriteRaw(ctx context.Context, out, base string, config []byte, platform string, epoch time.Time, progress func(done, total int64)) (err error) {
+	_, err = writeRaw(ctx, out, base, config, platform, epoch, progress)
+	return err
+}
+
+// writeRaw is WriteRaw returning the output's sha256.
+func writeRaw(ctx context.Context, out, base string, config []byte, platform string, epoch time.Time, progress func(done, total int64)) (string, error) {
+	id, ok := Platforms[platform]
+	if !ok {
+		return "", fmt.Errorf("%w: %q", ErrUnknownPlatform, platform)
+	}
+	d, err := stageDisk(ctx, out, base, config, id, epoch)
+	if err != nil {
+		return "", err
+	}
+	defer d.close()
+	sum, err := copyHashed(ctx, d.head.f, d, d.size, d.split, 0, nil, progress)
+	if err != nil {
+		os.Remove(out)
+	}
+	return sum, err
+}
