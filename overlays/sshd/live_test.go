@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -56,39 +55,7 @@ func TestSshdLive(t *testing.T) {
 
 	// -p replaces the drop-in's Port, so the test needs no privileged port.
 	cmd := exec.Command(sshd, "-D", "-e", "-f", mainPath, "-p", fmt.Sprint(port), "-o", "ListenAddress=127.0.0.1")
-	var log strings.Builder
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case <-done:
-			t.Fatalf("sshd exited:\n%s", log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sshd did not listen:\n%s", log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	startSshd(t, cmd, port)
 
 	client := func(opts ...string) string {
 		t.Helper()
