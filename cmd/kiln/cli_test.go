@@ -24,20 +24,7 @@ var badSpec = strings.Replace(string(builder.DefaultSpec), "name: clipper\n", "n
 // kilnIn is kiln with standard input.
 func kilnIn(t *testing.T, dir, stdin string, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "KILN_TEST_MAIN=1")
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return out.String(), errb.String(), code
+	return runKiln(t, dir, nil, strings.NewReader(stdin), args...)
 }
 
 // TestExitCodes: 0 for success, 1 for a bad spec or a failed command, 2

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,9 +32,18 @@ func kiln(t *testing.T, dir string, args ...string) (string, string, int) {
 // kilnEnv is kiln with extra environment variables.
 func kilnEnv(t *testing.T, dir string, env []string, args ...string) (string, string, int) {
 	t.Helper()
+	return runKiln(t, dir, env, nil, args...)
+}
+
+// runKiln runs this test binary as kiln in dir, with extra environment
+// variables and standard input (nil: none), and returns its standard
+// output, standard error and exit code.
+func runKiln(t *testing.T, dir string, env []string, stdin io.Reader, args ...string) (string, string, int) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Dir = dir
 	cmd.Env = append(append(os.Environ(), "KILN_TEST_MAIN=1"), env...)
+	cmd.Stdin = stdin
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

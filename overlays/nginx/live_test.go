@@ -167,42 +167,9 @@ func TestNginxLive(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cmd := exec.Command(nginx, "-c", e.conf, "-e", e.errLog)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGQUIT)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
 	httpsAddr := fmt.Sprintf("127.0.0.1:%d", e.cfg.HTTPSPort)
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", e.cfg.HTTPPort)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", httpsAddr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case err := <-done:
-			log, _ := os.ReadFile(e.errLog)
-			t.Fatalf("nginx exited: %v\n%s", err, log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("nginx did not start listening")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	startNginx(t, exec.Command(nginx, "-c", e.conf, "-e", e.errLog), httpsAddr, e.errLog)
 
 	tlsConf := func(minV, maxV uint16) *tls.Config {
 		return &tls.Config{RootCAs: e.pool, ServerName: testHost, MinVersion: minV, MaxVersion: maxV}
@@ -404,4 +371,44 @@ func TestNginxLive(t *testing.T) {
 			t.Errorf("/api/other: %d after the auth limit tripped", resp.StatusCode)
 		}
 	})
+}
+
+// startNginx starts cmd, waits until it listens on addr and stops it
+// (SIGQUIT, then SIGKILL) when the test ends. If nginx exits first, the
+// test fails with its output and the error log at errLog (a host path).
+func startNginx(t *testing.T, cmd *exec.Cmd, addr, errLog string) {
+	t.Helper()
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case err := <-done:
+			log, _ := os.ReadFile(errLog)
+			t.Fatalf("nginx exited: %v\n%s%s", err, out.String(), log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("nginx did not start listening")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -3,14 +3,11 @@ package nginx
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -47,41 +44,8 @@ func TestSSLAudit(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	cmd := auditroot.Command(ctx, root, "/usr/sbin/nginx", "-c", e.conf, "-e", e.errLog)
-	var log strings.Builder
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGQUIT)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
 	httpsAddr := fmt.Sprintf("127.0.0.1:%d", e.cfg.HTTPSPort)
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		c, err := net.DialTimeout("tcp", httpsAddr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case err := <-done:
-			errLog, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("nginx exited: %v\n%s%s", err, log.String(), errLog)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("nginx did not start listening")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	startNginx(t, auditroot.Command(ctx, root, "/usr/sbin/nginx", "-c", e.conf, "-e", e.errLog), httpsAddr, filepath.Join(dir, "error.log"))
 
 	out, _ := auditroot.Command(ctx, root, "testssl", "--quiet", "--color", "0", "--warnings", "off",
 		"--add-ca", filepath.Join(inside, "ca.pem"), "--ip", "127.0.0.1",
