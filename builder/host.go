@@ -199,37 +199,18 @@ func (p *Plan) edgeConfig() nginx.Config {
 	return c
 }
 
-func applyEdge(p *Plan, s *spec.Service, c *units.Container) error {
+func applyEdge(p *Plan, s *spec.Service) (overlays.Component, error) {
 	cfg := p.edgeConfig()
-	files, _, err := nginx.Render(cfg)
+	k, err := nginx.Edge(cfg, s.Name)
 	if err != nil {
-		return fmt.Errorf("nginx: %w", err)
+		return k, fmt.Errorf("nginx: %w", err)
 	}
-	// kiln writes the container unit itself, from the spec's service, so
-	// that limits, ordering and the health check follow the spec.
-	p.Files = append(p.Files, files...)
 	if err := p.certificates(s, cfg); err != nil {
-		return err
+		return k, err
 	}
-	c.After = append(c.After, acme.SelfSignedUnit)
-	tls := path.Dir(cfg.CertPath)
-	c.Exec = []string{"nginx", "-c", cfg.ConfigDir + "/nginx.conf"}
-	c.Mounts = append(c.Mounts,
-		units.Mount{Source: cfg.ConfigDir, Target: cfg.ConfigDir, ReadOnly: true},
-		units.Mount{Source: tls, Target: tls, ReadOnly: true},
-		units.Mount{Source: cfg.ACMEWebroot, Target: cfg.ACMEWebroot, ReadOnly: true},
-	)
-	c.ReadOnly = true
-	c.Tmpfs = []string{"/var/cache/nginx"}
-	c.DropCapability = []string{"ALL"}
-	c.AddCapability = []string{"CHOWN", "SETUID", "SETGID", "NET_BIND_SERVICE", "DAC_OVERRIDE"}
-	// Podman refuses to mount a missing source; first boot has no
-	// certificate directory yet.
-	c.ExecStartPre = []string{"/usr/bin/mkdir -p " + tls + " " + cfg.ACMEWebroot}
-	// nginx is PID 1 in the container; HUP re-reads config and certificates.
-	c.ExecReload = "/usr/bin/podman kill --signal HUP " + s.Name
-	c.Health = health(fmt.Sprintf("curl -fsk -o /dev/null https://127.0.0.1:%d/health", cfg.HTTPSPort))
-	return nil
+	// The self-signed certificate exists before nginx first starts.
+	k.Container.After = append(k.Container.After, acme.SelfSignedUnit)
+	return k, nil
 }
 
 // acmeDirectories maps the spec's names to ACME directory URLs.
@@ -242,14 +223,12 @@ var acmeDirectories = map[string]string{
 // starts, then ACME issuance and renewal unless the spec says none.
 func (p *Plan) certificates(edge *spec.Service, cfg nginx.Config) error {
 	a := p.App
-	c := acme.DefaultConfig(a.TLS.Email, cfg.ServerNames...)
+	c := acme.DefaultConfig(edge.Name+".service", path.Dir(cfg.CertPath), cfg.ACMEWebroot, a.TLS.Email, cfg.ServerNames...)
 	if dir, ok := acmeDirectories[a.TLS.ACME]; ok {
 		c.Directory = dir
 	} else if a.TLS.ACME != "none" {
 		c.Directory = a.TLS.ACME
 	}
-	c.TLSDir, c.Webroot = path.Dir(cfg.CertPath), cfg.ACMEWebroot
-	c.NginxService = edge.Name + ".service"
 	c.TextfileDir = p.DataDir("node-exporter", "textfile")
 	render := acme.Render
 	if a.TLS.ACME == "none" || len(a.TLS.Domains) == 0 {

@@ -349,7 +349,10 @@ func (p *Plan) services() error {
 		}
 		// Secrets are readable by the user the container runs as: the
 		// recipe's image user, else the spec's numeric user.
-		secretUID := r.secretUID
+		secretUID := ""
+		if r.secretUID != nil {
+			secretUID = r.secretUID(s.Image)
+		}
 		if uid, _, _ := strings.Cut(s.User, ":"); secretUID == "" && uid != "" {
 			if _, err := strconv.Atoi(uid); err == nil {
 				secretUID = uid
@@ -361,9 +364,11 @@ func (p *Plan) services() error {
 		for _, m := range s.Volumes {
 			c.Mounts = append(c.Mounts, units.Mount{Source: m.Volume + ".volume", Target: m.Path, ReadOnly: m.ReadOnly})
 		}
-		if err := r.apply(p, s, &c); err != nil {
+		k, err := r.apply(p, s)
+		if err != nil {
 			return fmt.Errorf("service %s: %w", s.Name, err)
 		}
+		p.attach(&c, k)
 		leastPrivilege(s.Kind, &c)
 		for k, v := range s.Env {
 			c.Env[k] = v // the spec overrides the recipe

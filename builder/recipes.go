@@ -2,9 +2,12 @@ package builder
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/kiln-dev/kiln/builder/spec"
+	"github.com/kiln-dev/kiln/overlays"
+	"github.com/kiln-dev/kiln/overlays/services"
 	"github.com/kiln-dev/kiln/units"
 )
 
@@ -13,11 +16,14 @@ import (
 // configuration files it reads. The spec overrides a recipe's env and
 // health check; the recipe never overrides the spec.
 type recipe struct {
-	// secretUID owns secret files mounted into the container, for images
-	// whose process drops root.
-	secretUID string
-	// apply adds the kind's health check, environment, command and files.
-	applyFn func(p *Plan, s *spec.Service, c *units.Container) error
+	// secretUID owns the secret files the spec mounts into the container:
+	// the numeric user the kind's image runs its process as, when it drops
+	// root; empty for root or the spec's own numeric user.
+	secretUID func(image string) string
+	// component renders the kind's files, its part of the container and
+	// its data directories; nil for a kind that takes everything from the
+	// spec.
+	component func(p *Plan, s *spec.Service) (overlays.Component, error)
 }
 
 // recipeFor returns the recipe of a kind. A kind of the spec's table with
@@ -31,23 +37,18 @@ func recipeFor(kind string) (recipe, error) {
 	return r, nil
 }
 
-func (r recipe) apply(p *Plan, s *spec.Service, c *units.Container) error {
-	if r.applyFn == nil {
-		return nil
+func (r recipe) apply(p *Plan, s *spec.Service) (overlays.Component, error) {
+	if r.component == nil {
+		return overlays.Component{}, nil
 	}
-	return r.applyFn(p, s, c)
+	return r.component(p, s)
 }
 
-// health is a recipe's default check, used when the spec gives none.
+// health gives a component's check the spec's default timing; the spec's
+// own check replaces it.
 func health(cmd string) units.Health {
 	return units.Health{Command: cmd, Interval: spec.DefaultHealthInterval, Timeout: spec.DefaultHealthTimeout,
 		Retries: spec.DefaultHealthRetries, StartPeriod: spec.DefaultHealthStart}
-}
-
-// httpHealth probes a local HTTP endpoint with the busybox wget most
-// images carry.
-func httpHealth(port int, path string) units.Health {
-	return health(fmt.Sprintf("wget -q -O /dev/null http://127.0.0.1:%d%s", port, path))
 }
 
 // targetPort returns the container port of the service's first port, or
@@ -123,25 +124,35 @@ func leastPrivilege(kind string, c *units.Container) {
 	c.ReadOnly = c.ReadOnly || pr.readOnly
 }
 
+// fixedUID is the user of an image whose uid does not vary by tag.
+func fixedUID(uid string) func(string) string { return func(string) string { return uid } }
+
+// postgresUID is the postgres user of the image's variant; the secret, the
+// backup scripts and the WAL spool all use it.
+func postgresUID(image string) string { return strconv.Itoa(services.PostgresUID(image)) }
+
+// applyStatic checks that a static site answers.
+func applyStatic(p *Plan, s *spec.Service) (overlays.Component, error) {
+	return overlays.Component{Container: units.Container{Health: units.Health{
+		Command: fmt.Sprintf("wget -q -O /dev/null http://127.0.0.1:%d/", targetPort(s, 8080))}}}, nil
+}
+
 // recipes by kind, one for every kind of spec.Kinds().
 var recipes = map[string]recipe{
 	// An app takes everything from the spec.
-	spec.KindApp: {},
-	spec.KindStatic: {applyFn: func(p *Plan, s *spec.Service, c *units.Container) error {
-		c.Health = httpHealth(targetPort(s, 8080), "/")
-		return nil
-	}},
-	spec.KindEdge:             {applyFn: applyEdge},
-	spec.KindPostgres:         {applyFn: applyPostgres}, // secrets' uid follows the image
-	spec.KindPgBouncer:        {secretUID: "70", applyFn: applyPgBouncer},
-	spec.KindRedis:            {secretUID: "999", applyFn: applyRedis},
-	spec.KindPrometheus:       {applyFn: applyPrometheus},
-	spec.KindGrafana:          {secretUID: "472", applyFn: applyGrafana},
-	spec.KindLoki:             {applyFn: applyLoki},
-	spec.KindAlloy:            {applyFn: applyAlloy},
-	spec.KindNodeExporter:     {applyFn: applyNodeExporter},
-	spec.KindAlertmanager:     {applyFn: applyAlertmanager},
-	spec.KindPostgresExporter: {secretUID: "65534", applyFn: applyPostgresExporter},
-	spec.KindRedisExporter:    {applyFn: applyRedisExporter},
-	spec.KindNginxExporter:    {applyFn: applyNginxExporter},
+	spec.KindApp:              {},
+	spec.KindStatic:           {component: applyStatic},
+	spec.KindEdge:             {component: applyEdge},
+	spec.KindPostgres:         {secretUID: postgresUID, component: applyPostgres},
+	spec.KindPgBouncer:        {secretUID: fixedUID("70"), component: applyPgBouncer},
+	spec.KindRedis:            {secretUID: fixedUID("999"), component: applyRedis},
+	spec.KindPrometheus:       {component: applyPrometheus},
+	spec.KindGrafana:          {secretUID: fixedUID("472"), component: applyGrafana},
+	spec.KindLoki:             {component: applyLoki},
+	spec.KindAlloy:            {component: applyAlloy},
+	spec.KindNodeExporter:     {component: applyNodeExporter},
+	spec.KindAlertmanager:     {component: applyAlertmanager},
+	spec.KindPostgresExporter: {secretUID: fixedUID("65534"), component: applyPostgresExporter},
+	spec.KindRedisExporter:    {component: applyRedisExporter},
+	spec.KindNginxExporter:    {component: applyNginxExporter},
 }

@@ -2,8 +2,8 @@ package builder
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kiln-dev/kiln/builder/spec"
 	"github.com/kiln-dev/kiln/overlays"
@@ -35,132 +35,134 @@ func firstSecret(s *spec.Service, def string) string {
 	return def
 }
 
-// applyRuntime merges what a service's configuration package says about
-// its container into the unit. The spec wins where both speak: its
-// volumes replace the package's data directories at the same path, and its
-// env and health check are applied afterwards.
-func (p *Plan) applyRuntime(c *units.Container, files []overlays.File, rt services.Runtime) {
-	p.Files = append(p.Files, files...)
+// attach merges a kind's component into the service's container and the
+// plan. The spec wins where both speak: its command replaces the
+// component's, its volumes replace the component's data directories at the
+// same path, and its env and health check are applied afterwards.
+func (p *Plan) attach(c *units.Container, k overlays.Component) {
+	p.Files = append(p.Files, k.Files...)
+	kc := k.Container
 	if len(c.Exec) == 0 {
-		c.Exec = rt.Exec
-		if rt.Entrypoint != "" {
-			c.PodmanArgs = append(c.PodmanArgs, "--entrypoint="+rt.Entrypoint)
-		}
+		c.Exec, c.Entrypoint = kc.Exec, kc.Entrypoint
 	}
-	for k, v := range rt.Env {
-		c.Env[k] = v
+	for name, v := range kc.Env {
+		c.Env[name] = v
 	}
-	secrets := map[string]services.Secret{}
-	for _, s := range rt.Secrets {
-		secrets[s.Name] = s
+	listed := map[string]int{}
+	for i, s := range c.Secrets {
+		listed[s.Name] = i
 	}
-	for i := range c.Secrets {
-		if s, ok := secrets[c.Secrets[i].Name]; ok {
-			if s.UID != 0 {
-				c.Secrets[i].UID = fmt.Sprint(s.UID)
+	for _, s := range kc.Secrets {
+		if i, ok := listed[s.Name]; ok {
+			if s.UID != "" {
+				c.Secrets[i].UID = s.UID
 			}
-			c.Secrets[i].Mode = fmt.Sprintf("0%o", uint32(s.Mode))
+			c.Secrets[i].Mode = s.Mode
+		} else if p.declaredSecret(s.Name) {
+			// A secret of another service (the exporter's database
+			// password): mounted even though this service does not list it.
+			c.Secrets = append(c.Secrets, s)
 		}
 	}
 	taken := map[string]bool{}
 	for _, m := range c.Mounts {
 		taken[m.Target] = true
 	}
-	for _, m := range rt.Mounts {
+	replaced := map[string]bool{}
+	for _, m := range kc.Mounts {
 		if taken[m.Target] {
-			continue // the spec's volume holds this data
+			replaced[m.Source] = true // the spec's volume holds this data
+			continue
 		}
-		src := m.Source
-		if rest, ok := strings.CutPrefix(src, services.DataRoot+"/"); ok {
-			src = p.DataDir(rest)
-			p.dataDirs = append(p.dataDirs, dataDir{path: src, owner: c.User})
+		c.Mounts = append(c.Mounts, m)
+	}
+	if c.User == "" && kc.User != "" {
+		c.User = kc.User
+		c.GroupAdd = append(c.GroupAdd, kc.GroupAdd...)
+	}
+	for _, d := range k.DataDirs {
+		if !replaced[d.Path] {
+			p.dataDirs = append(p.dataDirs, dataDir{path: d.Path, owner: c.User, adopt: d.Adopt})
 		}
-		c.Mounts = append(c.Mounts, units.Mount{Source: src, Target: m.Target, ReadOnly: m.ReadOnly, Options: m.Options, NoRelabel: m.HostSystem})
 	}
-	if rt.HostPID {
-		c.PodmanArgs = append(c.PodmanArgs, "--pid=host")
-	}
-	if rt.HostNetwork {
+	c.PodmanArgs = append(c.PodmanArgs, kc.PodmanArgs...)
+	if kc.Network == "host" {
 		c.Network = "host"
 		c.Publish = nil // the process binds its port on the host itself
 	}
-	c.SecurityLabelDisable = c.SecurityLabelDisable || rt.SecurityLabelDisable
-	if rt.HealthCmd != "" {
-		c.Health = health(rt.HealthCmd)
+	c.SecurityLabelDisable = c.SecurityLabelDisable || kc.SecurityLabelDisable
+	if kc.Health.Command != "" {
+		c.Health = health(kc.Health.Command)
+	}
+	c.Notify = c.Notify || kc.Notify
+	c.After = append(c.After, kc.After...)
+	c.ReadOnly = c.ReadOnly || kc.ReadOnly
+	c.Tmpfs = append(c.Tmpfs, kc.Tmpfs...)
+	c.DropCapability = append(c.DropCapability, kc.DropCapability...)
+	c.AddCapability = append(c.AddCapability, kc.AddCapability...)
+	c.ExecStartPre = append(c.ExecStartPre, kc.ExecStartPre...)
+	if kc.ExecReload != "" {
+		c.ExecReload = kc.ExecReload
 	}
 }
 
-func applyPostgres(p *Plan, s *spec.Service, c *units.Container) error {
-	cfg := services.DefaultPostgres()
-	cfg.Image, cfg.Port = s.Image, targetPort(s, 5432)
-	cfg.Database, cfg.User = p.App.Name, p.App.Name
-	cfg.Subnet = NetworkSubnet
-	cfg.PasswordSecret = firstSecret(s, "postgres-password")
+// declaredSecret reports whether the spec declares a secret, which
+// first boot then generates.
+func (p *Plan) declaredSecret(name string) bool {
+	for _, s := range p.App.Secrets {
+		if s.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func applyPostgres(p *Plan, s *spec.Service) (overlays.Component, error) {
 	arch := p.walArchive()
-	if len(arch.settings) > 0 && cfg.Extra == nil {
-		cfg.Extra = map[string]string{}
-	}
-	for k, v := range arch.settings {
-		cfg.Extra[k] = v
-	}
-	files, err := services.Postgres(cfg)
-	if err != nil {
-		return err
-	}
-	p.applyRuntime(c, files, services.PostgresRuntime(cfg))
-	if arch.spool != "" {
-		c.Mounts = append(c.Mounts, units.Mount{Source: arch.spool, Target: arch.spool})
-	}
-	// Every secret of the database is read by the image's postgres user,
-	// the same uid the backup scripts and the WAL spool use.
-	uid := strconv.Itoa(services.PostgresUID(s.Image))
-	for i := range c.Secrets {
-		c.Secrets[i].UID = uid
-	}
-	c.Notify = true
-	return nil
+	return services.Postgres(services.PostgresConfig{
+		Port: targetPort(s, 5432), Database: p.App.Name, User: p.App.Name,
+		// kiln's sizing for the one database of a single-server appliance.
+		MaxConnections: 100, SharedBuffers: "256MB",
+		Subnet: NetworkSubnet, PasswordSecret: firstSecret(s, "postgres-password"),
+		UID: services.PostgresUID(s.Image), DataDir: p.DataDir("postgres"),
+		WALSpool: arch.spool, Extra: arch.settings,
+	})
 }
 
-func applyPgBouncer(p *Plan, s *spec.Service, c *units.Container) error {
-	cfg := services.DefaultPgBouncer()
-	cfg.Image, cfg.Port = s.Image, targetPort(s, 6432)
-	cfg.Database, cfg.User = p.App.Name, p.App.Name
-	if pg, ok := serviceByKind(p.App, spec.KindPostgres); ok {
-		cfg.ServerHost, cfg.ServerPort = pg.Name, targetPort(pg, 5432)
+func applyPgBouncer(p *Plan, s *spec.Service) (overlays.Component, error) {
+	pg, ok := serviceByKind(p.App, spec.KindPostgres)
+	if !ok {
+		return overlays.Component{}, fmt.Errorf("%w: a pgbouncer needs a postgres service", ErrMissingService)
 	}
-	cfg.PasswordSecret = firstSecret(s, "postgres-password")
-	files, err := services.PgBouncer(cfg)
-	if err != nil {
-		return err
-	}
-	p.applyRuntime(c, files, services.PgBouncerRuntime(cfg))
-	c.Health = health(fmt.Sprintf("pg_isready -q -h 127.0.0.1 -p %d", cfg.Port))
-	c.Notify = true
-	return nil
+	return services.PgBouncer(services.PgBouncerConfig{
+		ListenAddr: "0.0.0.0", Port: targetPort(s, 6432),
+		ServerHost: pg.Name, ServerPort: targetPort(pg, 5432),
+		Database: p.App.Name, User: p.App.Name,
+		// Transaction pooling: many short client connections share a few
+		// server ones.
+		PoolMode: "transaction", MaxClientConn: 1000, DefaultPoolSize: 25,
+		PasswordSecret: firstSecret(s, "postgres-password"),
+		AuthFile:       "/tmp/pgbouncer-userlist.txt",
+	})
 }
 
-func applyRedis(p *Plan, s *spec.Service, c *units.Container) error {
-	cfg := services.DefaultRedis()
-	cfg.Image, cfg.Port = s.Image, targetPort(s, 6379)
-	cfg.PasswordSecret = firstSecret(s, "redis-password")
-	files, err := services.Redis(cfg)
-	if err != nil {
-		return err
-	}
-	p.applyRuntime(c, files, services.RedisRuntime(cfg))
-	c.Notify = true
-	return nil
+func applyRedis(p *Plan, s *spec.Service) (overlays.Component, error) {
+	return services.Redis(services.RedisConfig{
+		Bind: "0.0.0.0", Port: targetPort(s, 6379), Dir: "/data", DataDir: p.DataDir("redis"),
+		MaxMemory: "256mb", MaxMemoryPolicy: "allkeys-lru",
+		PasswordSecret: firstSecret(s, "redis-password"),
+	})
 }
 
 // Databases, caches and log stores others depend on are ready only when
 // their health check passes (Notify=healthy): a dependant ordered After=
 // them then starts against a server that answers, not one still starting.
 
-func applyPrometheus(p *Plan, s *spec.Service, c *units.Container) error {
-	cfg := services.DefaultPrometheus()
-	cfg.Image, cfg.Port = s.Image, targetPort(s, 9090)
-	cfg.Appliance = p.App.Name
-	cfg.DataMount, cfg.ACMEUnit = "", ""
+func applyPrometheus(p *Plan, s *spec.Service) (overlays.Component, error) {
+	cfg := services.PrometheusConfig{
+		Port: targetPort(s, 9090), ScrapeInterval: "15s", EvaluationInterval: "15s", Retention: "15d",
+		Alerts: services.DefaultAlertThresholds(), Appliance: p.App.Name, DataDir: p.DataDir("prometheus"),
+	}
 	if p.App.Data.Mode != spec.DataNone {
 		cfg.DataMount = p.App.Data.Path
 	}
@@ -170,7 +172,6 @@ func applyPrometheus(p *Plan, s *spec.Service, c *units.Container) error {
 	_, cfg.PostgresExporter = serviceByKind(p.App, spec.KindPostgresExporter)
 	_, cfg.RedisExporter = serviceByKind(p.App, spec.KindRedisExporter)
 	_, cfg.NginxExporter = serviceByKind(p.App, spec.KindNginxExporter)
-	cfg.Jobs, cfg.Alertmanagers, cfg.HostJob = nil, nil, ""
 	for _, o := range p.App.Services {
 		kind, _ := spec.Kind(o.Kind)
 		if kind.MetricsPath == "" || len(o.Ports) == 0 {
@@ -198,97 +199,50 @@ func applyPrometheus(p *Plan, s *spec.Service, c *units.Container) error {
 			cfg.HostJob = job
 		}
 	}
-	files, err := services.Prometheus(cfg)
-	if err != nil {
-		return err
-	}
-	p.applyRuntime(c, files, services.PrometheusRuntime(cfg))
-	return nil
+	return services.Prometheus(cfg)
 }
 
-func applyGrafana(p *Plan, s *spec.Service, c *units.Container) error {
-	cfg := services.DefaultGrafana()
-	cfg.Image, cfg.Port = s.Image, targetPort(s, 3000)
-	cfg.PasswordSecret = firstSecret(s, "grafana-password")
-	if pr, ok := serviceByKind(p.App, spec.KindPrometheus); ok {
-		cfg.PrometheusURL = internalURL(pr, 9090)
+func applyGrafana(p *Plan, s *spec.Service) (overlays.Component, error) {
+	pr, ok := serviceByKind(p.App, spec.KindPrometheus)
+	l, ok2 := serviceByKind(p.App, spec.KindLoki)
+	if !ok || !ok2 {
+		return overlays.Component{}, fmt.Errorf("%w: grafana needs a prometheus and a loki service", ErrMissingService)
 	}
-	if l, ok := serviceByKind(p.App, spec.KindLoki); ok {
-		cfg.LokiURL = internalURL(l, 3100)
-	}
-	files, err := services.Grafana(cfg)
-	if err != nil {
-		return err
-	}
-	p.applyRuntime(c, files, services.GrafanaRuntime(cfg))
-	c.Health = httpHealth(cfg.Port, "/api/health")
-	return nil
+	return services.Grafana(services.GrafanaConfig{
+		Port: targetPort(s, 3000), AdminUser: "admin", PasswordSecret: firstSecret(s, "grafana-password"),
+		PrometheusURL: internalURL(pr, 9090), LokiURL: internalURL(l, 3100),
+		PrometheusUID: "prometheus", LokiUID: "loki", ScrapeInterval: "15s",
+		// The dashboards' folder is named after the appliance.
+		Folder:  strings.ToUpper(p.App.Name[:1]) + p.App.Name[1:],
+		DataDir: p.DataDir("grafana"),
+	})
 }
 
-func applyLoki(p *Plan, s *spec.Service, c *units.Container) error {
-	cfg := services.DefaultLoki()
-	cfg.Image, cfg.Port = s.Image, targetPort(s, 3100)
-	files, err := services.Loki(cfg)
-	if err != nil {
-		return err
-	}
-	p.applyRuntime(c, files, services.LokiRuntime(cfg))
-	c.Health = httpHealth(cfg.Port, "/ready")
-	c.Notify = true
-	return nil
+func applyLoki(p *Plan, s *spec.Service) (overlays.Component, error) {
+	return services.Loki(services.LokiConfig{
+		Port: targetPort(s, 3100), GRPCPort: 9096, Dir: "/loki", DataDir: p.DataDir("loki"),
+		Retention: 31 * 24 * time.Hour, SchemaFrom: "2024-04-01",
+	})
 }
 
-// alloyUser is the alloy user and group of the grafana/alloy image (UID
-// 473 in its Dockerfile).
-const alloyUser = "473:473"
-
-// systemdJournalGID is the systemd-journal group of Fedora CoreOS, which
-// may read the persistent journal.
-const systemdJournalGID = "190"
-
-func applyAlloy(p *Plan, s *spec.Service, c *units.Container) error {
-	cfg := services.DefaultAlloy()
-	cfg.Image, cfg.Port = s.Image, targetPort(s, 12345)
-	if l, ok := serviceByKind(p.App, spec.KindLoki); ok {
-		cfg.PushURL = internalURL(l, 3100) + "/loki/api/v1/push"
+func applyAlloy(p *Plan, s *spec.Service) (overlays.Component, error) {
+	l, ok := serviceByKind(p.App, spec.KindLoki)
+	if !ok {
+		return overlays.Component{}, fmt.Errorf("%w: alloy needs a loki service to push to", ErrMissingService)
 	}
-	files, err := services.Alloy(cfg)
-	if err != nil {
-		return err
-	}
-	if c.User == "" {
-		// Not root: the image's alloy user, which owns its data directory,
-		// reads the journal through the systemd-journal group. Its gid is
-		// fixed on Fedora (190, Fedora's setup package, uidgid), so the
-		// container names it by number.
-		c.User = alloyUser
-		c.GroupAdd = append(c.GroupAdd, systemdJournalGID)
-	}
-	n := len(p.dataDirs)
-	p.applyRuntime(c, files, services.AlloyRuntime(cfg))
-	// A data volume kept from a release that ran Alloy as root holds
-	// root's positions and write-ahead log, which the alloy user could not
-	// update: its few files are handed over at boot.
-	for i := n; i < len(p.dataDirs); i++ {
-		p.dataDirs[i].adopt = true
-	}
-	if c.Health.Command == "" {
-		// The Alloy image is Debian-based with bash but no wget or curl.
-		c.Health = health(fmt.Sprintf(`bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d'`, cfg.Port))
-	}
-	return nil
+	return services.Alloy(services.AlloyConfig{
+		Port: targetPort(s, 12345), PushURL: internalURL(l, 3100) + "/loki/api/v1/push",
+		JournalPath: "/var/log/journal", MaxAge: "12h", DataDir: p.DataDir("alloy"),
+	})
 }
 
-func applyNodeExporter(p *Plan, s *spec.Service, c *units.Container) error {
-	cfg := services.DefaultNodeExporter()
-	cfg.Image, cfg.Port = s.Image, targetPort(s, 9100)
-	cfg.TextfileDir = p.DataDir("node-exporter", "textfile")
-	if err := cfg.Validate(); err != nil {
-		return err
+func applyNodeExporter(p *Plan, s *spec.Service) (overlays.Component, error) {
+	cfg := services.NodeExporterConfig{Port: targetPort(s, 9100), TextfileDir: p.DataDir("node-exporter", "textfile"), RootfsMount: "/host"}
+	k, err := services.NodeExporter(cfg)
+	if err != nil {
+		return k, err
 	}
-	p.applyRuntime(c, nil, services.NodeExporterRuntime(cfg))
-	c.Health = httpHealth(cfg.Port, "/metrics")
-	return p.hostMetrics(cfg.TextfileDir)
+	return k, p.hostMetrics(cfg.TextfileDir)
 }
 
 // hostMetrics adds the job that writes what the node exporter cannot see
@@ -314,27 +268,30 @@ func (p *Plan) hostMetrics(textfileDir string) error {
 	return p.add(files, us, nil)
 }
 
-func applyAlertmanager(p *Plan, s *spec.Service, c *units.Container) error {
-	cfg := services.DefaultAlertmanager()
-	cfg.Image, cfg.Port = s.Image, targetPort(s, 9093)
-	if len(s.Ports) > 0 {
-		// Links in notifications point where an SSH tunnel to the
-		// loopback port shows the UI.
-		cfg.ExternalURL = fmt.Sprintf("http://127.0.0.1:%d", s.Ports[0].Port)
-	}
+func applyAlertmanager(p *Plan, s *spec.Service) (overlays.Component, error) {
 	al := p.App.Alerts
-	if len(al.GroupBy) > 0 {
-		cfg.GroupBy = al.GroupBy
+	cfg := services.AlertmanagerConfig{
+		Port: targetPort(s, 9093), GroupBy: al.GroupBy,
+		GroupWait: al.GroupWait, GroupInterval: al.GroupInterval, RepeatInterval: al.RepeatInterval,
+		CredentialsDir: p.DataDir("alertmanager", "credentials"), DataDir: p.DataDir("alertmanager", "data"),
+	}
+	// Alertmanager's own defaults where the spec says nothing.
+	if len(cfg.GroupBy) == 0 {
+		cfg.GroupBy = []string{"alertname", "appliance", "job"}
 	}
 	for _, d := range []struct {
 		dst *string
-		v   string
-	}{
-		{&cfg.GroupWait, al.GroupWait}, {&cfg.GroupInterval, al.GroupInterval}, {&cfg.RepeatInterval, al.RepeatInterval},
-	} {
-		if d.v != "" {
-			*d.dst = d.v
+		def string
+	}{{&cfg.GroupWait, "30s"}, {&cfg.GroupInterval, "5m"}, {&cfg.RepeatInterval, "4h"}} {
+		if *d.dst == "" {
+			*d.dst = d.def
 		}
+	}
+	// Links in notifications point where an SSH tunnel to the loopback
+	// port shows the UI.
+	cfg.ExternalURL = fmt.Sprintf("http://127.0.0.1:%d", cfg.Port)
+	if len(s.Ports) > 0 {
+		cfg.ExternalURL = fmt.Sprintf("http://127.0.0.1:%d", s.Ports[0].Port)
 	}
 	for i := range al.Receivers {
 		r := &al.Receivers[i]
@@ -352,77 +309,36 @@ func applyAlertmanager(p *Plan, s *spec.Service, c *units.Container) error {
 		}
 		cfg.Receivers = append(cfg.Receivers, rc)
 	}
-	files, err := services.Alertmanager(cfg)
-	if err != nil {
-		return err
-	}
-	// The data and credentials directories land on the data filesystem
-	// (applyRuntime maps them), owned by the container's user.
-	p.applyRuntime(c, files, services.AlertmanagerRuntime(cfg))
-	return nil
+	return services.Alertmanager(cfg)
 }
 
-// ensureSecret mounts a secret the recipe needs even when the spec's
-// service does not list it.
-func ensureSecret(c *units.Container, name, uid string) {
-	for _, s := range c.Secrets {
-		if s.Name == name {
-			return
-		}
-	}
-	c.Secrets = append(c.Secrets, units.SecretMount{Name: name, Target: services.Secret{Name: name}.Path(), UID: uid, Mode: "0400"})
-}
-
-func applyPostgresExporter(p *Plan, s *spec.Service, c *units.Container) error {
-	cfg := services.DefaultPostgresExporter()
-	cfg.Image, cfg.Port = s.Image, targetPort(s, 9187)
-	cfg.Database, cfg.User = p.App.Name, p.App.Name
+func applyPostgresExporter(p *Plan, s *spec.Service) (overlays.Component, error) {
 	pg, ok := serviceByKind(p.App, spec.KindPostgres)
 	if !ok {
-		return fmt.Errorf("%w: a postgres-exporter needs a postgres service", ErrMissingService)
+		return overlays.Component{}, fmt.Errorf("%w: a postgres-exporter needs a postgres service", ErrMissingService)
 	}
-	cfg.Host, cfg.DBPort = pg.Name, targetPort(pg, 5432)
-	cfg.PasswordSecret = firstSecret(pg, "postgres-password")
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	ensureSecret(c, cfg.PasswordSecret, "65534")
-	p.applyRuntime(c, nil, services.PostgresExporterRuntime(cfg))
-	return nil
+	return services.PostgresExporter(services.PostgresExporterConfig{
+		Port: targetPort(s, 9187), Host: pg.Name, DBPort: targetPort(pg, 5432),
+		Database: p.App.Name, User: p.App.Name, PasswordSecret: firstSecret(pg, "postgres-password"),
+	})
 }
 
-func applyRedisExporter(p *Plan, s *spec.Service, c *units.Container) error {
-	cfg := services.DefaultRedisExporter()
-	cfg.Image, cfg.Port = s.Image, targetPort(s, 9121)
+func applyRedisExporter(p *Plan, s *spec.Service) (overlays.Component, error) {
 	r, ok := serviceByKind(p.App, spec.KindRedis)
 	if !ok {
-		return fmt.Errorf("%w: a redis-exporter needs a redis service", ErrMissingService)
+		return overlays.Component{}, fmt.Errorf("%w: a redis-exporter needs a redis service", ErrMissingService)
 	}
-	cfg.Addr = fmt.Sprintf("%s:%d", r.Name, targetPort(r, 6379))
-	cfg.PasswordSecret = firstSecret(r, "redis-password")
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	rt := services.RedisExporterRuntime(cfg)
-	p.applyRuntime(c, nil, rt)
-	// Quadlet's Secret= key mounts files only; the exporter wants the
-	// password in its environment.
-	for _, env := range sortedKeys(rt.EnvSecrets) {
-		c.PodmanArgs = append(c.PodmanArgs, fmt.Sprintf("--secret=%s,type=env,target=%s", rt.EnvSecrets[env], env))
-	}
-	return nil
+	return services.RedisExporter(services.RedisExporterConfig{
+		Port: targetPort(s, 9121), Addr: fmt.Sprintf("%s:%d", r.Name, targetPort(r, 6379)),
+		PasswordSecret: firstSecret(r, "redis-password"),
+	})
 }
 
-func applyNginxExporter(p *Plan, s *spec.Service, c *units.Container) error {
-	cfg := services.DefaultNginxExporter()
-	cfg.Image, cfg.Port = s.Image, targetPort(s, 9113)
+func applyNginxExporter(p *Plan, s *spec.Service) (overlays.Component, error) {
 	if _, ok := serviceByKind(p.App, spec.KindEdge); !ok {
-		return fmt.Errorf("%w: an nginx-exporter needs an edge service", ErrMissingService)
+		return overlays.Component{}, fmt.Errorf("%w: an nginx-exporter needs an edge service", ErrMissingService)
 	}
-	cfg.ScrapeURI = fmt.Sprintf("http://127.0.0.1:%d/stub_status", spec.NginxStatusPort)
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	p.applyRuntime(c, nil, services.NginxExporterRuntime(cfg))
-	return nil
+	return services.NginxExporter(services.NginxExporterConfig{
+		Port: targetPort(s, 9113), ScrapeURI: fmt.Sprintf("http://127.0.0.1:%d/stub_status", spec.NginxStatusPort),
+	})
 }

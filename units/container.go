@@ -13,6 +13,8 @@ type Container struct {
 	Name        string
 	Description string
 	Image       string
+	// Entrypoint replaces the image's entrypoint when not empty.
+	Entrypoint string
 	// Exec overrides the image's command.
 	Exec []string
 	// Network is the Quadlet network file name (e.g. "clipper.network") or
@@ -232,8 +234,12 @@ func (c Container) Unit() Unit {
 	if len(c.Exec) > 0 {
 		w("Exec", shellJoin(c.Exec))
 	}
-	if len(c.PodmanArgs) > 0 {
-		w("PodmanArgs", shellJoin(c.PodmanArgs))
+	args := c.PodmanArgs
+	if c.Entrypoint != "" {
+		args = append([]string{"--entrypoint=" + c.Entrypoint}, args...)
+	}
+	if len(args) > 0 {
+		w("PodmanArgs", shellJoin(args))
 	}
 	b.WriteString("\n[Service]\n")
 	w("Restart", "always")

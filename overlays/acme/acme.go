@@ -15,7 +15,6 @@ import (
 
 	"github.com/kiln-dev/kiln/internal/valid"
 	"github.com/kiln-dev/kiln/overlays"
-	"github.com/kiln-dev/kiln/overlays/nginx"
 	"github.com/kiln-dev/kiln/units"
 )
 
@@ -68,24 +67,25 @@ type Config struct {
 	KeyType string
 	// SelfSignedDays is the first-boot certificate's lifetime.
 	SelfSignedDays int
-	// TLSDir is where nginx reads the certificate (nginx.TLSDir).
+	// TLSDir is where the edge reads the certificate.
 	TLSDir string
-	// Webroot is nginx's ACME challenge root (nginx.ACMEWebroot).
+	// Webroot is the edge's ACME challenge root.
 	Webroot string
 	// NginxService is the systemd service of the edge that serves the
-	// certificate and is reloaded when it changes (nginx.ServiceName).
+	// certificate and is reloaded when it changes (<service name>.service).
 	NginxService string
 	// TextfileDir is the node exporter's textfile directory, where the
 	// attempts' metrics go; empty writes none.
 	TextfileDir string
 }
 
-// DefaultConfig issues from Let's Encrypt production.
-func DefaultConfig(email string, domains ...string) Config {
+// DefaultConfig issues from Let's Encrypt production for the edge service
+// edge, which reads the certificate from tlsDir and serves the challenges
+// from webroot.
+func DefaultConfig(edge, tlsDir, webroot, email string, domains ...string) Config {
 	return Config{
 		Domains: domains, Email: email, Directory: LetsEncryptProduction, KeyType: "ecdsa",
-		SelfSignedDays: 30, TLSDir: nginx.TLSDir, Webroot: nginx.ACMEWebroot,
-		NginxService: nginx.ServiceName,
+		SelfSignedDays: 30, TLSDir: tlsDir, Webroot: webroot, NginxService: edge,
 	}
 }
 
@@ -162,7 +162,7 @@ func (c Config) validateSelfSigned() error {
 	if c.SelfSignedDays < 1 || c.SelfSignedDays > 825 {
 		return bad("self_signed_days", c.SelfSignedDays, ErrDays)
 	}
-	if c.NginxService != "" && !serviceRe.MatchString(c.NginxService) {
+	if !serviceRe.MatchString(c.NginxService) {
 		return bad("nginx_service", c.NginxService, ErrPath)
 	}
 	if !pathRe.MatchString(c.TLSDir) {
@@ -238,9 +238,6 @@ func SelfSigned(c Config) ([]overlays.File, []units.Unit, error) {
 // render writes the self-signed part, and the issuance part when asked.
 func render(c Config, issue bool) ([]overlays.File, []units.Unit, error) {
 	svc := c.NginxService
-	if svc == "" {
-		svc = nginx.ServiceName
-	}
 	v := view{Config: c, Names: strings.Join(c.Domains, " "), HookDir: HookDir, StateDir: StateDir,
 		SelfSignedScript: SelfSignedScript, ReloadScript: ReloadScript, AttemptScript: AttemptScript,
 		Image: CertbotImage, CertName: CertName, Nginx: svc, SelfSignedUnit: SelfSignedUnit}

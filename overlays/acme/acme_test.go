@@ -19,7 +19,7 @@ import (
 )
 
 func TestRenderGolden(t *testing.T) {
-	c := DefaultConfig("ops@clipper.example.com", "clipper.example.com", "www.clipper.example.com")
+	c := testConfig("ops@clipper.example.com", "clipper.example.com", "www.clipper.example.com")
 	files, us, err := Render(c)
 	if err != nil {
 		t.Fatal(err)
@@ -82,34 +82,42 @@ func TestValidate(t *testing.T) {
 		"tls dir":      {func(c *Config) { c.TLSDir = "tls" }, ErrPath, "tls_dir"},
 		"webroot":      {func(c *Config) { c.Webroot = "/var/www acme" }, ErrPath, "webroot"},
 	}
-	testutil.FieldErrors(t, func() Config { return DefaultConfig("ops@example.com", "example.com") }, func(c Config) error { _, _, err := Render(c); return err }, cases)
+	testutil.FieldErrors(t, func() Config { return testConfig("ops@example.com", "example.com") }, func(c Config) error { _, _, err := Render(c); return err }, cases)
 }
 
 // TestUnits has Quadlet and systemd-analyze judge the units together with
 // the nginx container they are ordered against.
 func TestUnits(t *testing.T) {
-	_, us, err := Render(DefaultConfig("ops@example.com", "example.com"))
+	_, us, err := Render(testConfig("ops@example.com", "example.com"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, nu, err := nginx.Render(nginx.DefaultConfig("example.com"))
+	// The edge's container as the builder writes it: the nginx
+	// component's part, and the name and image the spec gives.
+	ec := nginx.DefaultConfig("example.com")
+	ec.Backend, ec.Frontend = "127.0.0.1:8080", "127.0.0.1:8081"
+	ec.CertPath, ec.KeyPath, ec.ChainPath = testTLSDir+"/fullchain.pem", testTLSDir+"/privkey.pem", testTLSDir+"/chain.pem"
+	ec.ACMEWebroot = testWebroot
+	edge, err := nginx.Edge(ec, testEdge)
 	if err != nil {
 		t.Fatal(err)
 	}
+	edge.Container.Name, edge.Container.Image = testEdge, "docker.io/library/nginx:1.28.0-alpine"
+	edge.Container.After = []string{SelfSignedUnit}
 	set := map[string]string{}
-	for _, u := range append(us, nu...) {
+	for _, u := range append(us, edge.Container.Unit()) {
 		set[u.Name] = u.Contents
 	}
 	generated := judge.VerifyUnitSet(t, set)
-	if _, ok := generated[nginx.ServiceName]; !ok {
-		t.Errorf("Quadlet generated no %s", nginx.ServiceName)
+	if _, ok := generated[testEdge+".service"]; !ok {
+		t.Errorf("Quadlet generated no %s.service", testEdge)
 	}
 }
 
 // script writes one rendered script to dir and returns its path.
 func script(t *testing.T, dir, name string) string {
 	t.Helper()
-	files, _, err := Render(DefaultConfig("ops@example.com", "example.com"))
+	files, _, err := Render(testConfig("ops@example.com", "example.com"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +208,8 @@ func TestSelfSigned(t *testing.T) {
 	c.ConfigDir, c.ACMEWebroot, c.TempDir = work, filepath.Join(work, "webroot"), work
 	c.PIDPath, c.ErrorLog, c.AccessLog = filepath.Join(work, "nginx.pid"), filepath.Join(work, "error.log"), filepath.Join(work, "access.log")
 	c.User, c.ListenHTTP2Flag = "", true
-	files, _, err := nginx.Render(c)
+	c.Backend, c.Frontend = "127.0.0.1:8080", "127.0.0.1:8081"
+	files, err := nginx.Render(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -425,7 +434,7 @@ func mustRead(t *testing.T, p string) string {
 
 // TestScriptsShellcheck has shellcheck judge every script as installed.
 func TestScriptsShellcheck(t *testing.T) {
-	files, _, err := Render(DefaultConfig("ops@example.com", "example.com"))
+	files, _, err := Render(testConfig("ops@example.com", "example.com"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,7 +456,7 @@ func TestScriptsShellcheck(t *testing.T) {
 // certificate without a contact address, and nothing that would contact a
 // CA.
 func TestSelfSignedNeedsNoEmail(t *testing.T) {
-	c := DefaultConfig("", "localhost")
+	c := testConfig("", "localhost")
 	files, us, err := SelfSigned(c)
 	if err != nil {
 		t.Fatal(err)
@@ -462,4 +471,16 @@ func TestSelfSignedNeedsNoEmail(t *testing.T) {
 	if _, _, err := SelfSigned(c); !errors.Is(err, ErrDomain) {
 		t.Errorf("SelfSigned(bad name) = %v, want ErrDomain", err)
 	}
+}
+
+// The edge as Clipper names it, and its certificate and webroot paths.
+const (
+	testEdge    = "edge"
+	testTLSDir  = "/var/lib/kiln/tls"
+	testWebroot = "/var/lib/kiln/acme-webroot"
+)
+
+// testConfig is Clipper's ACME configuration for the edge above.
+func testConfig(email string, domains ...string) Config {
+	return DefaultConfig(testEdge+".service", testTLSDir, testWebroot, email, domains...)
 }

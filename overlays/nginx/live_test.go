@@ -82,7 +82,7 @@ func newEdgeAt(t *testing.T, dir, inside, backend, frontend string, mut ...func(
 	e.pool.AppendCertsFromPEM(ca)
 	cert, key := filepath.Join(inside, "fullchain.pem"), filepath.Join(inside, "privkey.pem")
 
-	c := DefaultConfig(testHost)
+	c := clipperEdge(testHost)
 	c.HTTPPort, c.HTTPSPort = freePort(t), freePort(t)
 	c.StatusPort = freePort(t)
 	c.ListenAddresses = []string{"127.0.0.1"}
@@ -105,7 +105,7 @@ func newEdgeAt(t *testing.T, dir, inside, backend, frontend string, mut ...func(
 		m(&c)
 	}
 	e.cfg = c
-	files, _, err := Render(c)
+	files, err := Render(c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 // Package nginx renders the TLS edge: an nginx configuration (TLS 1.2/1.3,
 // HSTS, OCSP stapling, security headers, rate limits, the ACME webroot) and
-// the Quadlet container that runs it with host networking.
+// the edge's part of the container that runs it with host networking.
 package nginx
 
 import (
@@ -18,25 +18,9 @@ import (
 	"github.com/kiln-dev/kiln/units"
 )
 
-// Paths and names on the server, shared with the acme package.
-const (
-	// ConfigDir holds nginx.conf and its includes on the host; it is
-	// mounted read-only at the same path in the container.
-	ConfigDir = "/etc/kiln/nginx"
-	// TLSDir holds the certificate nginx serves (fullchain.pem,
-	// privkey.pem, chain.pem); written by the acme units.
-	TLSDir = "/var/lib/kiln/tls"
-	// ACMEWebroot is where HTTP-01 challenge files are placed.
-	ACMEWebroot = "/var/lib/kiln/acme-webroot"
-	// ContainerName is the running container's name, for reloads.
-	ContainerName = "kiln-nginx"
-	// QuadletName is the Quadlet file; ServiceName the unit it generates.
-	QuadletName = "kiln-nginx.container"
-	// ServiceName is the systemd service Quadlet generates from QuadletName.
-	ServiceName = "kiln-nginx.service"
-	// Image is the pinned nginx image (stable branch, Alpine base).
-	Image = "docker.io/library/nginx:1.28.0-alpine"
-)
+// ConfigDir holds nginx.conf and its includes on the host; it is mounted
+// read-only at the same path in the container.
+const ConfigDir = "/etc/kiln/nginx"
 
 //go:embed nginx.conf.tmpl
 var confTmpl string
@@ -47,14 +31,10 @@ var headersTmpl string
 //go:embed proxy.conf.tmpl
 var proxyTmpl string
 
-//go:embed kiln-nginx.container.tmpl
-var containerTmpl string
-
 var (
-	confT      = template.Must(template.New("nginx.conf").Parse(confTmpl))
-	headersT   = template.Must(template.New("security-headers.conf").Parse(headersTmpl))
-	proxyT     = template.Must(template.New("proxy.conf").Parse(proxyTmpl))
-	containerT = template.Must(template.New(QuadletName).Parse(containerTmpl))
+	confT    = template.Must(template.New("nginx.conf").Parse(confTmpl))
+	headersT = template.Must(template.New("security-headers.conf").Parse(headersTmpl))
+	proxyT   = template.Must(template.New("proxy.conf").Parse(proxyTmpl))
 )
 
 // Rate is a request rate per client address with a burst allowance.
@@ -119,19 +99,14 @@ type Config struct {
 	ListenHTTP2Flag bool
 }
 
-// DefaultConfig is Clipper's edge for the given server names.
+// DefaultConfig is kiln's edge for the given server names; the plan sets
+// the upstreams and the certificate's paths.
 func DefaultConfig(serverNames ...string) Config {
 	return Config{
 		ServerNames:           serverNames,
 		HTTPPort:              80,
 		HTTPSPort:             443,
 		ListenAddresses:       []string{"*", "::"},
-		Backend:               "127.0.0.1:8080",
-		Frontend:              "127.0.0.1:8081",
-		CertPath:              TLSDir + "/fullchain.pem",
-		KeyPath:               TLSDir + "/privkey.pem",
-		ChainPath:             TLSDir + "/chain.pem",
-		ACMEWebroot:           ACMEWebroot,
 		Resolvers:             []string{"1.1.1.1", "9.9.9.9"},
 		General:               Rate{PerMinute: 600, Burst: 50},
 		Auth:                  Rate{PerMinute: 10, Burst: 5},
@@ -340,11 +315,11 @@ func cspOK(s string) bool {
 	return !strings.ContainsAny(s, "\"\\{}\n\r$")
 }
 
-// Render returns nginx.conf with its includes and the Quadlet container.
-func Render(c Config) ([]overlays.File, []units.Unit, error) {
+// Render returns nginx.conf with its includes.
+func Render(c Config) ([]overlays.File, error) {
 	v, err := c.view()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	var files []overlays.File
 	for _, f := range []struct {
@@ -353,15 +328,40 @@ func Render(c Config) ([]overlays.File, []units.Unit, error) {
 	}{{"nginx.conf", confT}, {"proxy.conf", proxyT}, {"security-headers.conf", headersT}} {
 		var b bytes.Buffer
 		if err := f.t.Execute(&b, v); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		files = append(files, overlays.File{Path: c.ConfigDir + "/" + f.name, Mode: 0o644, Contents: b.Bytes()})
 	}
-	var u bytes.Buffer
-	if err := containerT.Execute(&u, struct {
-		Image, Name, ConfigDir, TLSDir, Webroot, ConfPath string
-	}{Image, ContainerName, c.ConfigDir, path.Dir(c.CertPath), c.ACMEWebroot, c.ConfigDir + "/nginx.conf"}); err != nil {
-		return nil, nil, err
+	return files, nil
+}
+
+// Edge is the edge component: the configuration files and the part of
+// the container named name that runs nginx on the host's network, so 80
+// and 443 are plain input-chain ports for the firewall.
+func Edge(c Config, name string) (overlays.Component, error) {
+	files, err := Render(c)
+	if err != nil {
+		return overlays.Component{}, err
 	}
-	return files, []units.Unit{{Name: QuadletName, Contents: u.String(), Enabled: true}}, nil
+	tls := path.Dir(c.CertPath)
+	return overlays.Component{Files: files, Container: units.Container{
+		Exec: []string{"nginx", "-c", c.ConfigDir + "/nginx.conf"},
+		Mounts: []units.Mount{
+			{Source: c.ConfigDir, Target: c.ConfigDir, ReadOnly: true},
+			{Source: tls, Target: tls, ReadOnly: true},
+			{Source: c.ACMEWebroot, Target: c.ACMEWebroot, ReadOnly: true},
+		},
+		Network:        "host",
+		ReadOnly:       true,
+		Tmpfs:          []string{"/var/cache/nginx"},
+		DropCapability: []string{"ALL"},
+		AddCapability:  []string{"CHOWN", "SETUID", "SETGID", "NET_BIND_SERVICE", "DAC_OVERRIDE"},
+		// Podman refuses to mount a missing source; first boot has no
+		// certificate directory yet.
+		ExecStartPre: []string{"/usr/bin/mkdir -p " + tls + " " + c.ACMEWebroot},
+		// nginx is PID 1 in the container; HUP re-reads config and
+		// certificates.
+		ExecReload: "/usr/bin/podman kill --signal HUP " + name,
+		Health:     units.Health{Command: fmt.Sprintf("curl -fsk -o /dev/null https://127.0.0.1:%d/health", c.HTTPSPort)},
+	}}, nil
 }

@@ -6,12 +6,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kiln-dev/kiln/internal/judge"
 	"github.com/kiln-dev/kiln/internal/testutil"
 )
 
 func TestRenderGolden(t *testing.T) {
-	files, us, err := Render(DefaultConfig("clipper.example.com", "www.clipper.example.com"))
+	files, err := Render(clipperEdge("clipper.example.com", "www.clipper.example.com"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,22 +24,18 @@ func TestRenderGolden(t *testing.T) {
 		}
 		testutil.Golden(t, filepath.Join("testdata", filepath.Base(f.Path)), f.Contents)
 	}
-	if len(us) != 1 || us[0].Name != QuadletName || !us[0].Enabled || !us[0].IsQuadlet() {
-		t.Fatalf("unexpected units %+v", us)
-	}
-	testutil.Golden(t, filepath.Join("testdata", QuadletName), []byte(us[0].Contents))
 }
 
 // TestRenderVariants records the legacy http2 syntax, a non-standard HTTPS
 // port in the redirect, and IPv6 listen and resolver addresses.
 func TestRenderVariants(t *testing.T) {
-	c := DefaultConfig("example.test")
+	c := clipperEdge("example.test")
 	c.ListenHTTP2Flag = true
 	c.HTTPPort, c.HTTPSPort = 8080, 8443
 	c.ListenAddresses = []string{"127.0.0.1", "::1"}
 	c.Resolvers = []string{"2606:4700:4700::1111"}
 	c.AuthPaths = nil
-	files, _, err := Render(c)
+	files, err := Render(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,9 +72,9 @@ func TestValidate(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			c := DefaultConfig("example.com")
+			c := clipperEdge("example.com")
 			tc.mut(&c)
-			_, _, err := Render(c)
+			_, err := Render(c)
 			if !errors.Is(err, tc.err) {
 				t.Fatalf("got %v, want %v", err, tc.err)
 			}
@@ -87,25 +82,5 @@ func TestValidate(t *testing.T) {
 				t.Errorf("error %q does not name field %q", err, tc.field)
 			}
 		})
-	}
-}
-
-// TestQuadlet has Quadlet translate the container unit and systemd-analyze
-// verify the service it generates.
-func TestQuadlet(t *testing.T) {
-	_, us, err := Render(DefaultConfig("example.com"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	generated := judge.VerifyUnitSet(t, map[string]string{us[0].Name: us[0].Contents})
-	s, ok := generated[ServiceName]
-	if !ok {
-		t.Fatalf("Quadlet generated no service: %v", generated)
-	}
-	for _, want := range []string{"--network host", "--read-only", "--cap-drop all", "no-new-privileges",
-		"-v /etc/kiln/nginx:/etc/kiln/nginx:ro,z", Image + " nginx -c /etc/kiln/nginx/nginx.conf", "ExecReload="} {
-		if !strings.Contains(s, want) {
-			t.Errorf("generated service lacks %q", want)
-		}
 	}
 }

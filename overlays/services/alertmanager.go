@@ -7,13 +7,12 @@ import (
 
 	"github.com/kiln-dev/kiln/internal/valid"
 	"github.com/kiln-dev/kiln/overlays"
+	"github.com/kiln-dev/kiln/units"
 )
 
 // AlertmanagerConfig is the Alertmanager configuration: where Prometheus's
 // alerts go, how they are grouped and how often they repeat.
 type AlertmanagerConfig struct {
-	// Image is the container image.
-	Image string
 	// Port Alertmanager listens on (UI and API).
 	Port int
 	// ExternalURL is the address notifications link back to. The UI is on
@@ -34,6 +33,9 @@ type AlertmanagerConfig struct {
 	// the data filesystem: the operator provisions its files once and
 	// rebuilds keep them; they are never part of the image.
 	CredentialsDir string
+	// DataDir holds Alertmanager's silences and notification log, on the
+	// data filesystem.
+	DataDir string
 }
 
 // AlertReceiver is one destination of notifications. Exactly one of Email,
@@ -99,28 +101,9 @@ type NtfyReceiver struct {
 	TokenFile string
 }
 
-// DefaultAlertmanager returns Clipper's Alertmanager configuration, with no
-// receiver.
-func DefaultAlertmanager() AlertmanagerConfig {
-	return AlertmanagerConfig{
-		Image:          "quay.io/prometheus/alertmanager:latest",
-		Port:           9093,
-		ExternalURL:    "http://127.0.0.1:9093",
-		GroupBy:        []string{"alertname", "appliance", "job"},
-		GroupWait:      "30s",
-		GroupInterval:  "5m",
-		RepeatInterval: "4h",
-		CredentialsDir: AlertmanagerCredentialsDir,
-	}
-}
-
 // Paths of the Alertmanager files, on the server and in the container.
 const (
-	AlertmanagerConfigDir = ConfigRoot + "/alertmanager"
-	AlertmanagerDataDir   = DataRoot + "/alertmanager/data"
-	// AlertmanagerCredentialsDir is where the operator puts receiver
-	// passwords and tokens (readable by the container's user, 65534).
-	AlertmanagerCredentialsDir   = DataRoot + "/alertmanager/credentials"
+	AlertmanagerConfigDir        = ConfigRoot + "/alertmanager"
 	alertmanagerConfMount        = "/etc/alertmanager"
 	alertmanagerDataMount        = "/alertmanager"
 	alertmanagerCredentialsMount = "/etc/alertmanager-credentials"
@@ -135,9 +118,6 @@ var Severities = []string{"critical", "warning"}
 
 // Validate checks the configuration without rendering it.
 func (c AlertmanagerConfig) Validate() error {
-	if err := checkNonEmpty("alertmanager image", c.Image); err != nil {
-		return err
-	}
 	if err := checkPort("alertmanager port", c.Port); err != nil {
 		return err
 	}
@@ -252,9 +232,9 @@ type alertmanagerRoute struct {
 }
 
 // Alertmanager renders alertmanager.yml.
-func Alertmanager(cfg AlertmanagerConfig) ([]overlays.File, error) {
+func Alertmanager(cfg AlertmanagerConfig) (overlays.Component, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return overlays.Component{}, err
 	}
 	var routes []alertmanagerRoute
 	for _, r := range cfg.Receivers {
@@ -270,19 +250,19 @@ func Alertmanager(cfg AlertmanagerConfig) ([]overlays.File, error) {
 		Routes           []alertmanagerRoute
 		CredentialsMount string
 	}{cfg, AlertmanagerUIReceiver, routes, alertmanagerCredentialsMount}
-	conf, err := render("alertmanager.yml.tmpl", data)
+	files, err := renderFiles(data, tmplFile{"alertmanager.yml.tmpl", AlertmanagerConfigDir + "/" + alertmanagerConfFileName})
 	if err != nil {
-		return nil, err
+		return overlays.Component{}, err
 	}
-	return []overlays.File{{Path: AlertmanagerConfigDir + "/" + alertmanagerConfFileName, Mode: 0o644, Contents: conf}}, nil
+	return overlays.Component{Files: files, Container: alertmanagerContainer(cfg),
+		DataDirs: []overlays.DataDir{{Path: cfg.CredentialsDir}, {Path: cfg.DataDir}}}, nil
 }
 
-// AlertmanagerRuntime describes the Alertmanager container. Clustering is
+// alertmanagerContainer is the Alertmanager container. Clustering is
 // off (an empty cluster address): a single appliance has no peers, and the
 // gossip port would otherwise listen on every interface of the container.
-func AlertmanagerRuntime(cfg AlertmanagerConfig) Runtime {
-	return Runtime{
-		Image: cfg.Image,
+func alertmanagerContainer(cfg AlertmanagerConfig) units.Container {
+	return units.Container{
 		Exec: []string{
 			"--config.file=" + alertmanagerConfMount + "/" + alertmanagerConfFileName,
 			"--storage.path=" + alertmanagerDataMount,
@@ -290,13 +270,12 @@ func AlertmanagerRuntime(cfg AlertmanagerConfig) Runtime {
 			"--web.external-url=" + cfg.ExternalURL,
 			"--cluster.listen-address=",
 		},
-		Mounts: []Mount{
+		Mounts: []units.Mount{
 			{Source: AlertmanagerConfigDir, Target: alertmanagerConfMount, ReadOnly: true},
 			{Source: cfg.CredentialsDir, Target: alertmanagerCredentialsMount, ReadOnly: true},
-			{Source: AlertmanagerDataDir, Target: alertmanagerDataMount},
+			{Source: cfg.DataDir, Target: alertmanagerDataMount},
 		},
-		Ports:     []int{cfg.Port},
-		HealthCmd: fmt.Sprintf("wget -q -O /dev/null http://127.0.0.1:%d/-/ready", cfg.Port),
+		Health: httpHealth(cfg.Port, "/-/ready"),
 	}
 }
 
@@ -348,7 +327,7 @@ func checkFileName(field, v string) error {
 		return err
 	}
 	if strings.Contains(v, "/") || v == "." || v == ".." {
-		return fmt.Errorf("%s %q: want a file name in %s, without slashes: %w", field, v, AlertmanagerCredentialsDir, ErrInvalidValue)
+		return fmt.Errorf("%s %q: want a file name in the credentials directory, without slashes: %w", field, v, ErrInvalidValue)
 	}
 	return nil
 }

@@ -15,7 +15,7 @@ import (
 // alertmanagerWithReceivers is Clipper's Alertmanager with one receiver of
 // each kind, routed by severity.
 func alertmanagerWithReceivers() AlertmanagerConfig {
-	c := DefaultAlertmanager()
+	c := clipperAlertmanager()
 	c.Receivers = []AlertReceiver{
 		{Name: "ops-email", Severities: []string{"critical", "warning"}, Email: &EmailReceiver{
 			To: []string{"ops@example.com", "oncall@example.com"}, From: "alerts@example.com",
@@ -29,16 +29,17 @@ func alertmanagerWithReceivers() AlertmanagerConfig {
 }
 
 func TestAlertmanagerGolden(t *testing.T) {
-	files, err := Alertmanager(alertmanagerWithReceivers())
+	// Clipper configures no receiver: alerts show in the UI only.
+	none, err := filesOf(Alertmanager(clipperAlertmanager()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	goldenFiles(t, "alertmanager", files)
-	none, err := Alertmanager(DefaultAlertmanager())
+	goldenFiles(t, "alertmanager", none)
+	files, err := filesOf(Alertmanager(alertmanagerWithReceivers()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	testutil.Golden(t, filepath.Join("testdata", "golden", "alertmanager", "alertmanager.yml.no-receivers"), none[0].Contents)
+	testutil.Golden(t, filepath.Join("testdata", "golden", "alertmanager", "alertmanager.yml.receivers"), files[0].Contents)
 }
 
 // TestAlertmanagerAmtool judges every shape of generated configuration with
@@ -53,10 +54,10 @@ func TestAlertmanagerAmtool(t *testing.T) {
 		critical, warning string
 	}{
 		"receivers":    {alertmanagerWithReceivers(), "ops-email,pager,chat,phone", "ops-email,chat"},
-		"no receivers": {DefaultAlertmanager(), AlertmanagerUIReceiver, AlertmanagerUIReceiver},
+		"no receivers": {clipperAlertmanager(), AlertmanagerUIReceiver, AlertmanagerUIReceiver},
 	} {
 		t.Run(name, func(t *testing.T) {
-			files, err := Alertmanager(tc.cfg)
+			files, err := filesOf(Alertmanager(tc.cfg))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -88,7 +89,7 @@ func TestAlertmanagerAmtool(t *testing.T) {
 // credentials directory, which the container mounts read-only.
 func TestAlertmanagerNoSecretInConfig(t *testing.T) {
 	cfg := alertmanagerWithReceivers()
-	files, err := Alertmanager(cfg)
+	files, err := filesOf(Alertmanager(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,16 +115,13 @@ func TestAlertmanagerNoSecretInConfig(t *testing.T) {
 			}
 		}
 	}
-	rt := AlertmanagerRuntime(cfg)
+	rt := mustRender(t)(Alertmanager(cfg)).Container
 	found := false
 	for _, m := range rt.Mounts {
-		found = found || (m.Source == AlertmanagerCredentialsDir && m.Target == alertmanagerCredentialsMount && m.ReadOnly)
+		found = found || (m.Source == cfg.CredentialsDir && m.Target == alertmanagerCredentialsMount && m.ReadOnly)
 	}
 	if !found {
 		t.Errorf("credentials directory is not mounted read-only: %+v", rt.Mounts)
-	}
-	if !strings.HasPrefix(AlertmanagerCredentialsDir, DataRoot+"/") || !strings.HasPrefix(AlertmanagerDataDir, DataRoot+"/") {
-		t.Errorf("credentials and data must live on the data filesystem")
 	}
 }
 
@@ -147,7 +145,7 @@ func TestAlertmanagerValidate(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			cfg := alertmanagerWithReceivers()
 			mutate(&cfg)
-			_, err := Alertmanager(cfg)
+			_, err := filesOf(Alertmanager(cfg))
 			if !errors.Is(err, ErrInvalidValue) && !errors.Is(err, ErrEmptyField) && !errors.Is(err, ErrInvalidPort) {
 				t.Fatalf("got %v, want a validation error", err)
 			}

@@ -116,12 +116,12 @@ func TestAlertEmailReachesRelay(t *testing.T) {
 	t.Cleanup(func() { l.Close() })
 	go relay.serve(t, l)
 
-	am := DefaultAlertmanager()
+	am := clipperAlertmanager()
 	am.GroupWait = "1s"
 	am.Receivers = []AlertReceiver{{Name: "ops", Email: &EmailReceiver{
 		To: []string{"ops@example.com"}, From: "alerts@example.com", Smarthost: l.Addr().String(),
 		Username: "alerts@example.com", PasswordFile: "smtp-password"}}}
-	files, err := Alertmanager(am)
+	files, err := filesOf(Alertmanager(am))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -154,11 +154,11 @@ func TestAlertReachesReceiver(t *testing.T) {
 	amAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	promAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 
-	am := DefaultAlertmanager()
+	am := clipperAlertmanager()
 	am.GroupWait, am.GroupInterval = promDuration(liveGroupWait), promDuration(liveGroupEvery)
 	am.Receivers = []AlertReceiver{{Name: "test-hook", Severities: []string{"critical"},
 		Webhook: &WebhookReceiver{URL: "http://" + hl.Addr().String() + "/hook", TokenFile: "hook-token"}}}
-	amFiles, err := Alertmanager(am)
+	amFiles, err := filesOf(Alertmanager(am))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,13 +167,13 @@ func TestAlertReachesReceiver(t *testing.T) {
 	amFiles[0].Contents = []byte(strings.ReplaceAll(string(amFiles[0].Contents), alertmanagerCredentialsMount+"/", creds+"/"))
 	amDir := writeUnder(t, filepath.Join(dir, "am"), AlertmanagerConfigDir, amFiles)
 
-	prom := DefaultPrometheus()
+	prom := clipperPrometheus()
 	prom.ScrapeInterval, prom.EvaluationInterval = promDuration(liveScrape), promDuration(liveScrape)
 	prom.Alerts.ServiceDownFor, prom.Alerts.HostDownFor = liveDownFor, liveHostFor
 	prom.Jobs = []ScrapeJob{{Name: "clipper-backend", Targets: []string{tg.addr}}, {Name: "node", Targets: []string{node.addr}}}
 	prom.Alertmanagers = []string{amAddr}
 	prom.HostJob = "node"
-	promFiles, err := Prometheus(prom)
+	promFiles, err := filesOf(Prometheus(prom))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,13 +5,12 @@ import (
 	"net/url"
 
 	"github.com/kiln-dev/kiln/overlays"
+	"github.com/kiln-dev/kiln/units"
 )
 
 // AlloyConfig is the log shipper's configuration. Grafana Alloy replaces
 // Promtail, which reached end of life; Alloy is its maintained successor.
 type AlloyConfig struct {
-	// Image is the container image.
-	Image string
 	// Port is Alloy's HTTP port (UI and /metrics, scraped by Prometheus).
 	Port int
 	// PushURL is Loki's push endpoint.
@@ -22,23 +21,14 @@ type AlloyConfig struct {
 	// MaxAge is how far back Alloy reads the journal when it has no
 	// position yet (first start, or lost data volume).
 	MaxAge string
-}
-
-// DefaultAlloy returns Clipper's Alloy configuration.
-func DefaultAlloy() AlloyConfig {
-	return AlloyConfig{
-		Image:       "docker.io/grafana/alloy:latest",
-		Port:        12345,
-		PushURL:     "http://loki:3100/loki/api/v1/push",
-		JournalPath: "/var/log/journal",
-		MaxAge:      "12h",
-	}
+	// DataDir holds Alloy's positions and write-ahead log, on the data
+	// filesystem.
+	DataDir string
 }
 
 // Paths of the Alloy files, on the server and in the container.
 const (
 	AlloyConfigDir    = ConfigRoot + "/alloy"
-	AlloyDataDir      = DataRoot + "/alloy"
 	alloyConfMount    = "/etc/alloy"
 	alloyDataMount    = "/var/lib/alloy/data"
 	alloyConfFileName = "config.alloy"
@@ -46,9 +36,6 @@ const (
 
 // Validate checks the configuration without rendering it.
 func (c AlloyConfig) Validate() error {
-	if err := checkNonEmpty("alloy image", c.Image); err != nil {
-		return err
-	}
 	if err := checkPort("alloy port", c.Port); err != nil {
 		return err
 	}
@@ -68,23 +55,25 @@ func (c AlloyConfig) Validate() error {
 }
 
 // Alloy renders config.alloy.
-func Alloy(cfg AlloyConfig) ([]overlays.File, error) {
+func Alloy(cfg AlloyConfig) (overlays.Component, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return overlays.Component{}, err
 	}
-	conf, err := render("config.alloy.tmpl", cfg)
+	files, err := renderFiles(cfg, tmplFile{"config.alloy.tmpl", AlloyConfigDir + "/" + alloyConfFileName})
 	if err != nil {
-		return nil, err
+		return overlays.Component{}, err
 	}
-	return []overlays.File{{Path: AlloyConfigDir + "/" + alloyConfFileName, Mode: 0o644, Contents: conf}}, nil
+	// A data volume kept from a release that ran Alloy as root holds
+	// root's positions and write-ahead log, which the alloy user could not
+	// update: its few files are handed over at boot.
+	return overlays.Component{Files: files, Container: alloyContainer(cfg), DataDirs: []overlays.DataDir{{Path: cfg.DataDir, Adopt: true}}}, nil
 }
 
-// AlloyRuntime describes the Alloy container. It listens on every address
+// alloyContainer is the Alloy container. It listens on every address
 // of the container so Prometheus can scrape it; the journal and the
 // machine id (which names the journal directory) are mounted read-only.
-func AlloyRuntime(cfg AlloyConfig) Runtime {
-	return Runtime{
-		Image: cfg.Image,
+func alloyContainer(cfg AlloyConfig) units.Container {
+	return units.Container{
 		Exec: []string{
 			"run",
 			fmt.Sprintf("--server.http.listen-addr=0.0.0.0:%d", cfg.Port),
@@ -92,15 +81,28 @@ func AlloyRuntime(cfg AlloyConfig) Runtime {
 			"--disable-reporting",
 			alloyConfMount + "/" + alloyConfFileName,
 		},
-		Mounts: []Mount{
+		Mounts: []units.Mount{
 			{Source: AlloyConfigDir, Target: alloyConfMount, ReadOnly: true},
-			{Source: AlloyDataDir, Target: alloyDataMount},
-			{Source: cfg.JournalPath, Target: cfg.JournalPath, ReadOnly: true, HostSystem: true},
-			{Source: "/etc/machine-id", Target: "/etc/machine-id", ReadOnly: true, HostSystem: true},
+			{Source: cfg.DataDir, Target: alloyDataMount},
+			{Source: cfg.JournalPath, Target: cfg.JournalPath, ReadOnly: true, NoRelabel: true},
+			{Source: "/etc/machine-id", Target: "/etc/machine-id", ReadOnly: true, NoRelabel: true},
 		},
-		// journald must keep writing and rotating the files Alloy reads,
-		// so they keep their own labels and Alloy runs unconfined.
+		// Not root: the image's alloy user, which owns its data directory,
+		// reads the journal through the systemd-journal group. Its gid is
+		// fixed on Fedora (190, Fedora's setup package, uidgid), so the
+		// container names it by number. A spec's user replaces both.
+		User:                 alloyUser,
+		GroupAdd:             []string{systemdJournalGID},
 		SecurityLabelDisable: true,
-		Ports:                []int{cfg.Port},
+		// The Alloy image is Debian-based with bash but no wget or curl.
+		Health: health(`bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d'`, cfg.Port),
 	}
 }
+
+// alloyUser is the alloy user and group of the grafana/alloy image (UID
+// 473 in its Dockerfile).
+const alloyUser = "473:473"
+
+// systemdJournalGID is the systemd-journal group of Fedora CoreOS, which
+// may read the persistent journal.
+const systemdJournalGID = "190"

@@ -245,7 +245,7 @@ func checkAlloy(src string) error {
 }
 
 func TestAlloy(t *testing.T) {
-	files, err := Alloy(DefaultAlloy())
+	files, err := filesOf(Alloy(clipperAlloy()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +270,7 @@ func TestAlloy(t *testing.T) {
 
 // TestAlloyCheckerCatchesMistakes proves the structural check can fail.
 func TestAlloyCheckerCatchesMistakes(t *testing.T) {
-	files, err := Alloy(DefaultAlloy())
+	files, err := filesOf(Alloy(clipperAlloy()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,9 +293,9 @@ func TestAlloyCheckerCatchesMistakes(t *testing.T) {
 }
 
 func TestAlloyValidate(t *testing.T) {
-	cfg := DefaultAlloy()
+	cfg := clipperAlloy()
 	cfg.PushURL = "loki:3100"
-	if _, err := Alloy(cfg); !errors.Is(err, ErrInvalidValue) {
+	if _, err := filesOf(Alloy(cfg)); !errors.Is(err, ErrInvalidValue) {
 		t.Fatalf("got %v, want ErrInvalidValue", err)
 	}
 }

@@ -3,14 +3,15 @@ package services
 import (
 	"fmt"
 	"strconv"
+
+	"github.com/kiln-dev/kiln/overlays"
+	"github.com/kiln-dev/kiln/units"
 )
 
 // PostgresExporterConfig is the PostgreSQL exporter's configuration: it
 // logs in as the application's user (the image's superuser, which reads
 // every statistics view) with the password from the database's secret.
 type PostgresExporterConfig struct {
-	// Image is the container image.
-	Image string
 	// Port the exporter listens on.
 	Port int
 	// Host and DBPort reach the database on the container network.
@@ -22,19 +23,8 @@ type PostgresExporterConfig struct {
 	PasswordSecret string
 }
 
-// DefaultPostgresExporter returns Clipper's PostgreSQL exporter.
-func DefaultPostgresExporter() PostgresExporterConfig {
-	return PostgresExporterConfig{
-		Image: "quay.io/prometheuscommunity/postgres-exporter:latest", Port: 9187,
-		Host: "postgres", DBPort: 5432, Database: "clipper", User: "clipper", PasswordSecret: "postgres-password",
-	}
-}
-
 // Validate checks the configuration.
 func (c PostgresExporterConfig) Validate() error {
-	if err := checkNonEmpty("postgres exporter image", c.Image); err != nil {
-		return err
-	}
 	for _, p := range []struct {
 		name string
 		v    int
@@ -58,28 +48,29 @@ func PostgresExporterEnv(c PostgresExporterConfig) map[string]string {
 	return map[string]string{
 		"DATA_SOURCE_URI":       fmt.Sprintf("%s:%d/%s?sslmode=disable", c.Host, c.DBPort, c.Database),
 		"DATA_SOURCE_USER":      c.User,
-		"DATA_SOURCE_PASS_FILE": Secret{Name: c.PasswordSecret}.Path(),
+		"DATA_SOURCE_PASS_FILE": secretPath(c.PasswordSecret),
 	}
 }
 
-// PostgresExporterRuntime describes the exporter's container.
-func PostgresExporterRuntime(c PostgresExporterConfig) Runtime {
-	return Runtime{
-		Image:   c.Image,
+// PostgresExporter is the PostgreSQL exporter: no file, only its
+// container, which mounts the database's password secret even when its own
+// service does not list it.
+func PostgresExporter(c PostgresExporterConfig) (overlays.Component, error) {
+	if err := c.Validate(); err != nil {
+		return overlays.Component{}, err
+	}
+	return overlays.Component{Container: units.Container{
 		Exec:    []string{fmt.Sprintf("--web.listen-address=:%d", c.Port)},
 		Env:     PostgresExporterEnv(c),
-		Secrets: []Secret{{Name: c.PasswordSecret, UID: 65534, GID: 65534, Mode: 0o400}},
-		Ports:   []int{c.Port},
+		Secrets: []units.SecretMount{secret(c.PasswordSecret, "65534")},
 		// The image is built on Prometheus's busybox, which has wget;
 		// the landing page answers without querying the database.
-		HealthCmd: fmt.Sprintf("wget -q -O /dev/null http://127.0.0.1:%d/", c.Port),
-	}
+		Health: httpHealth(c.Port, "/"),
+	}}, nil
 }
 
 // RedisExporterConfig is the Redis exporter's configuration.
 type RedisExporterConfig struct {
-	// Image is the container image.
-	Image string
 	// Port the exporter listens on.
 	Port int
 	// Addr is the Redis server as host:port on the container network.
@@ -94,16 +85,8 @@ type RedisExporterConfig struct {
 // password from.
 const RedisExporterPasswordEnv = "REDIS_PASSWORD"
 
-// DefaultRedisExporter returns Clipper's Redis exporter.
-func DefaultRedisExporter() RedisExporterConfig {
-	return RedisExporterConfig{Image: "docker.io/oliver006/redis_exporter:latest", Port: 9121, Addr: "redis:6379", PasswordSecret: "redis-password"}
-}
-
 // Validate checks the configuration.
 func (c RedisExporterConfig) Validate() error {
-	if err := checkNonEmpty("redis exporter image", c.Image); err != nil {
-		return err
-	}
 	if err := checkPort("redis exporter port", c.Port); err != nil {
 		return err
 	}
@@ -113,40 +96,34 @@ func (c RedisExporterConfig) Validate() error {
 	return checkPlain("redis exporter password secret", c.PasswordSecret)
 }
 
-// RedisExporterRuntime describes the exporter's container.
-func RedisExporterRuntime(c RedisExporterConfig) Runtime {
-	return Runtime{
-		Image:      c.Image,
+// RedisExporter is the Redis exporter: no file, only its container.
+// Quadlet's Secret= key mounts files only; the exporter wants the password
+// in its environment, so the secret is passed to podman directly (the
+// unit names the secret, never the password).
+func RedisExporter(c RedisExporterConfig) (overlays.Component, error) {
+	if err := c.Validate(); err != nil {
+		return overlays.Component{}, err
+	}
+	return overlays.Component{Container: units.Container{
 		Exec:       []string{"--web.listen-address=:" + strconv.Itoa(c.Port)},
 		Env:        map[string]string{"REDIS_ADDR": "redis://" + c.Addr},
-		EnvSecrets: map[string]string{RedisExporterPasswordEnv: c.PasswordSecret},
-		Ports:      []int{c.Port},
+		PodmanArgs: []string{fmt.Sprintf("--secret=%s,type=env,target=%s", c.PasswordSecret, RedisExporterPasswordEnv)},
 		// The image's alpine variant has wget (the default one is empty).
-		HealthCmd: fmt.Sprintf("wget -q -O /dev/null http://127.0.0.1:%d/", c.Port),
-	}
+		Health: httpHealth(c.Port, "/"),
+	}}, nil
 }
 
 // NginxExporterConfig is the nginx exporter's configuration. It shares the
 // host's network with the edge, whose status page listens on loopback.
 type NginxExporterConfig struct {
-	// Image is the container image.
-	Image string
 	// Port the exporter listens on.
 	Port int
 	// ScrapeURI is the edge's stub_status page.
 	ScrapeURI string
 }
 
-// DefaultNginxExporter returns Clipper's nginx exporter.
-func DefaultNginxExporter() NginxExporterConfig {
-	return NginxExporterConfig{Image: "docker.io/nginx/nginx-prometheus-exporter:latest", Port: 9113, ScrapeURI: "http://127.0.0.1:8089/stub_status"}
-}
-
 // Validate checks the configuration.
 func (c NginxExporterConfig) Validate() error {
-	if err := checkNonEmpty("nginx exporter image", c.Image); err != nil {
-		return err
-	}
 	if err := checkPort("nginx exporter port", c.Port); err != nil {
 		return err
 	}
@@ -159,9 +136,13 @@ func NginxExporterArgs(c NginxExporterConfig) []string {
 	return []string{"--nginx.scrape-uri=" + c.ScrapeURI, fmt.Sprintf("--web.listen-address=:%d", c.Port)}
 }
 
-// NginxExporterRuntime describes the exporter's container. Its image has
+// NginxExporter is the nginx exporter: no file, only its container, on
+// the host's network beside the edge's loopback status page. Its image has
 // no shell or HTTP client, so it has no health check; Prometheus's
 // ServiceDown watches it instead.
-func NginxExporterRuntime(c NginxExporterConfig) Runtime {
-	return Runtime{Image: c.Image, Exec: NginxExporterArgs(c), Ports: []int{c.Port}}
+func NginxExporter(c NginxExporterConfig) (overlays.Component, error) {
+	if err := c.Validate(); err != nil {
+		return overlays.Component{}, err
+	}
+	return overlays.Component{Container: units.Container{Exec: NginxExporterArgs(c), Network: "host"}}, nil
 }

@@ -62,7 +62,7 @@ func scrapeExporter(t *testing.T, bin string, env []string, want string, args ..
 // and dashboards query (their expressions only, not their comments).
 func usedMetrics(t *testing.T, prefix string) []string {
 	t.Helper()
-	prom, err := Prometheus(DefaultPrometheus())
+	prom, err := filesOf(Prometheus(clipperPrometheus()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func usedMetrics(t *testing.T, prefix string) []string {
 			exprs = append(exprs, r.Expr)
 		}
 	}
-	graf, err := Grafana(DefaultGrafana())
+	graf, err := filesOf(Grafana(clipperGrafana()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ http {
 		resp.Body.Close()
 		return nil
 	})
-	cfg := DefaultNginxExporter()
+	cfg := clipperNginxExporter()
 	cfg.ScrapeURI = fmt.Sprintf("http://127.0.0.1:%d/stub_status", port)
 	var args []string
 	for _, a := range NginxExporterArgs(cfg) {

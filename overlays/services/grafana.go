@@ -6,12 +6,11 @@ import (
 	"strconv"
 
 	"github.com/kiln-dev/kiln/overlays"
+	"github.com/kiln-dev/kiln/units"
 )
 
 // GrafanaConfig is the Grafana configuration: provisioning and environment.
 type GrafanaConfig struct {
-	// Image is the container image.
-	Image string
 	// Port is the HTTP port.
 	Port int
 	// AdminUser is the administrator's login; the password comes from
@@ -28,41 +27,23 @@ type GrafanaConfig struct {
 	ScrapeInterval string
 	// Folder is the Grafana folder holding kiln's dashboards.
 	Folder string
-}
-
-// DefaultGrafana returns Clipper's Grafana configuration.
-func DefaultGrafana() GrafanaConfig {
-	return GrafanaConfig{
-		Image:          "docker.io/grafana/grafana:latest",
-		Port:           3000,
-		AdminUser:      "admin",
-		PasswordSecret: "grafana-password",
-		PrometheusURL:  "http://prometheus:9090",
-		LokiURL:        "http://loki:3100",
-		PrometheusUID:  "prometheus",
-		LokiUID:        "loki",
-		ScrapeInterval: "15s",
-		Folder:         "Clipper",
-	}
+	// DataDir is Grafana's database and plugins, on the data filesystem.
+	DataDir string
 }
 
 // Paths of the Grafana files, on the server and in the container.
 const (
 	GrafanaConfigDir        = ConfigRoot + "/grafana"
-	GrafanaDataDir          = DataRoot + "/grafana"
 	grafanaProvisioningDir  = GrafanaConfigDir + "/provisioning"
 	grafanaDashboardsDir    = GrafanaConfigDir + "/dashboards"
 	grafanaProvisioningPath = "/etc/grafana/provisioning"
 	grafanaDashboardsMount  = "/etc/grafana/dashboards"
 	grafanaDataMount        = "/var/lib/grafana"
-	grafanaImageUID         = 472 // the grafana user of the official image
+	grafanaImageUID         = "472" // the grafana user of the official image
 )
 
 // Validate checks the configuration without rendering it.
 func (c GrafanaConfig) Validate() error {
-	if err := checkNonEmpty("grafana image", c.Image); err != nil {
-		return err
-	}
 	if err := checkPort("grafana port", c.Port); err != nil {
 		return err
 	}
@@ -84,27 +65,22 @@ func (c GrafanaConfig) Validate() error {
 
 // Grafana renders the datasource and dashboard provisioning files and the
 // dashboards.
-func Grafana(cfg GrafanaConfig) ([]overlays.File, error) {
+func Grafana(cfg GrafanaConfig) (overlays.Component, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return overlays.Component{}, err
 	}
 	data := struct {
 		GrafanaConfig
 		DashboardsMount string
 	}{cfg, grafanaDashboardsMount}
-	var files []overlays.File
-	for _, f := range []struct{ tmpl, path string }{
-		{"datasources.yaml.tmpl", grafanaProvisioningDir + "/datasources/kiln.yaml"},
-		{"dashboards.yaml.tmpl", grafanaProvisioningDir + "/dashboards/kiln.yaml"},
-		{"clipper-overview.json.tmpl", grafanaDashboardsDir + "/clipper-overview.json"},
-	} {
-		contents, err := render(f.tmpl, data)
-		if err != nil {
-			return nil, err
-		}
-		files = append(files, overlays.File{Path: f.path, Mode: 0o644, Contents: contents})
+	files, err := renderFiles(data,
+		tmplFile{"datasources.yaml.tmpl", grafanaProvisioningDir + "/datasources/kiln.yaml"},
+		tmplFile{"dashboards.yaml.tmpl", grafanaProvisioningDir + "/dashboards/kiln.yaml"},
+		tmplFile{"clipper-overview.json.tmpl", grafanaDashboardsDir + "/clipper-overview.json"})
+	if err != nil {
+		return overlays.Component{}, err
 	}
-	return files, nil
+	return overlays.Component{Files: files, Container: grafanaContainer(cfg), DataDirs: []overlays.DataDir{{Path: cfg.DataDir}}}, nil
 }
 
 // GrafanaEnv is the container environment: the admin password is read from
@@ -112,7 +88,7 @@ func Grafana(cfg GrafanaConfig) ([]overlays.File, error) {
 func GrafanaEnv(cfg GrafanaConfig) map[string]string {
 	return map[string]string{
 		"GF_SECURITY_ADMIN_USER":                cfg.AdminUser,
-		"GF_SECURITY_ADMIN_PASSWORD__FILE":      Secret{Name: cfg.PasswordSecret}.Path(),
+		"GF_SECURITY_ADMIN_PASSWORD__FILE":      secretPath(cfg.PasswordSecret),
 		"GF_SERVER_HTTP_PORT":                   strconv.Itoa(cfg.Port),
 		"GF_USERS_ALLOW_SIGN_UP":                "false",
 		"GF_AUTH_ANONYMOUS_ENABLED":             "false",
@@ -124,18 +100,17 @@ func GrafanaEnv(cfg GrafanaConfig) map[string]string {
 	}
 }
 
-// GrafanaRuntime describes the Grafana container.
-func GrafanaRuntime(cfg GrafanaConfig) Runtime {
-	return Runtime{
-		Image:   cfg.Image,
+// grafanaContainer is the Grafana container.
+func grafanaContainer(cfg GrafanaConfig) units.Container {
+	return units.Container{
 		Env:     GrafanaEnv(cfg),
-		Secrets: []Secret{{Name: cfg.PasswordSecret, UID: grafanaImageUID, GID: 0, Mode: 0o400}},
-		Mounts: []Mount{
+		Secrets: []units.SecretMount{secret(cfg.PasswordSecret, grafanaImageUID)},
+		Mounts: []units.Mount{
 			{Source: grafanaProvisioningDir, Target: grafanaProvisioningPath, ReadOnly: true},
 			{Source: grafanaDashboardsDir, Target: grafanaDashboardsMount, ReadOnly: true},
-			{Source: GrafanaDataDir, Target: grafanaDataMount},
+			{Source: cfg.DataDir, Target: grafanaDataMount},
 		},
-		Ports: []int{cfg.Port},
+		Health: httpHealth(cfg.Port, "/api/health"),
 	}
 }
 

@@ -83,8 +83,8 @@ type grafanaDashboard struct {
 }
 
 func TestGrafana(t *testing.T) {
-	cfg := DefaultGrafana()
-	files, err := Grafana(cfg)
+	cfg := clipperGrafana()
+	files, err := filesOf(Grafana(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestGrafana(t *testing.T) {
 		t.Fatalf("dashboard provider %+v", prov)
 	}
 	// The provider's path must be where the dashboards are mounted.
-	rt := GrafanaRuntime(cfg)
+	rt := mustRender(t)(Grafana(cfg)).Container
 	mounted := false
 	for _, m := range rt.Mounts {
 		if m.Target == prov.Providers[0].Options.Path && m.Source == grafanaDashboardsDir && m.ReadOnly {
@@ -184,7 +184,7 @@ func checkPromQL(t *testing.T, exprs []string) {
 }
 
 func TestGrafanaEnv(t *testing.T) {
-	env := GrafanaEnv(DefaultGrafana())
+	env := GrafanaEnv(clipperGrafana())
 	for k, want := range map[string]string{
 		"GF_SECURITY_ADMIN_PASSWORD__FILE": "/run/secrets/grafana-password",
 		"GF_SERVER_HTTP_PORT":              "3000",

@@ -6,16 +6,17 @@ import (
 	"time"
 
 	"github.com/kiln-dev/kiln/overlays"
+	"github.com/kiln-dev/kiln/units"
 )
 
 // LokiConfig is the Loki log store configuration (single binary).
 type LokiConfig struct {
-	// Image is the container image.
-	Image string
 	// Port is the HTTP port (push and query API); GRPCPort is internal.
 	Port, GRPCPort int
 	// Dir is the storage directory inside the container.
 	Dir string
+	// DataDir is that directory on the data filesystem.
+	DataDir string
 	// Retention is how long logs are kept, in whole days: the compactor
 	// deletes by daily index period.
 	Retention time.Duration
@@ -24,22 +25,9 @@ type LokiConfig struct {
 	SchemaFrom string
 }
 
-// DefaultLoki returns Clipper's Loki configuration.
-func DefaultLoki() LokiConfig {
-	return LokiConfig{
-		Image:      "docker.io/grafana/loki:3.5.0",
-		Port:       3100,
-		GRPCPort:   9096,
-		Dir:        "/loki",
-		Retention:  31 * 24 * time.Hour,
-		SchemaFrom: "2024-04-01",
-	}
-}
-
 // Paths of the Loki files, on the server and in the container.
 const (
 	LokiConfigDir    = ConfigRoot + "/loki"
-	LokiDataDir      = DataRoot + "/loki"
 	lokiConfMount    = "/etc/loki"
 	lokiConfFileName = "loki.yaml"
 )
@@ -48,9 +36,6 @@ var isoDay = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
 
 // Validate checks the configuration without rendering it.
 func (c LokiConfig) Validate() error {
-	if err := checkNonEmpty("loki image", c.Image); err != nil {
-		return err
-	}
 	if err := checkPort("loki port", c.Port); err != nil {
 		return err
 	}
@@ -58,6 +43,9 @@ func (c LokiConfig) Validate() error {
 		return err
 	}
 	if err := checkPlain("loki dir", c.Dir); err != nil {
+		return err
+	}
+	if err := checkPlain("loki data dir", c.DataDir); err != nil {
 		return err
 	}
 	if c.Retention < 24*time.Hour || c.Retention%(24*time.Hour) != 0 {
@@ -70,31 +58,31 @@ func (c LokiConfig) Validate() error {
 }
 
 // Loki renders loki.yaml.
-func Loki(cfg LokiConfig) ([]overlays.File, error) {
+func Loki(cfg LokiConfig) (overlays.Component, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return overlays.Component{}, err
 	}
 	data := struct {
 		LokiConfig
 		Retention string
 	}{cfg, fmt.Sprintf("%dh", int64(cfg.Retention/time.Hour))}
-	conf, err := render("loki.yaml.tmpl", data)
+	files, err := renderFiles(data, tmplFile{"loki.yaml.tmpl", LokiConfigDir + "/" + lokiConfFileName})
 	if err != nil {
-		return nil, err
+		return overlays.Component{}, err
 	}
-	return []overlays.File{{Path: LokiConfigDir + "/" + lokiConfFileName, Mode: 0o644, Contents: conf}}, nil
+	return overlays.Component{Files: files, Container: lokiContainer(cfg), DataDirs: []overlays.DataDir{{Path: cfg.DataDir}}}, nil
 }
 
-// LokiRuntime describes the Loki container. The image runs as uid 10001,
-// which must own the data directory.
-func LokiRuntime(cfg LokiConfig) Runtime {
-	return Runtime{
-		Image: cfg.Image,
-		Exec:  []string{"-config.file=" + lokiConfMount + "/" + lokiConfFileName},
-		Mounts: []Mount{
+// lokiContainer is the Loki container; it is ready once Loki says so, for
+// the log shipper that pushes to it.
+func lokiContainer(cfg LokiConfig) units.Container {
+	return units.Container{
+		Exec: []string{"-config.file=" + lokiConfMount + "/" + lokiConfFileName},
+		Mounts: []units.Mount{
 			{Source: LokiConfigDir, Target: lokiConfMount, ReadOnly: true},
-			{Source: LokiDataDir, Target: cfg.Dir},
+			{Source: cfg.DataDir, Target: cfg.Dir},
 		},
-		Ports: []int{cfg.Port},
+		Health: httpHealth(cfg.Port, "/ready"),
+		Notify: true,
 	}
 }

@@ -75,7 +75,7 @@ func decodeStrict(t *testing.T, data []byte, v any) {
 }
 
 func TestLoki(t *testing.T) {
-	files, err := Loki(DefaultLoki())
+	files, err := filesOf(Loki(clipperLoki()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestLoki(t *testing.T) {
 // TestLokiStrictDecodeCatchesTypos proves the judge is strict: a key Loki
 // does not know at that level fails decoding.
 func TestLokiStrictDecodeCatchesTypos(t *testing.T) {
-	files, err := Loki(DefaultLoki())
+	files, err := filesOf(Loki(clipperLoki()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,9 +137,9 @@ func TestLokiValidate(t *testing.T) {
 		"schema date":     func(c *LokiConfig) { c.SchemaFrom = "2024/04/01" },
 	} {
 		t.Run(name, func(t *testing.T) {
-			cfg := DefaultLoki()
+			cfg := clipperLoki()
 			mutate(&cfg)
-			if _, err := Loki(cfg); !errors.Is(err, ErrInvalidValue) {
+			if _, err := filesOf(Loki(cfg)); !errors.Is(err, ErrInvalidValue) {
 				t.Fatalf("got %v, want ErrInvalidValue", err)
 			}
 		})

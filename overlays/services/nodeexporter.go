@@ -1,12 +1,15 @@
 package services
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/kiln-dev/kiln/overlays"
+	"github.com/kiln-dev/kiln/units"
+)
 
 // NodeExporterConfig is the host metrics exporter's configuration. It has
 // no configuration file: everything is a command-line flag.
 type NodeExporterConfig struct {
-	// Image is the container image.
-	Image string
 	// Port the exporter listens on inside the container network.
 	Port int
 	// TextfileDir is where the backup jobs drop *.prom files; the same
@@ -17,25 +20,8 @@ type NodeExporterConfig struct {
 	RootfsMount string
 }
 
-// DefaultNodeExporter returns Clipper's node exporter configuration.
-func DefaultNodeExporter() NodeExporterConfig {
-	return NodeExporterConfig{
-		Image:       "quay.io/prometheus/node-exporter:latest",
-		Port:        9100,
-		TextfileDir: NodeExporterTextfileDir,
-		RootfsMount: "/host",
-	}
-}
-
-// NodeExporterTextfileDir is where jobs write metrics for the textfile
-// collector (the backup jobs' kiln_backup_* and kiln_wal_archive_*).
-const NodeExporterTextfileDir = DataRoot + "/node-exporter/textfile"
-
 // Validate checks the configuration.
 func (c NodeExporterConfig) Validate() error {
-	if err := checkNonEmpty("node exporter image", c.Image); err != nil {
-		return err
-	}
 	if err := checkPort("node exporter port", c.Port); err != nil {
 		return err
 	}
@@ -57,24 +43,26 @@ func NodeExporterArgs(cfg NodeExporterConfig) []string {
 	}
 }
 
-// NodeExporterRuntime describes the node exporter container. The host's
+// NodeExporter is the node exporter: no file, only its container. The host's
 // root is mounted read-only with slave propagation, so filesystems mounted
 // later (the data volume) are seen too; it is not relabelled (Podman
 // refuses to relabel /) and the container runs unconfined to read it. The
 // container shares the host's network namespace, so the network collectors
 // report the host's interfaces rather than a container's veth, and its PID
 // namespace, so /proc is the host's.
-func NodeExporterRuntime(cfg NodeExporterConfig) Runtime {
-	return Runtime{
-		Image: cfg.Image,
-		Exec:  NodeExporterArgs(cfg),
-		Mounts: []Mount{
-			{Source: "/", Target: cfg.RootfsMount, ReadOnly: true, Options: "rslave", HostSystem: true},
+func NodeExporter(cfg NodeExporterConfig) (overlays.Component, error) {
+	if err := cfg.Validate(); err != nil {
+		return overlays.Component{}, err
+	}
+	return overlays.Component{Container: units.Container{
+		Exec: NodeExporterArgs(cfg),
+		Mounts: []units.Mount{
+			{Source: "/", Target: cfg.RootfsMount, ReadOnly: true, Options: "rslave", NoRelabel: true},
 			{Source: cfg.TextfileDir, Target: cfg.TextfileDir, ReadOnly: true},
 		},
-		HostPID:              true,
-		HostNetwork:          true,
+		Network:              "host",
+		PodmanArgs:           []string{"--pid=host"},
 		SecurityLabelDisable: true,
-		Ports:                []int{cfg.Port},
-	}
+		Health:               httpHealth(cfg.Port, "/metrics"),
+	}}, nil
 }

@@ -6,7 +6,7 @@ import (
 )
 
 func TestNodeExporter(t *testing.T) {
-	cfg := DefaultNodeExporter()
+	cfg := clipperNodeExporter()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -16,21 +16,21 @@ func TestNodeExporter(t *testing.T) {
 			t.Errorf("args %q lack %q", args, want)
 		}
 	}
-	rt := NodeExporterRuntime(cfg)
+	rt := mustRender(t)(NodeExporter(cfg)).Container
 	var root, textfile bool
 	for _, m := range rt.Mounts {
 		root = root || (m.Source == "/" && m.Target == "/host" && m.ReadOnly)
-		textfile = textfile || (m.Source == NodeExporterTextfileDir && m.Target == NodeExporterTextfileDir)
+		textfile = textfile || (m.Source == cfg.TextfileDir && m.Target == cfg.TextfileDir)
 	}
 	if !root || !textfile {
 		t.Errorf("mounts %+v lack the host root or the textfile directory", rt.Mounts)
 	}
 	// Prometheus must scrape the exporter where it listens.
 	found := false
-	for _, j := range DefaultPrometheus().Jobs {
-		found = found || slices.Contains(j.Targets, "node-exporter:9100")
+	for _, j := range clipperPrometheus().Jobs {
+		found = found || slices.Contains(j.Targets, "10.89.10.1:9100")
 	}
 	if !found {
-		t.Error("Prometheus does not scrape node-exporter:9100")
+		t.Error("Prometheus does not scrape the exporter on the host (10.89.10.1:9100)")
 	}
 }

@@ -4,13 +4,11 @@ import (
 	"fmt"
 
 	"github.com/kiln-dev/kiln/overlays"
+	"github.com/kiln-dev/kiln/units"
 )
 
 // PgBouncerConfig is the connection pooler's configuration.
 type PgBouncerConfig struct {
-	// Image is the container image; it must provide /bin/sh and pgbouncer
-	// on PATH, and run as a non-root user (PgBouncer refuses root).
-	Image string
 	// ListenAddr and Port are where PgBouncer listens in the container.
 	ListenAddr string
 	Port       int
@@ -34,38 +32,17 @@ type PgBouncerConfig struct {
 	AuthFile string
 }
 
-// DefaultPgBouncer returns Clipper's PgBouncer configuration.
-func DefaultPgBouncer() PgBouncerConfig {
-	return PgBouncerConfig{
-		Image:           "docker.io/edoburu/pgbouncer:latest",
-		ListenAddr:      "0.0.0.0",
-		Port:            6432,
-		ServerHost:      "postgres",
-		ServerPort:      5436,
-		Database:        "clipper",
-		User:            "clipper",
-		PoolMode:        "transaction",
-		MaxClientConn:   1000,
-		DefaultPoolSize: 25,
-		PasswordSecret:  "postgres-password",
-		AuthFile:        "/tmp/pgbouncer-userlist.txt",
-	}
-}
-
 // Paths of the PgBouncer files, on the server and in the container.
 const (
 	PgBouncerConfigDir     = ConfigRoot + "/pgbouncer"
 	pgbouncerConfMount     = "/etc/kiln/pgbouncer"
 	pgbouncerIniFileName   = "pgbouncer.ini"
 	pgbouncerStartFileName = "start.sh"
-	pgbouncerImageUID      = 70 // the postgres user of the alpine image
+	pgbouncerImageUID      = "70" // the postgres user of the alpine image
 )
 
 // Validate checks the configuration without rendering it.
 func (c PgBouncerConfig) Validate() error {
-	if err := checkNonEmpty("pgbouncer image", c.Image); err != nil {
-		return err
-	}
 	if err := checkPort("pgbouncer port", c.Port); err != nil {
 		return err
 	}
@@ -95,23 +72,25 @@ func (c PgBouncerConfig) Validate() error {
 	return nil
 }
 
-// PgBouncer renders pgbouncer.ini and the container's start script.
-func PgBouncer(cfg PgBouncerConfig) ([]overlays.File, error) {
+// PgBouncer renders pgbouncer.ini and the container's start script, and
+// the container that runs them. The image must provide /bin/sh and
+// pgbouncer on PATH and run as a non-root user (PgBouncer refuses root).
+func PgBouncer(cfg PgBouncerConfig) (overlays.Component, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return overlays.Component{}, err
 	}
 	ini, err := render("pgbouncer.ini.tmpl", cfg)
 	if err != nil {
-		return nil, err
+		return overlays.Component{}, err
 	}
-	start, err := pgbouncerStartScript(cfg, pgbouncerConfMount+"/"+pgbouncerIniFileName, Secret{Name: cfg.PasswordSecret}.Path())
+	start, err := pgbouncerStartScript(cfg, pgbouncerConfMount+"/"+pgbouncerIniFileName, secretPath(cfg.PasswordSecret))
 	if err != nil {
-		return nil, err
+		return overlays.Component{}, err
 	}
-	return []overlays.File{
+	return overlays.Component{Files: []overlays.File{
 		{Path: PgBouncerConfigDir + "/" + pgbouncerIniFileName, Mode: 0o644, Contents: ini},
 		{Path: PgBouncerConfigDir + "/" + pgbouncerStartFileName, Mode: 0o644, Contents: start},
-	}, nil
+	}, Container: pgbouncerContainer(cfg)}, nil
 }
 
 // pgbouncerStartScript renders the start script for the given container
@@ -123,18 +102,17 @@ func pgbouncerStartScript(cfg PgBouncerConfig, iniPath, secretPath string) ([]by
 	}{cfg, iniPath, secretPath})
 }
 
-// PgBouncerRuntime describes the PgBouncer container. The entrypoint is
+// pgbouncerContainer is the PgBouncer container. The entrypoint is
 // replaced by /bin/sh running the start script, so that no image-specific
 // script rewrites the configuration, and the command line holds no $ or %
 // for systemd to expand.
-func PgBouncerRuntime(cfg PgBouncerConfig) Runtime {
-	secret := Secret{Name: cfg.PasswordSecret, UID: pgbouncerImageUID, GID: pgbouncerImageUID, Mode: 0o400}
-	return Runtime{
-		Image:      cfg.Image,
+func pgbouncerContainer(cfg PgBouncerConfig) units.Container {
+	return units.Container{
 		Entrypoint: "/bin/sh",
 		Exec:       []string{pgbouncerConfMount + "/" + pgbouncerStartFileName},
-		Secrets:    []Secret{secret},
-		Mounts:     []Mount{{Source: PgBouncerConfigDir, Target: pgbouncerConfMount, ReadOnly: true}},
-		Ports:      []int{cfg.Port},
+		Secrets:    []units.SecretMount{secret(cfg.PasswordSecret, pgbouncerImageUID)},
+		Mounts:     []units.Mount{{Source: PgBouncerConfigDir, Target: pgbouncerConfMount, ReadOnly: true}},
+		Health:     health("pg_isready -q -h 127.0.0.1 -p %d", cfg.Port),
+		Notify:     true,
 	}
 }

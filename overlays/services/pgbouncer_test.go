@@ -7,20 +7,20 @@ import (
 )
 
 func TestPgBouncerGolden(t *testing.T) {
-	files, err := PgBouncer(DefaultPgBouncer())
+	files, err := filesOf(PgBouncer(clipperPgBouncer()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	goldenFiles(t, "pgbouncer", files)
 }
 
-func TestPgBouncerRuntime(t *testing.T) {
-	cfg := DefaultPgBouncer()
-	rt := PgBouncerRuntime(cfg)
+func TestPgBouncerContainer(t *testing.T) {
+	cfg := clipperPgBouncer()
+	rt := mustRender(t)(PgBouncer(cfg)).Container
 	if rt.Entrypoint != "/bin/sh" || len(rt.Exec) != 1 || rt.Exec[0] != "/etc/kiln/pgbouncer/start.sh" {
-		t.Fatalf("runtime command %q %q, want /bin/sh start.sh", rt.Entrypoint, rt.Exec)
+		t.Fatalf("container command %q %q, want /bin/sh start.sh", rt.Entrypoint, rt.Exec)
 	}
-	files, err := PgBouncer(cfg)
+	files, err := filesOf(PgBouncer(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func TestPgBouncerRuntime(t *testing.T) {
 			t.Errorf("start script lacks %q:\n%s", want, script)
 		}
 	}
-	if len(rt.Secrets) != 1 || rt.Secrets[0].Path() != "/run/secrets/postgres-password" {
+	if len(rt.Secrets) != 1 || rt.Secrets[0].Target != "/run/secrets/postgres-password" {
 		t.Errorf("secrets %+v", rt.Secrets)
 	}
 }
@@ -47,9 +47,9 @@ func TestPgBouncerValidate(t *testing.T) {
 		"pool size":   {func(c *PgBouncerConfig) { c.DefaultPoolSize = 0 }, ErrInvalidValue},
 	} {
 		t.Run(name, func(t *testing.T) {
-			cfg := DefaultPgBouncer()
+			cfg := clipperPgBouncer()
 			c.mutate(&cfg)
-			if _, err := PgBouncer(cfg); !errors.Is(err, c.want) {
+			if _, err := filesOf(PgBouncer(cfg)); !errors.Is(err, c.want) {
 				t.Fatalf("got %v, want %v", err, c.want)
 			}
 		})

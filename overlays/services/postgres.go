@@ -5,15 +5,15 @@ import (
 	"net/netip"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/kiln-dev/kiln/overlays"
+	"github.com/kiln-dev/kiln/units"
 )
 
 // PostgresConfig is the PostgreSQL server configuration.
 type PostgresConfig struct {
-	// Image is the container image.
-	Image string
 	// Port the server listens on inside the container network.
 	Port int
 	// MaxConnections is max_connections.
@@ -26,30 +26,24 @@ type PostgresConfig struct {
 	Subnet string
 	// PasswordSecret names the Podman secret holding the user's password.
 	PasswordSecret string
+	// UID is the uid (and gid) of the image's postgres user, which owns
+	// the password secret (PostgresUID of the image, decided by the plan).
+	UID int
+	// DataDir is the cluster's directory on the data filesystem.
+	DataDir string
+	// WALSpool, when not empty, is the WAL archive's spool directory; the
+	// container sees it at the same path, so that a point-in-time restore
+	// replays from it.
+	WALSpool string
 	// Extra holds further settings other parts of the appliance need, such
 	// as archive_mode, archive_command and archive_timeout for WAL
 	// archiving. Keys are parameter names; values are written quoted.
 	Extra map[string]string
 }
 
-// DefaultPostgres returns Clipper's PostgreSQL configuration.
-func DefaultPostgres() PostgresConfig {
-	return PostgresConfig{
-		Image:          "docker.io/library/postgres:17-alpine",
-		Port:           5436,
-		MaxConnections: 100,
-		SharedBuffers:  "256MB",
-		Database:       "clipper",
-		User:           "clipper",
-		Subnet:         ClipperSubnet,
-		PasswordSecret: "postgres-password",
-	}
-}
-
 // Paths of the PostgreSQL files, on the server and in the container.
 const (
 	PostgresConfigDir    = ConfigRoot + "/postgres"
-	PostgresDataDir      = DataRoot + "/postgres"
 	postgresConfMount    = "/etc/postgresql"
 	postgresDataMount    = "/var/lib/postgresql/data"
 	postgresConfFileName = "postgresql.conf"
@@ -73,9 +67,6 @@ type keyValue struct{ Key, Value string }
 
 // Validate checks the configuration without rendering it.
 func (c PostgresConfig) Validate() error {
-	if err := checkNonEmpty("postgres image", c.Image); err != nil {
-		return err
-	}
 	if err := checkPort("postgres port", c.Port); err != nil {
 		return err
 	}
@@ -87,6 +78,7 @@ func (c PostgresConfig) Validate() error {
 	}
 	for _, f := range []struct{ name, v string }{
 		{"postgres database", c.Database}, {"postgres user", c.User}, {"postgres password secret", c.PasswordSecret},
+		{"postgres data dir", c.DataDir},
 	} {
 		if err := checkPlain(f.name, f.v); err != nil {
 			return err
@@ -114,10 +106,11 @@ func (c PostgresConfig) Validate() error {
 	return nil
 }
 
-// Postgres renders postgresql.conf and pg_hba.conf.
-func Postgres(cfg PostgresConfig) ([]overlays.File, error) {
+// Postgres renders postgresql.conf and pg_hba.conf, and the container
+// that reads them.
+func Postgres(cfg PostgresConfig) (overlays.Component, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return overlays.Component{}, err
 	}
 	extra := make([]keyValue, 0, len(cfg.Extra))
 	for k, v := range cfg.Extra {
@@ -128,18 +121,13 @@ func Postgres(cfg PostgresConfig) ([]overlays.File, error) {
 		PostgresConfig
 		Extra []keyValue
 	}{cfg, extra}
-	conf, err := render("postgresql.conf.tmpl", data)
+	files, err := renderFiles(data,
+		tmplFile{"postgresql.conf.tmpl", PostgresConfigDir + "/" + postgresConfFileName},
+		tmplFile{"pg_hba.conf.tmpl", PostgresConfigDir + "/" + postgresHBAFileName})
 	if err != nil {
-		return nil, err
+		return overlays.Component{}, err
 	}
-	hba, err := render("pg_hba.conf.tmpl", data)
-	if err != nil {
-		return nil, err
-	}
-	return []overlays.File{
-		{Path: PostgresConfigDir + "/" + postgresConfFileName, Mode: 0o644, Contents: conf},
-		{Path: PostgresConfigDir + "/" + postgresHBAFileName, Mode: 0o644, Contents: hba},
-	}, nil
+	return overlays.Component{Files: files, Container: postgresContainer(cfg), DataDirs: []overlays.DataDir{{Path: cfg.DataDir}}}, nil
 }
 
 // PostgresUID is the uid (and gid) of the postgres user in the official
@@ -158,12 +146,12 @@ func PostgresUID(image string) int {
 // the C locale, so sorting never changes with the image's libc.
 func PostgresInitDBArgs() string { return "--encoding=UTF8 --lc-collate=C --lc-ctype=C" }
 
-// PostgresRuntime describes the PostgreSQL container.
-func PostgresRuntime(cfg PostgresConfig) Runtime {
-	uid := PostgresUID(cfg.Image)
-	secret := Secret{Name: cfg.PasswordSecret, UID: uid, GID: uid, Mode: 0o400}
-	return Runtime{
-		Image: cfg.Image,
+// postgresContainer is the PostgreSQL container. It is ready (Notify)
+// only once the server answers, so dependants ordered after it start
+// against a server that accepts connections.
+func postgresContainer(cfg PostgresConfig) units.Container {
+	uid := strconv.Itoa(cfg.UID)
+	c := units.Container{
 		// The image's entrypoint runs initdb on an empty data directory and
 		// passes these arguments to the server it starts.
 		Exec: []string{
@@ -175,15 +163,19 @@ func PostgresRuntime(cfg PostgresConfig) Runtime {
 			"POSTGRES_INITDB_ARGS":   PostgresInitDBArgs(),
 			"POSTGRES_DB":            cfg.Database,
 			"POSTGRES_USER":          cfg.User,
-			"POSTGRES_PASSWORD_FILE": secret.Path(),
+			"POSTGRES_PASSWORD_FILE": secretPath(cfg.PasswordSecret),
 			"PGDATA":                 postgresDataMount,
 		},
-		Secrets: []Secret{secret},
-		Mounts: []Mount{
+		Secrets: []units.SecretMount{secret(cfg.PasswordSecret, uid)},
+		Mounts: []units.Mount{
 			{Source: PostgresConfigDir, Target: postgresConfMount, ReadOnly: true},
-			{Source: PostgresDataDir, Target: postgresDataMount},
+			{Source: cfg.DataDir, Target: postgresDataMount},
 		},
-		Ports:     []int{cfg.Port},
-		HealthCmd: fmt.Sprintf("pg_isready -q -h 127.0.0.1 -p %d -U %s -d %s", cfg.Port, cfg.User, cfg.Database),
+		Health: health("pg_isready -q -h 127.0.0.1 -p %d -U %s -d %s", cfg.Port, cfg.User, cfg.Database),
+		Notify: true,
 	}
+	if cfg.WALSpool != "" {
+		c.Mounts = append(c.Mounts, units.Mount{Source: cfg.WALSpool, Target: cfg.WALSpool})
+	}
+	return c
 }

@@ -14,19 +14,13 @@ import (
 )
 
 func TestPostgresGolden(t *testing.T) {
-	cfg := DefaultPostgres()
-	files, err := Postgres(cfg)
+	cfg := clipperPostgres()
+	files, err := filesOf(Postgres(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Clipper archives its WAL, so this covers the archive settings too.
 	goldenFiles(t, "postgres", files)
-
-	cfg.Extra = map[string]string{"archive_mode": "on", "archive_timeout": "60", "archive_command": "kiln-wal-push %p %f"}
-	files, err = Postgres(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testutil.Golden(t, filepath.Join("testdata", "golden", "postgres", "postgresql.conf.archive"), fileByName(t, files, "postgresql.conf").Contents)
 }
 
 func TestPostgresValidate(t *testing.T) {
@@ -42,9 +36,9 @@ func TestPostgresValidate(t *testing.T) {
 		"owned setting":  {func(c *PostgresConfig) { c.Extra = map[string]string{"port": "5432"} }, ErrDuplicateSetting},
 	} {
 		t.Run(name, func(t *testing.T) {
-			cfg := DefaultPostgres()
+			cfg := clipperPostgres()
 			c.mutate(&cfg)
-			if _, err := Postgres(cfg); !errors.Is(err, c.want) {
+			if _, err := filesOf(Postgres(cfg)); !errors.Is(err, c.want) {
 				t.Fatalf("got %v, want %v", err, c.want)
 			}
 		})
@@ -75,13 +69,13 @@ func TestPostgresAndPgBouncer(t *testing.T) {
 	secret := filepath.Join(dir, "postgres-password")
 	pg.writeOwned(t, secret, []byte(password+"\n"), 0o400)
 
-	cfg := DefaultPostgres()
+	cfg := clipperPostgres()
 	cfg.Extra = map[string]string{
 		"archive_mode":    "on",
 		"archive_command": fmt.Sprintf("test ! -f %s/%%f && cp %%p %s/%%f", archive, archive),
 		"archive_timeout": "60",
 	}
-	files, err := Postgres(cfg)
+	files, err := filesOf(Postgres(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,10 +141,10 @@ func TestPostgresAndPgBouncer(t *testing.T) {
 	// The container's health check, pointed at the test port.
 	hcfg := cfg
 	hcfg.Port = port
-	health := pg.command(context.Background(), "/bin/sh", "-c", PostgresRuntime(hcfg).HealthCmd)
+	health := pg.command(context.Background(), "/bin/sh", "-c", mustRender(t)(Postgres(hcfg)).Container.Health.Command)
 	health.Env = append(health.Env, "PATH="+filepath.Dir(testutil.Tool(t, "pg_isready"))+":/usr/bin:/bin")
 	if out, err := health.CombinedOutput(); err != nil {
-		t.Errorf("health check %q: %v\n%s", PostgresRuntime(hcfg).HealthCmd, err, out)
+		t.Errorf("health check %q: %v\n%s", mustRender(t)(Postgres(hcfg)).Container.Health.Command, err, out)
 	}
 
 	if out, err := query(port, "postgres", "wrong", "SELECT 1"); err == nil || !strings.Contains(out, "password authentication failed") {
@@ -191,7 +185,7 @@ func TestPostgresAndPgBouncer(t *testing.T) {
 		mustQuery(port, cfg.Database, "CREATE ROLE kiln_monitor LOGIN SUPERUSER PASSWORD '"+monitorPassword+"'")
 		monitorSecret := filepath.Join(dir, "monitor-password")
 		pg.writeOwned(t, monitorSecret, []byte(monitorPassword+"\n"), 0o400)
-		ecfg := DefaultPostgresExporter()
+		ecfg := clipperPostgresExporter()
 		ecfg.Host, ecfg.DBPort, ecfg.Database, ecfg.User = "127.0.0.1", port, cfg.Database, "kiln_monitor"
 		var env []string
 		for k, v := range PostgresExporterEnv(ecfg) {
@@ -205,13 +199,13 @@ func TestPostgresAndPgBouncer(t *testing.T) {
 	})
 
 	t.Run("pgbouncer", func(t *testing.T) {
-		bcfg := DefaultPgBouncer()
+		bcfg := clipperPgBouncer()
 		bcfg.ListenAddr = "127.0.0.1"
 		bcfg.Port = freePort(t)
 		bcfg.ServerHost = "127.0.0.1"
 		bcfg.ServerPort = port
 		bcfg.AuthFile = filepath.Join(dir, "userlist.txt")
-		bfiles, err := PgBouncer(bcfg)
+		bfiles, err := filesOf(PgBouncer(bcfg))
 		if err != nil {
 			t.Fatal(err)
 		}

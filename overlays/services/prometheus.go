@@ -5,13 +5,12 @@ import (
 	"time"
 
 	"github.com/kiln-dev/kiln/overlays"
+	"github.com/kiln-dev/kiln/units"
 )
 
 // PrometheusConfig is the Prometheus server configuration and its alert
 // thresholds.
 type PrometheusConfig struct {
-	// Image is the container image.
-	Image string
 	// Port Prometheus listens on.
 	Port int
 	// ScrapeInterval and EvaluationInterval in Prometheus duration syntax.
@@ -31,6 +30,8 @@ type PrometheusConfig struct {
 	// HostJob is the scrape job of the node exporter: when it stops
 	// answering, HostDown fires (and silences the host's other alerts).
 	HostJob string
+	// DataDir is Prometheus's storage on the data filesystem.
+	DataDir string
 	// DataMount is where the data filesystem is mounted; empty for an
 	// ephemeral appliance, which has none to watch.
 	DataMount string
@@ -84,56 +85,29 @@ type AlertThresholds struct {
 	CertWarning, CertCritical time.Duration
 }
 
-// DefaultPrometheus returns Clipper's Prometheus configuration.
-func DefaultPrometheus() PrometheusConfig {
-	return PrometheusConfig{
-		Image:              "quay.io/prometheus/prometheus:latest",
-		Port:               9090,
-		ScrapeInterval:     "15s",
-		EvaluationInterval: "15s",
-		Retention:          "15d",
-		Appliance:          "clipper",
-		Alertmanagers:      []string{"alertmanager:9093"},
-		HostJob:            "node",
-		DataMount:          DataRoot,
-		ACMEUnit:           "kiln-acme.service",
-		PostgresExporter:   true,
-		RedisExporter:      true,
-		NginxExporter:      true,
-		Jobs: []ScrapeJob{
-			{Name: "clipper-backend", Targets: []string{"backend:8080"}},
-			{Name: "prometheus", Targets: []string{"localhost:9090"}},
-			{Name: "node", Targets: []string{"node-exporter:9100"}},
-			{Name: "grafana", Targets: []string{"grafana:3000"}},
-			{Name: "loki", Targets: []string{"loki:3100"}},
-			{Name: "alloy", Targets: []string{"alloy:12345"}},
-			{Name: "alertmanager", Targets: []string{"alertmanager:9093"}},
-			{Name: "postgres-exporter", Targets: []string{"postgres-exporter:9187"}},
-			{Name: "redis-exporter", Targets: []string{"redis-exporter:9121"}},
-			{Name: "nginx-exporter", Targets: []string{"10.89.10.1:9113"}},
-		},
-		Alerts: AlertThresholds{
-			ErrorRatio:         0.05,
-			LatencyP95:         500 * time.Millisecond,
-			DiskFreeRatio:      0.10,
-			MemoryUsedRatio:    0.90,
-			DailyBackupMaxAge:  26 * time.Hour,
-			WeeklyBackupMaxAge: 8 * 24 * time.Hour,
-			WALMaxAge:          10 * time.Minute,
-			ServiceDownFor:     time.Minute,
-			HostDownFor:        30 * time.Second,
-			DataFullWarning:    0.85,
-			DataFullCritical:   0.95,
-			CertWarning:        14 * 24 * time.Hour,
-			CertCritical:       3 * 24 * time.Hour,
-		},
+// DefaultAlertThresholds returns kiln's alerting thresholds, which every
+// appliance shares.
+func DefaultAlertThresholds() AlertThresholds {
+	return AlertThresholds{
+		ErrorRatio:         0.05,
+		LatencyP95:         500 * time.Millisecond,
+		DiskFreeRatio:      0.10,
+		MemoryUsedRatio:    0.90,
+		DailyBackupMaxAge:  26 * time.Hour,
+		WeeklyBackupMaxAge: 8 * 24 * time.Hour,
+		WALMaxAge:          10 * time.Minute,
+		ServiceDownFor:     time.Minute,
+		HostDownFor:        30 * time.Second,
+		DataFullWarning:    0.85,
+		DataFullCritical:   0.95,
+		CertWarning:        14 * 24 * time.Hour,
+		CertCritical:       3 * 24 * time.Hour,
 	}
 }
 
 // Paths of the Prometheus files, on the server and in the container.
 const (
 	PrometheusConfigDir     = ConfigRoot + "/prometheus"
-	PrometheusDataDir       = DataRoot + "/prometheus"
 	prometheusConfMount     = "/etc/prometheus"
 	prometheusDataMount     = "/prometheus"
 	prometheusConfFileName  = "prometheus.yml"
@@ -143,9 +117,6 @@ const (
 
 // Validate checks the configuration without rendering it.
 func (c PrometheusConfig) Validate() error {
-	if err := checkNonEmpty("prometheus image", c.Image); err != nil {
-		return err
-	}
 	if err := checkPort("prometheus port", c.Port); err != nil {
 		return err
 	}
@@ -223,9 +194,9 @@ func (c PrometheusConfig) Validate() error {
 }
 
 // Prometheus renders prometheus.yml and the alert rules.
-func Prometheus(cfg PrometheusConfig) ([]overlays.File, error) {
+func Prometheus(cfg PrometheusConfig) (overlays.Component, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return overlays.Component{}, err
 	}
 	a := cfg.Alerts
 	data := struct {
@@ -271,35 +242,28 @@ func Prometheus(cfg PrometheusConfig) ([]overlays.File, error) {
 		CertWarningSeconds:        formatFloat(a.CertWarning.Seconds()),
 		CertCriticalSeconds:       formatFloat(a.CertCritical.Seconds()),
 	}
-	conf, err := render("prometheus.yml.tmpl", data)
+	files, err := renderFiles(data,
+		tmplFile{"prometheus.yml.tmpl", PrometheusConfigDir + "/" + prometheusConfFileName},
+		tmplFile{"clipper-alerts.yml.tmpl", PrometheusConfigDir + "/" + prometheusRulesDir + "/" + prometheusRulesFileName})
 	if err != nil {
-		return nil, err
+		return overlays.Component{}, err
 	}
-	rules, err := render("clipper-alerts.yml.tmpl", data)
-	if err != nil {
-		return nil, err
-	}
-	return []overlays.File{
-		{Path: PrometheusConfigDir + "/" + prometheusConfFileName, Mode: 0o644, Contents: conf},
-		{Path: PrometheusConfigDir + "/" + prometheusRulesDir + "/" + prometheusRulesFileName, Mode: 0o644, Contents: rules},
-	}, nil
+	return overlays.Component{Files: files, Container: prometheusContainer(cfg), DataDirs: []overlays.DataDir{{Path: cfg.DataDir}}}, nil
 }
 
-// PrometheusRuntime describes the Prometheus container.
-func PrometheusRuntime(cfg PrometheusConfig) Runtime {
-	return Runtime{
-		Image: cfg.Image,
+// prometheusContainer is the Prometheus container.
+func prometheusContainer(cfg PrometheusConfig) units.Container {
+	return units.Container{
 		Exec: []string{
 			"--config.file=" + prometheusConfMount + "/" + prometheusConfFileName,
 			"--storage.tsdb.path=" + prometheusDataMount,
 			"--storage.tsdb.retention.time=" + cfg.Retention,
 			fmt.Sprintf("--web.listen-address=:%d", cfg.Port),
 		},
-		Mounts: []Mount{
+		Mounts: []units.Mount{
 			{Source: PrometheusConfigDir, Target: prometheusConfMount, ReadOnly: true},
-			{Source: PrometheusDataDir, Target: prometheusDataMount},
+			{Source: cfg.DataDir, Target: prometheusDataMount},
 		},
-		Ports:     []int{cfg.Port},
-		HealthCmd: fmt.Sprintf("wget -q -O /dev/null http://127.0.0.1:%d/-/ready", cfg.Port),
+		Health: httpHealth(cfg.Port, "/-/ready"),
 	}
 }

@@ -14,7 +14,7 @@ import (
 
 func renderPrometheus(t *testing.T) string {
 	t.Helper()
-	files, err := Prometheus(DefaultPrometheus())
+	files, err := filesOf(Prometheus(clipperPrometheus()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,7 +22,7 @@ func renderPrometheus(t *testing.T) string {
 }
 
 func TestPrometheusGolden(t *testing.T) {
-	files, err := Prometheus(DefaultPrometheus())
+	files, err := filesOf(Prometheus(clipperPrometheus()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func TestPrometheusGolden(t *testing.T) {
 	}
 	goldenFiles(t, "prometheus", files)
 	conf := string(fileByName(t, files, "prometheus.yml").Contents)
-	for _, want := range []string{"scrape_interval: 15s", `- "backend:8080"`, `- "node-exporter:9100"`} {
+	for _, want := range []string{"scrape_interval: 15s", `- "backend:8080"`, `- "10.89.10.1:9100"`} {
 		if !strings.Contains(conf, want) {
 			t.Errorf("prometheus.yml lacks %q", want)
 		}
@@ -72,7 +72,7 @@ var ruleTestFiles = []string{"clipper-alerts_test.yml", "clipper-backup-alerts_t
 // beside them and runs promtool test rules.
 func promtoolTestRules(t *testing.T, promtool string, cfg PrometheusConfig) (string, string, error) {
 	t.Helper()
-	files, err := Prometheus(cfg)
+	files, err := filesOf(Prometheus(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,12 +101,12 @@ func promtoolTestRules(t *testing.T, promtool string, cfg PrometheusConfig) (str
 // promtool's rule unit tests (testdata/prometheus/*_test.yml).
 func TestPrometheusAlertRules(t *testing.T) {
 	promtool := testutil.Tool(t, "promtool")
-	out, tests, err := promtoolTestRules(t, promtool, DefaultPrometheus())
+	out, tests, err := promtoolTestRules(t, promtool, clipperPrometheus())
 	if err != nil {
 		t.Fatalf("promtool test rules: %v\n%s", err, out)
 	}
 	// Every alert the rules define must be exercised by the unit tests.
-	files, err := Prometheus(DefaultPrometheus())
+	files, err := filesOf(Prometheus(clipperPrometheus()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestPrometheusAlertRules(t *testing.T) {
 // threshold: with the daily backup window widened to 30h they must fail.
 func TestPrometheusAlertRulesCanFail(t *testing.T) {
 	promtool := testutil.Tool(t, "promtool")
-	cfg := DefaultPrometheus()
+	cfg := clipperPrometheus()
 	cfg.Alerts.DailyBackupMaxAge = 30 * time.Hour
 	out, _, err := promtoolTestRules(t, promtool, cfg)
 	if err == nil {
@@ -151,10 +151,10 @@ func TestPrometheusValidate(t *testing.T) {
 		"bad port":       func(c *PrometheusConfig) { c.Port = 0 },
 	} {
 		t.Run(name, func(t *testing.T) {
-			cfg := DefaultPrometheus()
+			cfg := clipperPrometheus()
 			cfg.Jobs = append([]ScrapeJob(nil), cfg.Jobs...)
 			mutate(&cfg)
-			_, err := Prometheus(cfg)
+			_, err := filesOf(Prometheus(cfg))
 			if !errors.Is(err, ErrInvalidValue) && !errors.Is(err, ErrEmptyField) && !errors.Is(err, ErrInvalidPort) {
 				t.Fatalf("got %v, want a validation error", err)
 			}

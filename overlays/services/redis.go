@@ -5,17 +5,18 @@ import (
 	"regexp"
 
 	"github.com/kiln-dev/kiln/overlays"
+	"github.com/kiln-dev/kiln/units"
 )
 
 // RedisConfig is the Redis server configuration.
 type RedisConfig struct {
-	// Image is the container image.
-	Image string
 	// Bind and Port are where Redis listens inside the container.
 	Bind string
 	Port int
 	// Dir is the data directory inside the container.
 	Dir string
+	// DataDir is the data directory on the data filesystem.
+	DataDir string
 	// MaxMemory is maxmemory with its unit (e.g. 256mb).
 	MaxMemory string
 	// MaxMemoryPolicy is maxmemory-policy.
@@ -24,23 +25,11 @@ type RedisConfig struct {
 	PasswordSecret string
 }
 
-// DefaultRedis returns Clipper's Redis configuration.
-func DefaultRedis() RedisConfig {
-	return RedisConfig{
-		Image:           "docker.io/library/redis:8-alpine",
-		Bind:            "0.0.0.0",
-		Port:            6379,
-		Dir:             "/data",
-		MaxMemory:       "256mb",
-		MaxMemoryPolicy: "allkeys-lru",
-		PasswordSecret:  "redis-password",
-	}
-}
-
 // Paths of the Redis files, on the server and in the container.
 const (
-	RedisConfigDir      = ConfigRoot + "/redis"
-	RedisDataDir        = DataRoot + "/redis"
+	RedisConfigDir = ConfigRoot + "/redis"
+	// redisImageUID is the redis user of the official images.
+	redisImageUID       = "999"
 	redisConfMount      = "/etc/redis"
 	redisConfFileName   = "redis.conf"
 	redisStartFileName  = "start.sh"
@@ -56,14 +45,11 @@ var redisPolicies = map[string]bool{
 
 // Validate checks the configuration without rendering it.
 func (c RedisConfig) Validate() error {
-	if err := checkNonEmpty("redis image", c.Image); err != nil {
-		return err
-	}
 	if err := checkPort("redis port", c.Port); err != nil {
 		return err
 	}
 	for _, f := range []struct{ name, v string }{
-		{"redis bind", c.Bind}, {"redis dir", c.Dir}, {"redis password secret", c.PasswordSecret},
+		{"redis bind", c.Bind}, {"redis dir", c.Dir}, {"redis password secret", c.PasswordSecret}, {"redis data dir", c.DataDir},
 	} {
 		if err := checkPlain(f.name, f.v); err != nil {
 			return err
@@ -78,24 +64,25 @@ func (c RedisConfig) Validate() error {
 	return nil
 }
 
-// Redis renders redis.conf and the container's start and health scripts.
-func Redis(cfg RedisConfig) ([]overlays.File, error) {
+// Redis renders redis.conf and the container's start and health scripts,
+// and the container that runs them.
+func Redis(cfg RedisConfig) (overlays.Component, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return overlays.Component{}, err
 	}
 	conf, err := render("redis.conf.tmpl", cfg)
 	if err != nil {
-		return nil, err
+		return overlays.Component{}, err
 	}
-	start, health, err := redisScripts(cfg, redisConfMount+"/"+redisConfFileName, Secret{Name: cfg.PasswordSecret}.Path())
+	start, check, err := redisScripts(cfg, redisConfMount+"/"+redisConfFileName, secretPath(cfg.PasswordSecret))
 	if err != nil {
-		return nil, err
+		return overlays.Component{}, err
 	}
-	return []overlays.File{
+	return overlays.Component{Files: []overlays.File{
 		{Path: RedisConfigDir + "/" + redisConfFileName, Mode: 0o644, Contents: conf},
 		{Path: RedisConfigDir + "/" + redisStartFileName, Mode: 0o644, Contents: start},
-		{Path: RedisConfigDir + "/" + redisHealthFileName, Mode: 0o644, Contents: health},
-	}, nil
+		{Path: RedisConfigDir + "/" + redisHealthFileName, Mode: 0o644, Contents: check},
+	}, Container: redisContainer(cfg), DataDirs: []overlays.DataDir{{Path: cfg.DataDir}}}, nil
 }
 
 // redisScripts renders the start and health scripts for the given
@@ -114,23 +101,19 @@ func redisScripts(cfg RedisConfig, confPath, secretPath string) (start, health [
 	return start, health, nil
 }
 
-// RedisRuntime describes the Redis container. The commands live in script
+// redisContainer is the Redis container. The commands live in script
 // files rather than on the unit's command line, where systemd would expand
 // their $ and % characters.
-func RedisRuntime(cfg RedisConfig) Runtime {
-	// The start script reads the secret before the entrypoint drops root,
-	// so the secret can stay root-only.
-	secret := Secret{Name: cfg.PasswordSecret, Mode: 0o400}
-	return Runtime{
-		Image:      cfg.Image,
+func redisContainer(cfg RedisConfig) units.Container {
+	return units.Container{
 		Entrypoint: "/bin/sh",
 		Exec:       []string{redisConfMount + "/" + redisStartFileName},
-		Secrets:    []Secret{secret},
-		Mounts: []Mount{
+		Secrets:    []units.SecretMount{secret(cfg.PasswordSecret, redisImageUID)},
+		Mounts: []units.Mount{
 			{Source: RedisConfigDir, Target: redisConfMount, ReadOnly: true},
-			{Source: RedisDataDir, Target: cfg.Dir},
+			{Source: cfg.DataDir, Target: cfg.Dir},
 		},
-		Ports:     []int{cfg.Port},
-		HealthCmd: "/bin/sh " + redisConfMount + "/" + redisHealthFileName,
+		Health: health("/bin/sh %s/%s", redisConfMount, redisHealthFileName),
+		Notify: true,
 	}
 }

@@ -15,7 +15,7 @@ import (
 )
 
 func TestRedisGolden(t *testing.T) {
-	files, err := Redis(DefaultRedis())
+	files, err := filesOf(Redis(clipperRedis()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,9 +36,9 @@ func TestRedisValidate(t *testing.T) {
 		"dir":       {func(c *RedisConfig) { c.Dir = "" }, ErrEmptyField},
 	} {
 		t.Run(name, func(t *testing.T) {
-			cfg := DefaultRedis()
+			cfg := clipperRedis()
 			c.mutate(&cfg)
-			if _, err := Redis(cfg); !errors.Is(err, c.want) {
+			if _, err := filesOf(Redis(cfg)); !errors.Is(err, c.want) {
 				t.Fatalf("got %v, want %v", err, c.want)
 			}
 		})
@@ -58,9 +58,9 @@ func TestRedisServer(t *testing.T) {
 	}
 	// Redis applies the file's dir before command-line options, so the
 	// data directory is moved in the configuration itself.
-	cfg := DefaultRedis()
+	cfg := clipperRedis()
 	cfg.Dir = data
-	files, err := Redis(cfg)
+	files, err := filesOf(Redis(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,9 +188,9 @@ func TestRedisServer(t *testing.T) {
 	// every metric the alerts and dashboards use.
 	t.Run("exporter", func(t *testing.T) {
 		bin := testutil.Tool(t, "prometheus-redis-exporter")
-		ecfg := DefaultRedisExporter()
+		ecfg := clipperRedisExporter()
 		ecfg.Addr = fmt.Sprintf("127.0.0.1:%d", port)
-		rt := RedisExporterRuntime(ecfg)
+		rt := mustRender(t)(RedisExporter(ecfg)).Container
 		env := []string{RedisExporterPasswordEnv + "=" + password}
 		for k, v := range rt.Env {
 			env = append(env, k+"="+v)

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kiln-dev/kiln/internal/testutil"
 	"github.com/kiln-dev/kiln/overlays"
 )
 
@@ -30,8 +29,9 @@ func writeUnder(t *testing.T, root, strip string, files []overlays.File) string 
 	return root
 }
 
-// goldenFiles compares each rendered file with its own golden file and
-// checks the path, mode and owner every configuration file shares.
+// goldenFiles compares each rendered file with the file the builder
+// renders for Clipper (its golden) and checks the path, mode and owner
+// every configuration file shares.
 func goldenFiles(t *testing.T, service string, files []overlays.File) {
 	t.Helper()
 	for _, f := range files {
@@ -41,8 +41,9 @@ func goldenFiles(t *testing.T, service string, files []overlays.File) {
 		if f.Mode != 0o644 || f.User != "" || f.Group != "" {
 			t.Errorf("%s: mode %o owner %q:%q, want 0644 root", f.Path, f.Mode, f.User, f.Group)
 		}
-		rel := strings.TrimPrefix(f.Path, ConfigRoot+"/")
-		testutil.Golden(t, filepath.Join("testdata", "golden", rel), f.Contents)
+		if want := productionGolden(t, f.Path); string(f.Contents) != string(want) {
+			t.Errorf("%s differs from what the builder renders for Clipper:\n%s", f.Path, f.Contents)
+		}
 	}
 }
 
