@@ -55,6 +55,16 @@ func TestOverlayErrorAtSpecLine(t *testing.T) {
 	}{
 		{func(a *spec.Appliance) { a.TLS.Domains = []string{"*.example.com"} }, "clipper.yaml:60:13: tls.domains[0]: \"*.example.com\" is a wildcard"},
 		{func(a *spec.Appliance) { a.TLS.Email = "Ops <admin@example.com>" }, "clipper.yaml:61:10: tls.email: \"Ops <admin@example.com>\" is not an email address — write a bare address"},
+		// The edge's names, by kiln's one domain rule.
+		{func(a *spec.Appliance) { a.TLS.Domains = []string{"Clipper.example.com"} }, "clipper.yaml:60:13: tls.domains[0]: \"Clipper.example.com\" is not a domain name — write a lower-case host name"},
+		// sshd's AllowUsers.
+		{func(a *spec.Appliance) { a.Users = append([]spec.User(nil), a.Users...); a.Users[0].Name = "root" }, "clipper.yaml:40:5: users[0]: root may not log in"},
+		// Alertmanager's settings and receivers.
+		{func(a *spec.Appliance) { a.Alerts.GroupWait = "soon" }, "clipper.yaml:272:15: alerts.group_wait: \"soon\": want a duration"},
+		// The firewall's allow-list.
+		{func(a *spec.Appliance) {
+			a.Firewall.Allow = []spec.AllowRule{{Port: 9090, From: []string{"somewhere"}}}
+		}, "clipper.yaml:55:10: firewall.allow[0].from[0]: \"somewhere\": invalid CIDR"},
 	} {
 		a := *app
 		a.TLS.Domains = append([]string(nil), app.TLS.Domains...)

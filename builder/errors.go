@@ -2,6 +2,7 @@ package builder
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/kiln-dev/kiln/overlays"
@@ -47,7 +48,11 @@ func fromSpec(err error, fields map[string]string) error {
 	}
 	for from, to := range fields {
 		if rest, ok := strings.CutPrefix(fe.Field, from); ok && (rest == "" || rest[0] == '[' || rest[0] == '.') {
-			return &specError{path: to + rest, err: fe.Err}
+			e := fe.Err
+			if fe.Value != nil {
+				e = fmt.Errorf("%q: %w", fmt.Sprint(fe.Value), fe.Err)
+			}
+			return &specError{path: to + rest, err: e}
 		}
 	}
 	return err

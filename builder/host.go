@@ -109,7 +109,7 @@ func (p *Plan) host() error {
 		}
 	}
 	if err := p.add(firewall.Render(fw)); err != nil {
-		return fmt.Errorf("firewall: %w", err)
+		return fmt.Errorf("firewall: %w", fromSpec(err, map[string]string{"allow": "firewall.allow", "ssh_rate": "ssh.rate_limit"}))
 	}
 
 	var users []string
@@ -122,7 +122,8 @@ func (p *Plan) host() error {
 	sc.AgentForwarding = a.SSH.AllowAgentForwarding
 	sc.OpenSSH = baseOpenSSH(a.Base.Release)
 	if err := p.add(sshd.Render(sc)); err != nil {
-		return fmt.Errorf("sshd: %w", err)
+		// allow_users[i] is users[i].name.
+		return fmt.Errorf("sshd: %w", fromSpec(err, map[string]string{"port": "ssh.port", "allow_users": "users"}))
 	}
 
 	if !a.SSH.Fail2ban.Disabled {
@@ -203,7 +204,11 @@ func applyEdge(p *Plan, s *spec.Service) (overlays.Component, error) {
 	cfg := p.edgeConfig()
 	k, err := nginx.Edge(cfg, s.Name)
 	if err != nil {
-		return k, fmt.Errorf("nginx: %w", err)
+		fields := map[string]string{}
+		if len(p.App.TLS.Domains) > 0 {
+			fields["server_names"] = "tls.domains"
+		}
+		return k, fmt.Errorf("nginx: %w", fromSpec(err, fields))
 	}
 	if err := p.certificates(s, cfg); err != nil {
 		return k, err

@@ -366,7 +366,7 @@ func (p *Plan) services() error {
 		}
 		k, err := r.apply(p, s)
 		if err != nil {
-			return fmt.Errorf("service %s: %w", s.Name, err)
+			return fmt.Errorf("service %s: %w", s.Name, fromSpec(err, componentFields(i, s)))
 		}
 		p.attach(&c, k)
 		leastPrivilege(s.Kind, &c)

@@ -106,6 +106,26 @@ func (p *Plan) attach(c *units.Container, k overlays.Component) {
 	}
 }
 
+// componentFields maps the fields of a kind's Config that the plan fills
+// from the spec back to the spec's paths, so that its errors point at the user's line.
+func componentFields(i int, s *spec.Service) map[string]string {
+	svc := fmt.Sprintf("services[%d]", i)
+	fields := map[string]string{}
+	if len(s.Ports) > 0 {
+		fields["port"] = svc + ".ports[0].target"
+	}
+	if len(s.Secrets) > 0 {
+		fields["password_secret"] = svc + ".secrets[0]"
+	}
+	if s.Kind == spec.KindAlertmanager {
+		// The receivers keep the spec's order and field names.
+		for _, f := range []string{"receivers", "group_by", "group_wait", "group_interval", "repeat_interval"} {
+			fields[f] = "alerts." + f
+		}
+	}
+	return fields
+}
+
 // declaredSecret reports whether the spec declares a secret, which
 // first boot then generates.
 func (p *Plan) declaredSecret(name string) bool {

@@ -1,6 +1,10 @@
 package overlays
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/kiln-dev/kiln/internal/valid"
+)
 
 // FieldError is a problem with one field of an overlay's Config. Field is
 // the path inside that Config (domains[1]); the builder, which filled the
@@ -24,3 +28,18 @@ func (e *FieldError) Error() string {
 
 // Unwrap returns Err, so errors.Is finds the sentinel.
 func (e *FieldError) Unwrap() error { return e.Err }
+
+// Bad is the FieldError of value at field; err says what is wrong and
+// wraps the overlay's sentinel.
+func Bad(field string, value any, err error) error {
+	return &FieldError{Field: field, Value: value, Err: err}
+}
+
+// CheckPort applies kiln's one port rule (valid.Port) to an overlay's
+// field. The message names the value, so the error carries none.
+func CheckPort(field string, p int) error {
+	if err := valid.Port(p); err != nil {
+		return &FieldError{Field: field, Err: err}
+	}
+	return nil
+}

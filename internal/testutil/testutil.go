@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/kiln-dev/kiln/overlays"
 )
 
 // update re-records golden files instead of comparing against them. It is
@@ -154,6 +156,19 @@ type FieldCase[C any] = struct {
 // with the field's name.
 func FieldErrors[C any](t *testing.T, base func() C, render func(C) error, cases map[string]FieldCase[C]) {
 	t.Helper()
+	fieldErrors(t, base, render, cases, false)
+}
+
+// OverlayFieldErrors is FieldErrors for an overlay whose errors the
+// builder maps back to spec positions: each error must also be an
+// *overlays.FieldError naming exactly the case's field.
+func OverlayFieldErrors[C any](t *testing.T, base func() C, render func(C) error, cases map[string]FieldCase[C]) {
+	t.Helper()
+	fieldErrors(t, base, render, cases, true)
+}
+
+func fieldErrors[C any](t *testing.T, base func() C, render func(C) error, cases map[string]FieldCase[C], typed bool) {
+	t.Helper()
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			c := base()
@@ -164,6 +179,10 @@ func FieldErrors[C any](t *testing.T, base func() C, render func(C) error, cases
 			}
 			if !strings.HasPrefix(err.Error(), tc.Field+":") {
 				t.Errorf("error %q does not name field %q", err, tc.Field)
+			}
+			var fe *overlays.FieldError
+			if typed && (!errors.As(err, &fe) || fe.Field != tc.Field) {
+				t.Errorf("error %q is no FieldError of field %q", err, tc.Field)
 			}
 		})
 	}

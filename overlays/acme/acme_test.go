@@ -82,7 +82,7 @@ func TestValidate(t *testing.T) {
 		"tls dir":      {func(c *Config) { c.TLSDir = "tls" }, ErrPath, "tls_dir"},
 		"webroot":      {func(c *Config) { c.Webroot = "/var/www acme" }, ErrPath, "webroot"},
 	}
-	testutil.FieldErrors(t, func() Config { return testConfig("ops@example.com", "example.com") }, func(c Config) error { _, _, err := Render(c); return err }, cases)
+	testutil.OverlayFieldErrors(t, func() Config { return testConfig("ops@example.com", "example.com") }, func(c Config) error { _, _, err := Render(c); return err }, cases)
 }
 
 // TestUnits has Quadlet and systemd-analyze judge the units together with

@@ -1,6 +1,10 @@
 package firewall
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/kiln-dev/kiln/internal/valid"
+)
 
 // Validation errors; each is wrapped with the offending field and value.
 var (
@@ -8,7 +12,7 @@ var (
 	// nobody can reach cannot be administered either.
 	ErrNoPublicPorts = errors.New("at least one public TCP port is required")
 	// ErrPort is returned for a port outside 1..65535.
-	ErrPort = errors.New("port must be between 1 and 65535")
+	ErrPort = valid.ErrPort
 	// ErrDuplicatePort is returned when a port is listed twice, or is both
 	// public and allow-listed (the allow-list would be meaningless).
 	ErrDuplicatePort = errors.New("port declared more than once")

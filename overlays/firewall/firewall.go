@@ -121,22 +121,15 @@ func (c Config) Validate() error {
 	return err
 }
 
-func checkPort(field string, p int) error {
-	if p < 1 || p > 65535 {
-		return fmt.Errorf("%s: %d: %w", field, p, ErrPort)
-	}
-	return nil
-}
-
 func checkRate(field string, r Rate) error {
 	if r.Count <= 0 || r.Burst <= 0 {
-		return fmt.Errorf("%s: %d/%s burst %d: %w", field, r.Count, r.Per, r.Burst, ErrRate)
+		return overlays.Bad(field, fmt.Sprintf("%d/%s burst %d", r.Count, r.Per, r.Burst), ErrRate)
 	}
 	switch r.Per {
 	case "second", "minute", "hour":
 		return nil
 	}
-	return fmt.Errorf("%s.per: %q must be second, minute or hour: %w", field, r.Per, ErrRate)
+	return overlays.Bad(field+".per", r.Per, fmt.Errorf("must be second, minute or hour: %w", ErrRate))
 }
 
 // view validates and normalises: ports sorted, CIDRs masked, deduplicated
@@ -144,17 +137,17 @@ func checkRate(field string, r Rate) error {
 func (c Config) view() (view, error) {
 	v := view{Table: TableName, SSHPort: c.SSHPort, SSHRate: c.SSHRate, EchoRate: c.EchoRate}
 	if len(c.PublicTCPPorts) == 0 {
-		return v, fmt.Errorf("public_tcp_ports: %w", ErrNoPublicPorts)
+		return v, overlays.Bad("public_tcp_ports", nil, ErrNoPublicPorts)
 	}
 	seen := map[int]string{}
 	public := make([]int, 0, len(c.PublicTCPPorts))
 	for i, p := range c.PublicTCPPorts {
 		field := fmt.Sprintf("public_tcp_ports[%d]", i)
-		if err := checkPort(field, p); err != nil {
+		if err := overlays.CheckPort(field, p); err != nil {
 			return v, err
 		}
 		if prev, ok := seen[p]; ok {
-			return v, fmt.Errorf("%s: %d already in %s: %w", field, p, prev, ErrDuplicatePort)
+			return v, overlays.Bad(field, p, fmt.Errorf("already in %s: %w", prev, ErrDuplicatePort))
 		}
 		seen[p] = field
 		public = append(public, p)
@@ -168,7 +161,7 @@ func (c Config) view() (view, error) {
 	}
 	if c.SSHPort != 0 {
 		if !slices.Contains(public, c.SSHPort) {
-			return v, fmt.Errorf("ssh_port: %d: %w", c.SSHPort, ErrSSHPort)
+			return v, overlays.Bad("ssh_port", c.SSHPort, ErrSSHPort)
 		}
 		if err := checkRate("ssh_rate", c.SSHRate); err != nil {
 			return v, err
@@ -180,16 +173,16 @@ func (c Config) view() (view, error) {
 	byPort := map[int]*allowSet{}
 	for i, a := range c.Allow {
 		field := fmt.Sprintf("allow[%d]", i)
-		if err := checkPort(field+".port", a.Port); err != nil {
+		if err := overlays.CheckPort(field+".port", a.Port); err != nil {
 			return v, err
 		}
 		// Several entries may share a port (their sources merge), but a
 		// public port needs no allow-list.
 		if prev, ok := seen[a.Port]; ok {
-			return v, fmt.Errorf("%s.port: %d is public (%s): %w", field, a.Port, prev, ErrDuplicatePort)
+			return v, overlays.Bad(field+".port", a.Port, fmt.Errorf("is public (%s): %w", prev, ErrDuplicatePort))
 		}
 		if len(a.From) == 0 {
-			return v, fmt.Errorf("%s.from: %w", field, ErrNoSources)
+			return v, overlays.Bad(field+".from", nil, ErrNoSources)
 		}
 		s := byPort[a.Port]
 		if s == nil {
@@ -199,7 +192,7 @@ func (c Config) view() (view, error) {
 		for j, src := range a.From {
 			pfx, err := parsePrefix(src)
 			if err != nil {
-				return v, fmt.Errorf("%s.from[%d]: %q: %w", field, j, src, ErrCIDR)
+				return v, overlays.Bad(fmt.Sprintf("%s.from[%d]", field, j), src, ErrCIDR)
 			}
 			if pfx.Addr().Is4() {
 				s.V4 = append(s.V4, pfx.String())
@@ -216,17 +209,17 @@ func (c Config) view() (view, error) {
 	slices.SortFunc(v.Allow, func(a, b allowSet) int { return a.Port - b.Port })
 	for i, name := range c.ContainerInterfaces {
 		if !ifacePattern.MatchString(name) {
-			return v, fmt.Errorf("container_interfaces[%d]: %q: %w", i, name, ErrInterface)
+			return v, overlays.Bad(fmt.Sprintf("container_interfaces[%d]", i), name, ErrInterface)
 		}
 	}
 	hostPorts := slices.Clone(c.ContainerHostTCPPorts)
 	for i, p := range hostPorts {
-		if err := checkPort(fmt.Sprintf("container_host_tcp_ports[%d]", i), p); err != nil {
+		if err := overlays.CheckPort(fmt.Sprintf("container_host_tcp_ports[%d]", i), p); err != nil {
 			return v, err
 		}
 	}
 	if len(hostPorts) > 0 && len(c.ContainerInterfaces) == 0 {
-		return v, fmt.Errorf("container_host_tcp_ports: %w", ErrNoInterfaces)
+		return v, overlays.Bad("container_host_tcp_ports", nil, ErrNoInterfaces)
 	}
 	slices.Sort(hostPorts)
 	for i, p := range slices.Compact(hostPorts) {

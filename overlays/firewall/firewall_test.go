@@ -80,7 +80,7 @@ func TestValidate(t *testing.T) {
 		"host port no if": {func(c *Config) { c.ContainerHostTCPPorts = []int{9100}; c.ContainerInterfaces = nil }, ErrNoInterfaces, "container_host_tcp_ports"},
 		"long interface":  {func(c *Config) { c.ContainerInterfaces = []string{"abcdefghijklmnop"} }, ErrInterface, "container_interfaces[0]"},
 	}
-	testutil.FieldErrors(t, DefaultConfig, func(c Config) error { _, _, err := Render(c); return err }, cases)
+	testutil.OverlayFieldErrors(t, DefaultConfig, func(c Config) error { _, _, err := Render(c); return err }, cases)
 	// The SSH limit may be switched off without a rate.
 	c := DefaultConfig()
 	c.SSHPort, c.SSHRate = 0, Rate{}

@@ -2,11 +2,12 @@ package firewall
 
 import (
 	"encoding/binary"
-	"github.com/kiln-dev/kiln/internal/netns"
 	"net"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/kiln-dev/kiln/internal/netns"
 )
 
 // echoes sends count ICMP or ICMPv6 echo requests from src to dst, as

@@ -2,7 +2,6 @@ package firewall
 
 import (
 	"fmt"
-	"github.com/kiln-dev/kiln/internal/netns"
 	"net"
 	"os"
 	"os/exec"
@@ -12,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kiln-dev/kiln/internal/netns"
 
 	"github.com/kiln-dev/kiln/internal/testutil"
 )

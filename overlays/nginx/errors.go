@@ -1,15 +1,20 @@
 package nginx
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/kiln-dev/kiln/internal/valid"
+)
 
 // Validation errors; each is wrapped with the offending field and value.
 var (
 	// ErrNoServerNames is returned when no server name is declared.
 	ErrNoServerNames = errors.New("at least one server name is required")
-	// ErrServerName is returned for a name nginx or a certificate could not carry.
-	ErrServerName = errors.New("invalid server name")
+	// ErrServerName is returned for a name that is not a domain (kiln's
+	// one domain rule, internal/valid).
+	ErrServerName = valid.ErrDomain
 	// ErrPort is returned for a port outside 1..65535 or HTTP equal to HTTPS.
-	ErrPort = errors.New("invalid port")
+	ErrPort = valid.ErrPort
 	// ErrAddress is returned for a listen or upstream address that does not parse.
 	ErrAddress = errors.New("invalid address")
 	// ErrPath is returned for a path that is not absolute or holds characters

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/kiln-dev/kiln/internal/valid"
 	"github.com/kiln-dev/kiln/overlays"
 	"github.com/kiln-dev/kiln/units"
 )
@@ -123,7 +124,6 @@ func DefaultConfig(serverNames ...string) Config {
 }
 
 var (
-	hostName  = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	plainPath = regexp.MustCompile(`^/[A-Za-z0-9._/@+-]*$`)
 	sizeRe    = regexp.MustCompile(`^[0-9]+[kKmMgG]?$`)
 	userRe    = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
@@ -131,7 +131,22 @@ var (
 
 func checkPath(field, p string) error {
 	if !plainPath.MatchString(p) || path.Clean(p) != p {
-		return fmt.Errorf("%s: %q: %w", field, p, ErrPath)
+		return overlays.Bad(field, p, ErrPath)
+	}
+	return nil
+}
+
+// checkServerName applies kiln's domain rule (valid.Domain, the spec's
+// rule for tls.domains) to a name the edge serves. Two more names are
+// nginx's to serve: localhost, the edge of an appliance without a domain,
+// and a wildcard, whose certificate only a DNS-01 challenge could prove
+// but which nginx matches.
+func checkServerName(field, n string) error {
+	if n == "localhost" {
+		return nil
+	}
+	if err := valid.Domain(strings.TrimPrefix(n, "*.")); err != nil {
+		return &overlays.FieldError{Field: field, Err: err}
 	}
 	return nil
 }
@@ -141,7 +156,7 @@ func checkPath(field, p string) error {
 func hostPort(field, s string) error {
 	ap, err := netip.ParseAddrPort(s)
 	if err != nil || ap.Port() == 0 {
-		return fmt.Errorf("%s: %q (want ip:port): %w", field, s, ErrAddress)
+		return overlays.Bad(field, s, fmt.Errorf("want ip:port: %w", ErrAddress))
 	}
 	return nil
 }
@@ -182,11 +197,11 @@ const (
 func (c Config) view() (view, error) {
 	v := view{Config: c}
 	if len(c.ServerNames) == 0 {
-		return v, fmt.Errorf("server_names: %w", ErrNoServerNames)
+		return v, overlays.Bad("server_names", nil, ErrNoServerNames)
 	}
 	for i, n := range c.ServerNames {
-		if len(n) > 253 || !hostName.MatchString(n) {
-			return v, fmt.Errorf("server_names[%d]: %q: %w", i, n, ErrServerName)
+		if err := checkServerName(fmt.Sprintf("server_names[%d]", i), n); err != nil {
+			return v, err
 		}
 	}
 	v.Names = strings.Join(c.ServerNames, " ")
@@ -210,21 +225,26 @@ func (c Config) view() (view, error) {
 		field string
 		port  int
 	}{{"http_port", c.HTTPPort}, {"https_port", c.HTTPSPort}} {
-		if p.port < 1 || p.port > 65535 {
-			return v, fmt.Errorf("%s: %d: %w", p.field, p.port, ErrPort)
+		if err := overlays.CheckPort(p.field, p.port); err != nil {
+			return v, err
 		}
 	}
 	if c.HTTPPort == c.HTTPSPort {
-		return v, fmt.Errorf("https_port: %d equals http_port: %w", c.HTTPSPort, ErrPort)
+		return v, overlays.Bad("https_port", c.HTTPSPort, fmt.Errorf("equals http_port: %w", ErrPort))
 	}
-	if c.StatusPort != 0 && (c.StatusPort < 1 || c.StatusPort > 65535 || c.StatusPort == c.HTTPPort || c.StatusPort == c.HTTPSPort) {
-		return v, fmt.Errorf("status_port: %d: %w", c.StatusPort, ErrPort)
+	if c.StatusPort != 0 {
+		if err := overlays.CheckPort("status_port", c.StatusPort); err != nil {
+			return v, err
+		}
+		if c.StatusPort == c.HTTPPort || c.StatusPort == c.HTTPSPort {
+			return v, overlays.Bad("status_port", c.StatusPort, fmt.Errorf("equals http_port or https_port: %w", ErrPort))
+		}
 	}
 	if c.HTTPSPort != 443 {
 		v.RedirectPort = ":" + strconv.Itoa(c.HTTPSPort)
 	}
 	if len(c.ListenAddresses) == 0 {
-		return v, fmt.Errorf("listen_addresses: none: %w", ErrAddress)
+		return v, overlays.Bad("listen_addresses", nil, fmt.Errorf("none: %w", ErrAddress))
 	}
 	for i, a := range c.ListenAddresses {
 		switch a {
@@ -234,7 +254,7 @@ func (c Config) view() (view, error) {
 		}
 		ip, err := netip.ParseAddr(a)
 		if err != nil || ip.Zone() != "" {
-			return v, fmt.Errorf("listen_addresses[%d]: %q: %w", i, a, ErrAddress)
+			return v, overlays.Bad(fmt.Sprintf("listen_addresses[%d]", i), a, ErrAddress)
 		}
 		if ip.Is6() {
 			v.Listen = append(v.Listen, "["+ip.String()+"]")
@@ -263,16 +283,16 @@ func (c Config) view() (view, error) {
 		}
 	}
 	if c.User != "" && !userRe.MatchString(c.User) {
-		return v, fmt.Errorf("user: %q: %w", c.User, ErrValue)
+		return v, overlays.Bad("user", c.User, ErrValue)
 	}
 	if len(c.Resolvers) == 0 {
-		return v, fmt.Errorf("resolvers: none (OCSP stapling needs one): %w", ErrAddress)
+		return v, overlays.Bad("resolvers", nil, fmt.Errorf("none (OCSP stapling needs one): %w", ErrAddress))
 	}
 	var rs []string
 	for i, r := range c.Resolvers {
 		ip, err := netip.ParseAddr(r)
 		if err != nil || ip.Zone() != "" {
-			return v, fmt.Errorf("resolvers[%d]: %q: %w", i, r, ErrAddress)
+			return v, overlays.Bad(fmt.Sprintf("resolvers[%d]", i), r, ErrAddress)
 		}
 		if ip.Is6() {
 			rs = append(rs, "["+ip.String()+"]")
@@ -286,7 +306,7 @@ func (c Config) view() (view, error) {
 		rate  Rate
 	}{{"general", c.General}, {"auth", c.Auth}} {
 		if r.rate.PerMinute <= 0 || r.rate.Burst <= 0 {
-			return v, fmt.Errorf("%s: %d/minute burst %d: %w", r.field, r.rate.PerMinute, r.rate.Burst, ErrRate)
+			return v, overlays.Bad(r.field, fmt.Sprintf("%d/minute burst %d", r.rate.PerMinute, r.rate.Burst), ErrRate)
 		}
 	}
 	v.GeneralRate, v.AuthRate = c.General.PerMinute, c.Auth.PerMinute
@@ -295,14 +315,14 @@ func (c Config) view() (view, error) {
 			return v, err
 		}
 		if !strings.HasPrefix(p, "/api/") {
-			return v, fmt.Errorf("auth_paths[%d]: %q must be under /api/: %w", i, p, ErrPath)
+			return v, overlays.Bad(fmt.Sprintf("auth_paths[%d]", i), p, fmt.Errorf("must be under /api/: %w", ErrPath))
 		}
 	}
 	if c.ContentSecurityPolicy == "" || !cspOK(c.ContentSecurityPolicy) {
-		return v, fmt.Errorf("content_security_policy: %q: %w", c.ContentSecurityPolicy, ErrValue)
+		return v, overlays.Bad("content_security_policy", c.ContentSecurityPolicy, ErrValue)
 	}
 	if !sizeRe.MatchString(c.ClientMaxBodySize) {
-		return v, fmt.Errorf("client_max_body_size: %q: %w", c.ClientMaxBodySize, ErrValue)
+		return v, overlays.Bad("client_max_body_size", c.ClientMaxBodySize, ErrValue)
 	}
 	v.HeadersInclude = c.ConfigDir + "/security-headers.conf"
 	v.ProxyInclude = c.ConfigDir + "/proxy.conf"

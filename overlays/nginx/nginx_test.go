@@ -1,9 +1,7 @@
 package nginx
 
 import (
-	"errors"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/kiln-dev/kiln/internal/testutil"
@@ -43,11 +41,7 @@ func TestRenderVariants(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	cases := map[string]struct {
-		mut   func(*Config)
-		err   error
-		field string
-	}{
+	cases := map[string]testutil.FieldCase[Config]{
 		"no names":       {func(c *Config) { c.ServerNames = nil }, ErrNoServerNames, "server_names"},
 		"bad name":       {func(c *Config) { c.ServerNames = []string{"a.example", "x;y"} }, ErrServerName, "server_names[1]"},
 		"upper name":     {func(c *Config) { c.ServerNames = []string{"Example.com"} }, ErrServerName, "server_names[0]"},
@@ -70,17 +64,5 @@ func TestValidate(t *testing.T) {
 		"body size":      {func(c *Config) { c.ClientMaxBodySize = "10 MB" }, ErrValue, "client_max_body_size"},
 		"user":           {func(c *Config) { c.User = "www data" }, ErrValue, "user"},
 	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			c := clipperEdge("example.com")
-			tc.mut(&c)
-			_, err := Render(c)
-			if !errors.Is(err, tc.err) {
-				t.Fatalf("got %v, want %v", err, tc.err)
-			}
-			if !strings.HasPrefix(err.Error(), tc.field+":") {
-				t.Errorf("error %q does not name field %q", err, tc.field)
-			}
-		})
-	}
+	testutil.OverlayFieldErrors(t, func() Config { return clipperEdge("example.com") }, func(c Config) error { _, err := Render(c); return err }, cases)
 }

@@ -118,17 +118,17 @@ var Severities = []string{"critical", "warning"}
 
 // Validate checks the configuration without rendering it.
 func (c AlertmanagerConfig) Validate() error {
-	if err := checkPort("alertmanager port", c.Port); err != nil {
+	if err := checkPort("port", c.Port); err != nil {
 		return err
 	}
-	if err := checkURL("alertmanager external url", c.ExternalURL); err != nil {
+	if err := checkURL("external_url", c.ExternalURL); err != nil {
 		return err
 	}
 	if len(c.GroupBy) == 0 {
-		return fmt.Errorf("alertmanager group_by: %w", ErrEmptyField)
+		return overlays.Bad("group_by", nil, ErrEmptyField)
 	}
-	for _, l := range c.GroupBy {
-		if err := checkLabelName("alertmanager group_by label", l); err != nil {
+	for i, l := range c.GroupBy {
+		if err := checkLabelName(fmt.Sprintf("group_by[%d]", i), l); err != nil {
 			return err
 		}
 	}
@@ -136,38 +136,40 @@ func (c AlertmanagerConfig) Validate() error {
 		{"group_wait", c.GroupWait}, {"group_interval", c.GroupInterval}, {"repeat_interval", c.RepeatInterval},
 	} {
 		if _, err := parsePromDuration(d.v); err != nil {
-			return fmt.Errorf("alertmanager %s %q: %w", d.name, d.v, err)
+			return overlays.Bad(d.name, d.v, err)
 		}
 	}
-	if err := checkPlain("alertmanager credentials dir", c.CredentialsDir); err != nil {
+	if err := checkPlain("credentials_dir", c.CredentialsDir); err != nil {
 		return err
 	}
 	seen := map[string]bool{AlertmanagerUIReceiver: true}
-	for _, r := range c.Receivers {
-		if err := r.validate(); err != nil {
+	for i, r := range c.Receivers {
+		field := fmt.Sprintf("receivers[%d]", i)
+		if err := r.validate(field); err != nil {
 			return err
 		}
 		if seen[r.Name] {
-			return fmt.Errorf("alertmanager receiver %q appears twice or is reserved: %w", r.Name, ErrInvalidValue)
+			return bad(field+".name", r.Name, "appears twice or is reserved", ErrInvalidValue)
 		}
 		seen[r.Name] = true
 	}
 	return nil
 }
 
-func (r AlertReceiver) validate() error {
-	if err := checkPlain("alertmanager receiver name", r.Name); err != nil {
+// validate checks the receiver at path (receivers[i]).
+func (r AlertReceiver) validate(path string) error {
+	field := func(f string) string { return path + "." + f }
+	if err := checkPlain(field("name"), r.Name); err != nil {
 		return err
 	}
-	field := func(f string) string { return fmt.Sprintf("alertmanager receiver %s %s", r.Name, f) }
-	for _, s := range r.Severities {
+	for i, s := range r.Severities {
 		if !contains(Severities, s) {
-			return fmt.Errorf("%s %q: want one of %s: %w", field("severity"), s, strings.Join(Severities, ", "), ErrInvalidValue)
+			return bad(fmt.Sprintf("%s[%d]", field("severities"), i), s, "want one of "+strings.Join(Severities, ", "), ErrInvalidValue)
 		}
 	}
 	if r.RepeatInterval != "" {
 		if _, err := parsePromDuration(r.RepeatInterval); err != nil {
-			return fmt.Errorf("%s %q: %w", field("repeat_interval"), r.RepeatInterval, err)
+			return overlays.Bad(field("repeat_interval"), r.RepeatInterval, err)
 		}
 	}
 	n := 0
@@ -177,50 +179,53 @@ func (r AlertReceiver) validate() error {
 		}
 	}
 	if n != 1 {
-		return fmt.Errorf("alertmanager receiver %s has %d kinds, want exactly one of email, webhook, slack, ntfy: %w", r.Name, n, ErrInvalidValue)
+		return bad(path, r.Name, fmt.Sprintf("has %d kinds, want exactly one of email, webhook, slack, ntfy", n), ErrInvalidValue)
 	}
 	switch {
 	case r.Email != nil:
 		e := r.Email
 		if len(e.To) == 0 {
-			return fmt.Errorf("%s: %w", field("email to"), ErrEmptyField)
+			return overlays.Bad(field("email.to"), nil, ErrEmptyField)
 		}
-		for _, a := range append(append([]string(nil), e.To...), e.From) {
-			if err := checkAddress(field("email address"), a); err != nil {
+		for i, a := range e.To {
+			if err := checkAddress(fmt.Sprintf("%s[%d]", field("email.to"), i), a); err != nil {
 				return err
 			}
 		}
-		if err := checkHostPort(field("email smarthost"), e.Smarthost); err != nil {
+		if err := checkAddress(field("email.from"), e.From); err != nil {
+			return err
+		}
+		if err := checkHostPort(field("email.smarthost"), e.Smarthost); err != nil {
 			return err
 		}
 		if e.Username != "" {
-			if err := checkPlain(field("email username"), e.Username); err != nil {
+			if err := checkPlain(field("email.username"), e.Username); err != nil {
 				return err
 			}
-			if err := checkFileName(field("email password_file"), e.PasswordFile); err != nil {
+			if err := checkFileName(field("email.password_file"), e.PasswordFile); err != nil {
 				return err
 			}
 		}
 	case r.Webhook != nil:
-		if err := checkURL(field("webhook url"), r.Webhook.URL); err != nil {
+		if err := checkURL(field("webhook.url"), r.Webhook.URL); err != nil {
 			return err
 		}
 		if r.Webhook.TokenFile != "" {
-			return checkFileName(field("webhook token_file"), r.Webhook.TokenFile)
+			return checkFileName(field("webhook.token_file"), r.Webhook.TokenFile)
 		}
 	case r.Slack != nil:
-		if err := checkFileName(field("slack url_file"), r.Slack.URLFile); err != nil {
+		if err := checkFileName(field("slack.url_file"), r.Slack.URLFile); err != nil {
 			return err
 		}
 		if r.Slack.Channel != "" {
-			return checkPlain(field("slack channel"), r.Slack.Channel)
+			return checkPlain(field("slack.channel"), r.Slack.Channel)
 		}
 	case r.Ntfy != nil:
-		if err := checkURL(field("ntfy url"), r.Ntfy.URL); err != nil {
+		if err := checkURL(field("ntfy.url"), r.Ntfy.URL); err != nil {
 			return err
 		}
 		if r.Ntfy.TokenFile != "" {
-			return checkFileName(field("ntfy token_file"), r.Ntfy.TokenFile)
+			return checkFileName(field("ntfy.token_file"), r.Ntfy.TokenFile)
 		}
 	}
 	return nil
@@ -294,7 +299,7 @@ func checkURL(field, v string) error {
 	}
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%s %q: want an http or https URL: %w", field, v, ErrInvalidValue)
+		return bad(field, v, "want an http or https URL", ErrInvalidValue)
 	}
 	return nil
 }
@@ -304,7 +309,7 @@ func checkAddress(field, v string) error {
 		return err
 	}
 	if err := valid.Email(v); err != nil {
-		return fmt.Errorf("%s: %w: %w", field, err, ErrInvalidValue)
+		return &overlays.FieldError{Field: field, Err: fmt.Errorf("%w: %w", err, ErrInvalidValue)}
 	}
 	return nil
 }
@@ -315,7 +320,7 @@ func checkHostPort(field, v string) error {
 	}
 	i := strings.LastIndexByte(v, ':')
 	if i <= 0 || i == len(v)-1 {
-		return fmt.Errorf("%s %q: want host:port, e.g. smtp.example.com:587: %w", field, v, ErrInvalidValue)
+		return bad(field, v, "want host:port, e.g. smtp.example.com:587", ErrInvalidValue)
 	}
 	return nil
 }
@@ -327,18 +332,18 @@ func checkFileName(field, v string) error {
 		return err
 	}
 	if strings.Contains(v, "/") || v == "." || v == ".." {
-		return fmt.Errorf("%s %q: want a file name in the credentials directory, without slashes: %w", field, v, ErrInvalidValue)
+		return bad(field, v, "want a file name in the credentials directory, without slashes", ErrInvalidValue)
 	}
 	return nil
 }
 
 func checkLabelName(field, v string) error {
 	if v == "" {
-		return fmt.Errorf("%s: %w", field, ErrEmptyField)
+		return overlays.Bad(field, nil, ErrEmptyField)
 	}
 	for i, r := range v {
 		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
-			return fmt.Errorf("%s %q: not a Prometheus label name: %w", field, v, ErrInvalidValue)
+			return bad(field, v, "not a Prometheus label name", ErrInvalidValue)
 		}
 	}
 	return nil

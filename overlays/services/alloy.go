@@ -36,20 +36,20 @@ const (
 
 // Validate checks the configuration without rendering it.
 func (c AlloyConfig) Validate() error {
-	if err := checkPort("alloy port", c.Port); err != nil {
+	if err := checkPort("port", c.Port); err != nil {
 		return err
 	}
-	if err := checkPlain("alloy push url", c.PushURL); err != nil {
+	if err := checkPlain("push_url", c.PushURL); err != nil {
 		return err
 	}
 	if u, err := url.Parse(c.PushURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("alloy push url %q: want an http(s) URL: %w", c.PushURL, ErrInvalidValue)
+		return bad("push_url", c.PushURL, "want an http(s) URL", ErrInvalidValue)
 	}
-	if err := checkPlain("alloy journal path", c.JournalPath); err != nil {
+	if err := checkPlain("journal_path", c.JournalPath); err != nil {
 		return err
 	}
 	if _, err := parsePromDuration(c.MaxAge); err != nil {
-		return fmt.Errorf("alloy max age %q: %w", c.MaxAge, err)
+		return overlays.Bad("max_age", c.MaxAge, err)
 	}
 	return nil
 }

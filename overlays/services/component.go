@@ -92,18 +92,22 @@ func goQuoted(s string) string {
 	return b.String()
 }
 
-func checkPort(field string, p int) error {
-	if p < 1 || p > 65535 {
-		return fmt.Errorf("%s %d: %w", field, p, ErrInvalidPort)
+// Every check names the field by its path in the kind's Config, in the
+// spec's snake_case (receivers[1].email.to), and returns an
+// overlays.FieldError, which the plan maps back to the spec's line.
+
+func checkPort(field string, p int) error { return overlays.CheckPort(field, p) }
+
+func checkNonEmpty(field, v string) error {
+	if strings.TrimSpace(v) == "" {
+		return overlays.Bad(field, nil, ErrEmptyField)
 	}
 	return nil
 }
 
-func checkNonEmpty(field, v string) error {
-	if strings.TrimSpace(v) == "" {
-		return fmt.Errorf("%s: %w", field, ErrEmptyField)
-	}
-	return nil
+// bad is a FieldError whose message says what the value should be.
+func bad(field string, v any, want string, sentinel error) error {
+	return overlays.Bad(field, v, fmt.Errorf("%s: %w", want, sentinel))
 }
 
 // checkPlain refuses characters that would break out of the simple quoted
@@ -113,7 +117,7 @@ func checkPlain(field, v string) error {
 		return err
 	}
 	if strings.ContainsAny(v, "\"'\\\n\r\t ") {
-		return fmt.Errorf("%s %q: must not contain quotes, backslashes or whitespace: %w", field, v, ErrInvalidValue)
+		return bad(field, v, "must not contain quotes, backslashes or whitespace", ErrInvalidValue)
 	}
 	return nil
 }

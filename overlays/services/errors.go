@@ -1,11 +1,15 @@
 package services
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/kiln-dev/kiln/internal/valid"
+)
 
 // Errors about a configuration's values.
 var (
 	// ErrInvalidPort is returned for a port outside 1–65535.
-	ErrInvalidPort = errors.New("port must be between 1 and 65535")
+	ErrInvalidPort = valid.ErrPort
 	// ErrEmptyField is returned when a required field is empty.
 	ErrEmptyField = errors.New("required field is empty")
 	// ErrInvalidValue is returned when a field holds a value the service

@@ -28,13 +28,13 @@ func (c PostgresExporterConfig) Validate() error {
 	for _, p := range []struct {
 		name string
 		v    int
-	}{{"postgres exporter port", c.Port}, {"postgres exporter database port", c.DBPort}} {
+	}{{"port", c.Port}, {"database_port", c.DBPort}} {
 		if err := checkPort(p.name, p.v); err != nil {
 			return err
 		}
 	}
-	for _, f := range []struct{ name, v string }{{"postgres exporter host", c.Host}, {"postgres exporter database", c.Database},
-		{"postgres exporter user", c.User}, {"postgres exporter password secret", c.PasswordSecret}} {
+	for _, f := range []struct{ name, v string }{{"host", c.Host}, {"database", c.Database},
+		{"user", c.User}, {"password_secret", c.PasswordSecret}} {
 		if err := checkPlain(f.name, f.v); err != nil {
 			return err
 		}
@@ -87,13 +87,13 @@ const RedisExporterPasswordEnv = "REDIS_PASSWORD"
 
 // Validate checks the configuration.
 func (c RedisExporterConfig) Validate() error {
-	if err := checkPort("redis exporter port", c.Port); err != nil {
+	if err := checkPort("port", c.Port); err != nil {
 		return err
 	}
-	if err := checkHostPort("redis exporter address", c.Addr); err != nil {
+	if err := checkHostPort("address", c.Addr); err != nil {
 		return err
 	}
-	return checkPlain("redis exporter password secret", c.PasswordSecret)
+	return checkPlain("password_secret", c.PasswordSecret)
 }
 
 // RedisExporter is the Redis exporter: no file, only its container.
@@ -124,10 +124,10 @@ type NginxExporterConfig struct {
 
 // Validate checks the configuration.
 func (c NginxExporterConfig) Validate() error {
-	if err := checkPort("nginx exporter port", c.Port); err != nil {
+	if err := checkPort("port", c.Port); err != nil {
 		return err
 	}
-	return checkURL("nginx exporter scrape uri", c.ScrapeURI)
+	return checkURL("scrape_uri", c.ScrapeURI)
 }
 
 // NginxExporterArgs are the exporter's flags; both the image's exporter

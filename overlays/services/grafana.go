@@ -2,7 +2,6 @@ package services
 
 import (
 	"encoding/json"
-	"fmt"
 	"strconv"
 
 	"github.com/kiln-dev/kiln/overlays"
@@ -44,21 +43,21 @@ const (
 
 // Validate checks the configuration without rendering it.
 func (c GrafanaConfig) Validate() error {
-	if err := checkPort("grafana port", c.Port); err != nil {
+	if err := checkPort("port", c.Port); err != nil {
 		return err
 	}
 	for _, f := range []struct{ name, v string }{
-		{"grafana admin user", c.AdminUser}, {"grafana password secret", c.PasswordSecret},
-		{"grafana prometheus url", c.PrometheusURL}, {"grafana loki url", c.LokiURL},
-		{"grafana prometheus uid", c.PrometheusUID}, {"grafana loki uid", c.LokiUID},
-		{"grafana folder", c.Folder},
+		{"admin_user", c.AdminUser}, {"password_secret", c.PasswordSecret},
+		{"prometheus_url", c.PrometheusURL}, {"loki_url", c.LokiURL},
+		{"prometheus_uid", c.PrometheusUID}, {"loki_uid", c.LokiUID},
+		{"folder", c.Folder},
 	} {
 		if err := checkPlain(f.name, f.v); err != nil {
 			return err
 		}
 	}
 	if _, err := parsePromDuration(c.ScrapeInterval); err != nil {
-		return fmt.Errorf("grafana scrape interval %q: %w", c.ScrapeInterval, err)
+		return overlays.Bad("scrape_interval", c.ScrapeInterval, err)
 	}
 	return nil
 }

@@ -40,12 +40,12 @@ var hostMetricsScript []byte
 
 // Validate checks the configuration.
 func (c HostMetricsConfig) Validate() error {
-	for _, f := range []struct{ name, v string }{{"host metrics textfile dir", c.TextfileDir}, {"host metrics state dir", c.StateDir}} {
+	for _, f := range []struct{ name, v string }{{"textfile_dir", c.TextfileDir}, {"state_dir", c.StateDir}} {
 		if err := checkPlain(f.name, f.v); err != nil {
 			return err
 		}
 	}
-	for _, f := range []struct{ name, v string }{{"host metrics certificate", c.CertPath}} {
+	for _, f := range []struct{ name, v string }{{"cert_path", c.CertPath}} {
 		if f.v != "" {
 			if err := checkPlain(f.name, f.v); err != nil {
 				return err

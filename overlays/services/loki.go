@@ -36,23 +36,23 @@ var isoDay = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
 
 // Validate checks the configuration without rendering it.
 func (c LokiConfig) Validate() error {
-	if err := checkPort("loki port", c.Port); err != nil {
+	if err := checkPort("port", c.Port); err != nil {
 		return err
 	}
-	if err := checkPort("loki grpc port", c.GRPCPort); err != nil {
+	if err := checkPort("grpc_port", c.GRPCPort); err != nil {
 		return err
 	}
-	if err := checkPlain("loki dir", c.Dir); err != nil {
+	if err := checkPlain("dir", c.Dir); err != nil {
 		return err
 	}
-	if err := checkPlain("loki data dir", c.DataDir); err != nil {
+	if err := checkPlain("data_dir", c.DataDir); err != nil {
 		return err
 	}
 	if c.Retention < 24*time.Hour || c.Retention%(24*time.Hour) != 0 {
-		return fmt.Errorf("loki retention %v: want whole days: %w", c.Retention, ErrInvalidValue)
+		return bad("retention", c.Retention, "want whole days", ErrInvalidValue)
 	}
 	if _, err := time.Parse(time.DateOnly, c.SchemaFrom); err != nil || !isoDay.MatchString(c.SchemaFrom) {
-		return fmt.Errorf("loki schema start %q: want YYYY-MM-DD: %w", c.SchemaFrom, ErrInvalidValue)
+		return bad("schema_from", c.SchemaFrom, "want YYYY-MM-DD", ErrInvalidValue)
 	}
 	return nil
 }

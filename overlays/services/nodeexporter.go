@@ -22,13 +22,13 @@ type NodeExporterConfig struct {
 
 // Validate checks the configuration.
 func (c NodeExporterConfig) Validate() error {
-	if err := checkPort("node exporter port", c.Port); err != nil {
+	if err := checkPort("port", c.Port); err != nil {
 		return err
 	}
-	if err := checkPlain("node exporter textfile dir", c.TextfileDir); err != nil {
+	if err := checkPlain("textfile_dir", c.TextfileDir); err != nil {
 		return err
 	}
-	return checkPlain("node exporter rootfs mount", c.RootfsMount)
+	return checkPlain("rootfs_mount", c.RootfsMount)
 }
 
 // NodeExporterArgs are the exporter's flags. Filesystems are read through

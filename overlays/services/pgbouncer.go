@@ -1,8 +1,6 @@
 package services
 
 import (
-	"fmt"
-
 	"github.com/kiln-dev/kiln/overlays"
 	"github.com/kiln-dev/kiln/units"
 )
@@ -43,19 +41,19 @@ const (
 
 // Validate checks the configuration without rendering it.
 func (c PgBouncerConfig) Validate() error {
-	if err := checkPort("pgbouncer port", c.Port); err != nil {
+	if err := checkPort("port", c.Port); err != nil {
 		return err
 	}
-	if err := checkPort("pgbouncer server port", c.ServerPort); err != nil {
+	if err := checkPort("server_port", c.ServerPort); err != nil {
 		return err
 	}
 	for _, f := range []struct{ name, v string }{
-		{"pgbouncer listen address", c.ListenAddr},
-		{"pgbouncer server host", c.ServerHost},
-		{"pgbouncer database", c.Database},
-		{"pgbouncer user", c.User},
-		{"pgbouncer password secret", c.PasswordSecret},
-		{"pgbouncer auth file", c.AuthFile},
+		{"listen_address", c.ListenAddr},
+		{"server_host", c.ServerHost},
+		{"database", c.Database},
+		{"user", c.User},
+		{"password_secret", c.PasswordSecret},
+		{"auth_file", c.AuthFile},
 	} {
 		if err := checkPlain(f.name, f.v); err != nil {
 			return err
@@ -64,10 +62,13 @@ func (c PgBouncerConfig) Validate() error {
 	switch c.PoolMode {
 	case "session", "transaction", "statement":
 	default:
-		return fmt.Errorf("pgbouncer pool_mode %q: want session, transaction or statement: %w", c.PoolMode, ErrInvalidValue)
+		return bad("pool_mode", c.PoolMode, "want session, transaction or statement", ErrInvalidValue)
 	}
-	if c.MaxClientConn < 1 || c.DefaultPoolSize < 1 {
-		return fmt.Errorf("pgbouncer max_client_conn %d / default_pool_size %d: %w", c.MaxClientConn, c.DefaultPoolSize, ErrInvalidValue)
+	if c.MaxClientConn < 1 {
+		return bad("max_client_conn", c.MaxClientConn, "want at least 1", ErrInvalidValue)
+	}
+	if c.DefaultPoolSize < 1 {
+		return bad("default_pool_size", c.DefaultPoolSize, "want at least 1", ErrInvalidValue)
 	}
 	return nil
 }

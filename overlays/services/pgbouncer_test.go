@@ -1,9 +1,10 @@
 package services
 
 import (
-	"errors"
 	"strings"
 	"testing"
+
+	"github.com/kiln-dev/kiln/internal/testutil"
 )
 
 func TestPgBouncerGolden(t *testing.T) {
@@ -36,22 +37,12 @@ func TestPgBouncerContainer(t *testing.T) {
 }
 
 func TestPgBouncerValidate(t *testing.T) {
-	for name, c := range map[string]struct {
-		mutate func(*PgBouncerConfig)
-		want   error
-	}{
-		"pool mode":   {func(c *PgBouncerConfig) { c.PoolMode = "pooled" }, ErrInvalidValue},
-		"server port": {func(c *PgBouncerConfig) { c.ServerPort = 0 }, ErrInvalidPort},
-		"empty user":  {func(c *PgBouncerConfig) { c.User = "" }, ErrEmptyField},
-		"space host":  {func(c *PgBouncerConfig) { c.ServerHost = "a b" }, ErrInvalidValue},
-		"pool size":   {func(c *PgBouncerConfig) { c.DefaultPoolSize = 0 }, ErrInvalidValue},
-	} {
-		t.Run(name, func(t *testing.T) {
-			cfg := clipperPgBouncer()
-			c.mutate(&cfg)
-			if _, err := filesOf(PgBouncer(cfg)); !errors.Is(err, c.want) {
-				t.Fatalf("got %v, want %v", err, c.want)
-			}
-		})
+	cases := map[string]testutil.FieldCase[PgBouncerConfig]{
+		"pool mode":   {func(c *PgBouncerConfig) { c.PoolMode = "pooled" }, ErrInvalidValue, "pool_mode"},
+		"server port": {func(c *PgBouncerConfig) { c.ServerPort = 0 }, ErrInvalidPort, "server_port"},
+		"empty user":  {func(c *PgBouncerConfig) { c.User = "" }, ErrEmptyField, "user"},
+		"space host":  {func(c *PgBouncerConfig) { c.ServerHost = "a b" }, ErrInvalidValue, "server_host"},
+		"pool size":   {func(c *PgBouncerConfig) { c.DefaultPoolSize = 0 }, ErrInvalidValue, "default_pool_size"},
 	}
+	testutil.OverlayFieldErrors(t, clipperPgBouncer, func(c PgBouncerConfig) error { _, err := PgBouncer(c); return err }, cases)
 }

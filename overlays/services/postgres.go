@@ -67,25 +67,25 @@ type keyValue struct{ Key, Value string }
 
 // Validate checks the configuration without rendering it.
 func (c PostgresConfig) Validate() error {
-	if err := checkPort("postgres port", c.Port); err != nil {
+	if err := checkPort("port", c.Port); err != nil {
 		return err
 	}
 	if c.MaxConnections < 1 {
-		return fmt.Errorf("postgres max_connections %d: %w", c.MaxConnections, ErrInvalidValue)
+		return bad("max_connections", c.MaxConnections, "want at least 1", ErrInvalidValue)
 	}
 	if !sizeValue.MatchString(c.SharedBuffers) {
-		return fmt.Errorf("postgres shared_buffers %q: want a size such as 256MB: %w", c.SharedBuffers, ErrInvalidValue)
+		return bad("shared_buffers", c.SharedBuffers, "want a size such as 256MB", ErrInvalidValue)
 	}
 	for _, f := range []struct{ name, v string }{
-		{"postgres database", c.Database}, {"postgres user", c.User}, {"postgres password secret", c.PasswordSecret},
-		{"postgres data dir", c.DataDir},
+		{"database", c.Database}, {"user", c.User}, {"password_secret", c.PasswordSecret},
+		{"data_dir", c.DataDir},
 	} {
 		if err := checkPlain(f.name, f.v); err != nil {
 			return err
 		}
 	}
 	if _, err := netip.ParsePrefix(c.Subnet); err != nil {
-		return fmt.Errorf("postgres subnet %q: %w: %w", c.Subnet, ErrInvalidValue, err)
+		return overlays.Bad("subnet", c.Subnet, fmt.Errorf("%w: %w", ErrInvalidValue, err))
 	}
 	keys := make([]string, 0, len(c.Extra))
 	for k := range c.Extra {
@@ -94,13 +94,13 @@ func (c PostgresConfig) Validate() error {
 	sort.Strings(keys)
 	for _, k := range keys {
 		if strings.ContainsAny(c.Extra[k], "\n\r") {
-			return fmt.Errorf("postgres extra setting %s: value spans lines: %w", k, ErrInvalidValue)
+			return bad("extra."+k, c.Extra[k], "value spans lines", ErrInvalidValue)
 		}
 		if !pgSettingName.MatchString(k) {
-			return fmt.Errorf("postgres extra setting %q: %w", k, ErrInvalidSettingName)
+			return overlays.Bad("extra", k, ErrInvalidSettingName)
 		}
 		if postgresOwned[k] {
-			return fmt.Errorf("postgres extra setting %q: %w", k, ErrDuplicateSetting)
+			return overlays.Bad("extra", k, ErrDuplicateSetting)
 		}
 	}
 	return nil

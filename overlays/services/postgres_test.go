@@ -24,25 +24,15 @@ func TestPostgresGolden(t *testing.T) {
 }
 
 func TestPostgresValidate(t *testing.T) {
-	for name, c := range map[string]struct {
-		mutate func(*PostgresConfig)
-		want   error
-	}{
-		"port":           {func(c *PostgresConfig) { c.Port = 70000 }, ErrInvalidPort},
-		"shared buffers": {func(c *PostgresConfig) { c.SharedBuffers = "lots" }, ErrInvalidValue},
-		"subnet":         {func(c *PostgresConfig) { c.Subnet = "10.89.0.0" }, ErrInvalidValue},
-		"quote in user":  {func(c *PostgresConfig) { c.User = "a'b" }, ErrInvalidValue},
-		"setting name":   {func(c *PostgresConfig) { c.Extra = map[string]string{"archive mode": "on"} }, ErrInvalidSettingName},
-		"owned setting":  {func(c *PostgresConfig) { c.Extra = map[string]string{"port": "5432"} }, ErrDuplicateSetting},
-	} {
-		t.Run(name, func(t *testing.T) {
-			cfg := clipperPostgres()
-			c.mutate(&cfg)
-			if _, err := filesOf(Postgres(cfg)); !errors.Is(err, c.want) {
-				t.Fatalf("got %v, want %v", err, c.want)
-			}
-		})
+	cases := map[string]testutil.FieldCase[PostgresConfig]{
+		"port":           {func(c *PostgresConfig) { c.Port = 70000 }, ErrInvalidPort, "port"},
+		"shared buffers": {func(c *PostgresConfig) { c.SharedBuffers = "lots" }, ErrInvalidValue, "shared_buffers"},
+		"subnet":         {func(c *PostgresConfig) { c.Subnet = "10.89.0.0" }, ErrInvalidValue, "subnet"},
+		"quote in user":  {func(c *PostgresConfig) { c.User = "a'b" }, ErrInvalidValue, "user"},
+		"setting name":   {func(c *PostgresConfig) { c.Extra = map[string]string{"archive mode": "on"} }, ErrInvalidSettingName, "extra"},
+		"owned setting":  {func(c *PostgresConfig) { c.Extra = map[string]string{"port": "5432"} }, ErrDuplicateSetting, "extra"},
 	}
+	testutil.OverlayFieldErrors(t, clipperPostgres, func(c PostgresConfig) error { _, err := Postgres(c); return err }, cases)
 }
 
 // TestPostgresAndPgBouncer runs the generated configurations in the real

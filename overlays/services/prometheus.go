@@ -117,27 +117,27 @@ const (
 
 // Validate checks the configuration without rendering it.
 func (c PrometheusConfig) Validate() error {
-	if err := checkPort("prometheus port", c.Port); err != nil {
+	if err := checkPort("port", c.Port); err != nil {
 		return err
 	}
 	for _, d := range []struct{ name, v string }{
-		{"prometheus scrape interval", c.ScrapeInterval},
-		{"prometheus evaluation interval", c.EvaluationInterval},
-		{"prometheus retention", c.Retention},
+		{"scrape_interval", c.ScrapeInterval},
+		{"evaluation_interval", c.EvaluationInterval},
+		{"retention", c.Retention},
 	} {
 		if _, err := parsePromDuration(d.v); err != nil {
-			return fmt.Errorf("%s %q: %w", d.name, d.v, err)
+			return overlays.Bad(d.name, d.v, err)
 		}
 	}
-	if err := checkPlain("prometheus appliance label", c.Appliance); err != nil {
+	if err := checkPlain("appliance", c.Appliance); err != nil {
 		return err
 	}
-	for _, a := range c.Alertmanagers {
-		if err := checkHostPort("prometheus alertmanager", a); err != nil {
+	for i, a := range c.Alertmanagers {
+		if err := checkHostPort(fmt.Sprintf("alertmanagers[%d]", i), a); err != nil {
 			return err
 		}
 	}
-	for _, f := range []struct{ name, v string }{{"prometheus host job", c.HostJob}, {"prometheus data mount", c.DataMount}, {"prometheus ACME unit", c.ACMEUnit}} {
+	for _, f := range []struct{ name, v string }{{"host_job", c.HostJob}, {"data_mount", c.DataMount}, {"acme_unit", c.ACMEUnit}} {
 		if f.v != "" {
 			if err := checkPlain(f.name, f.v); err != nil {
 				return err
@@ -145,19 +145,20 @@ func (c PrometheusConfig) Validate() error {
 		}
 	}
 	seen := map[string]bool{}
-	for _, j := range c.Jobs {
-		if err := checkPlain("prometheus job name", j.Name); err != nil {
+	for i, j := range c.Jobs {
+		field := fmt.Sprintf("jobs[%d]", i)
+		if err := checkPlain(field+".name", j.Name); err != nil {
 			return err
 		}
 		if seen[j.Name] {
-			return fmt.Errorf("prometheus job %q appears twice: %w", j.Name, ErrInvalidValue)
+			return bad(field+".name", j.Name, "appears twice", ErrInvalidValue)
 		}
 		seen[j.Name] = true
 		if len(j.Targets) == 0 {
-			return fmt.Errorf("prometheus job %q targets: %w", j.Name, ErrEmptyField)
+			return overlays.Bad(field+".targets", nil, ErrEmptyField)
 		}
-		for _, t := range j.Targets {
-			if err := checkPlain("prometheus target", t); err != nil {
+		for k, t := range j.Targets {
+			if err := checkPlain(fmt.Sprintf("%s.targets[%d]", field, k), t); err != nil {
 				return err
 			}
 		}
@@ -166,29 +167,30 @@ func (c PrometheusConfig) Validate() error {
 	for _, r := range []struct {
 		name string
 		v    float64
-	}{{"error ratio", a.ErrorRatio}, {"disk free ratio", a.DiskFreeRatio}, {"memory used ratio", a.MemoryUsedRatio},
-		{"data full warning", a.DataFullWarning}, {"data full critical", a.DataFullCritical}} {
+	}{{"alerts.error_ratio", a.ErrorRatio}, {"alerts.disk_free_ratio", a.DiskFreeRatio}, {"alerts.memory_used_ratio", a.MemoryUsedRatio},
+		{"alerts.data_full_warning", a.DataFullWarning}, {"alerts.data_full_critical", a.DataFullCritical}} {
 		if r.v <= 0 || r.v >= 1 {
-			return fmt.Errorf("prometheus alert %s %v: want a share between 0 and 1: %w", r.name, r.v, ErrInvalidValue)
+			return bad(r.name, r.v, "want a share between 0 and 1", ErrInvalidValue)
 		}
 	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"p95 latency", a.LatencyP95}, {"daily backup age", a.DailyBackupMaxAge}, {"weekly backup age", a.WeeklyBackupMaxAge}, {"WAL age", a.WALMaxAge}, {"service down duration", a.ServiceDownFor}, {"host down duration", a.HostDownFor},
-		{"certificate warning", a.CertWarning}, {"certificate critical", a.CertCritical}} {
+	}{{"alerts.latency_p95", a.LatencyP95}, {"alerts.daily_backup_max_age", a.DailyBackupMaxAge}, {"alerts.weekly_backup_max_age", a.WeeklyBackupMaxAge},
+		{"alerts.wal_max_age", a.WALMaxAge}, {"alerts.service_down_for", a.ServiceDownFor}, {"alerts.host_down_for", a.HostDownFor},
+		{"alerts.cert_warning", a.CertWarning}, {"alerts.cert_critical", a.CertCritical}} {
 		if d.v <= 0 {
-			return fmt.Errorf("prometheus alert %s %v: %w", d.name, d.v, ErrInvalidValue)
+			return bad(d.name, d.v, "want a positive duration", ErrInvalidValue)
 		}
 	}
 	if a.HostDownFor >= a.ServiceDownFor {
-		return fmt.Errorf("prometheus alert host down duration %v must be shorter than the service down duration %v, or HostDown cannot silence ServiceDown: %w", a.HostDownFor, a.ServiceDownFor, ErrInvalidValue)
+		return bad("alerts.host_down_for", a.HostDownFor, fmt.Sprintf("must be shorter than service_down_for %v, or HostDown cannot silence ServiceDown", a.ServiceDownFor), ErrInvalidValue)
 	}
 	if a.DataFullCritical <= a.DataFullWarning {
-		return fmt.Errorf("prometheus alert data full critical %v must be above the warning %v: %w", a.DataFullCritical, a.DataFullWarning, ErrInvalidValue)
+		return bad("alerts.data_full_critical", a.DataFullCritical, fmt.Sprintf("must be above data_full_warning %v", a.DataFullWarning), ErrInvalidValue)
 	}
 	if a.CertCritical >= a.CertWarning {
-		return fmt.Errorf("prometheus alert certificate critical %v must be shorter than the warning %v: %w", a.CertCritical, a.CertWarning, ErrInvalidValue)
+		return bad("alerts.cert_critical", a.CertCritical, fmt.Sprintf("must be shorter than cert_warning %v", a.CertWarning), ErrInvalidValue)
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package services
 
 import (
-	"fmt"
 	"regexp"
 
 	"github.com/kiln-dev/kiln/overlays"
@@ -45,21 +44,21 @@ var redisPolicies = map[string]bool{
 
 // Validate checks the configuration without rendering it.
 func (c RedisConfig) Validate() error {
-	if err := checkPort("redis port", c.Port); err != nil {
+	if err := checkPort("port", c.Port); err != nil {
 		return err
 	}
 	for _, f := range []struct{ name, v string }{
-		{"redis bind", c.Bind}, {"redis dir", c.Dir}, {"redis password secret", c.PasswordSecret}, {"redis data dir", c.DataDir},
+		{"bind", c.Bind}, {"dir", c.Dir}, {"password_secret", c.PasswordSecret}, {"data_dir", c.DataDir},
 	} {
 		if err := checkPlain(f.name, f.v); err != nil {
 			return err
 		}
 	}
 	if !redisMemory.MatchString(c.MaxMemory) {
-		return fmt.Errorf("redis maxmemory %q: want a size such as 256mb: %w", c.MaxMemory, ErrInvalidValue)
+		return bad("max_memory", c.MaxMemory, "want a size such as 256mb", ErrInvalidValue)
 	}
 	if !redisPolicies[c.MaxMemoryPolicy] {
-		return fmt.Errorf("redis maxmemory-policy %q: %w", c.MaxMemoryPolicy, ErrInvalidValue)
+		return overlays.Bad("max_memory_policy", c.MaxMemoryPolicy, ErrInvalidValue)
 	}
 	return nil
 }

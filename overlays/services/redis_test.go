@@ -26,23 +26,13 @@ func TestRedisGolden(t *testing.T) {
 }
 
 func TestRedisValidate(t *testing.T) {
-	for name, c := range map[string]struct {
-		mutate func(*RedisConfig)
-		want   error
-	}{
-		"policy":    {func(c *RedisConfig) { c.MaxMemoryPolicy = "lru" }, ErrInvalidValue},
-		"maxmemory": {func(c *RedisConfig) { c.MaxMemory = "256 MB" }, ErrInvalidValue},
-		"port":      {func(c *RedisConfig) { c.Port = -1 }, ErrInvalidPort},
-		"dir":       {func(c *RedisConfig) { c.Dir = "" }, ErrEmptyField},
-	} {
-		t.Run(name, func(t *testing.T) {
-			cfg := clipperRedis()
-			c.mutate(&cfg)
-			if _, err := filesOf(Redis(cfg)); !errors.Is(err, c.want) {
-				t.Fatalf("got %v, want %v", err, c.want)
-			}
-		})
+	cases := map[string]testutil.FieldCase[RedisConfig]{
+		"policy":    {func(c *RedisConfig) { c.MaxMemoryPolicy = "lru" }, ErrInvalidValue, "max_memory_policy"},
+		"maxmemory": {func(c *RedisConfig) { c.MaxMemory = "256 MB" }, ErrInvalidValue, "max_memory"},
+		"port":      {func(c *RedisConfig) { c.Port = -1 }, ErrInvalidPort, "port"},
+		"dir":       {func(c *RedisConfig) { c.Dir = "" }, ErrEmptyField, "dir"},
 	}
+	testutil.OverlayFieldErrors(t, clipperRedis, func(c RedisConfig) error { _, err := Redis(c); return err }, cases)
 }
 
 // TestRedisServer starts redis-server with the generated configuration

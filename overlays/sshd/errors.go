@@ -1,6 +1,10 @@
 package sshd
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/kiln-dev/kiln/internal/valid"
+)
 
 // Validation errors; each is wrapped with the offending field and value.
 var (
@@ -12,7 +16,7 @@ var (
 	// ErrRoot is returned when root is listed: root logins are refused.
 	ErrRoot = errors.New("root may not log in; use a user with sudo")
 	// ErrPort is returned for a port outside 1..65535.
-	ErrPort = errors.New("port must be between 1 and 65535")
+	ErrPort = valid.ErrPort
 	// ErrRange is returned for a limit outside its sensible range.
 	ErrRange = errors.New("value out of range")
 )

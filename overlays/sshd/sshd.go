@@ -85,25 +85,25 @@ var userName = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
 
 func inRange(field string, v, lo, hi int) error {
 	if v < lo || v > hi {
-		return fmt.Errorf("%s: %d not in %d..%d: %w", field, v, lo, hi, ErrRange)
+		return overlays.Bad(field, v, fmt.Errorf("not in %d..%d: %w", lo, hi, ErrRange))
 	}
 	return nil
 }
 
 // Validate reports the first problem in c, naming the field.
 func (c Config) Validate() error {
-	if c.Port < 1 || c.Port > 65535 {
-		return fmt.Errorf("port: %d: %w", c.Port, ErrPort)
+	if err := overlays.CheckPort("port", c.Port); err != nil {
+		return err
 	}
 	if len(c.AllowUsers) == 0 {
-		return fmt.Errorf("allow_users: %w", ErrNoUsers)
+		return overlays.Bad("allow_users", nil, ErrNoUsers)
 	}
 	for i, u := range c.AllowUsers {
 		if u == "root" {
-			return fmt.Errorf("allow_users[%d]: %w", i, ErrRoot)
+			return overlays.Bad(fmt.Sprintf("allow_users[%d]", i), nil, ErrRoot)
 		}
 		if !userName.MatchString(u) {
-			return fmt.Errorf("allow_users[%d]: %q: %w", i, u, ErrUser)
+			return overlays.Bad(fmt.Sprintf("allow_users[%d]", i), u, ErrUser)
 		}
 	}
 	for _, r := range []struct {

@@ -1,7 +1,6 @@
 package sshd
 
 import (
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,11 +72,7 @@ func TestDropInOrder(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	cases := map[string]struct {
-		mut   func(*Config)
-		err   error
-		field string
-	}{
+	cases := map[string]testutil.FieldCase[Config]{
 		"no users":     {func(c *Config) { c.AllowUsers = nil }, ErrNoUsers, "allow_users"},
 		"root":         {func(c *Config) { c.AllowUsers = []string{"core", "root"} }, ErrRoot, "allow_users[1]"},
 		"bad user":     {func(c *Config) { c.AllowUsers = []string{"core ops"} }, ErrUser, "allow_users[0]"},
@@ -89,19 +84,7 @@ func TestValidate(t *testing.T) {
 		"alive max":    {func(c *Config) { c.ClientAliveCountMax = 0 }, ErrRange, "client_alive_count_max"},
 		"sessions":     {func(c *Config) { c.MaxSessions = 100 }, ErrRange, "max_sessions"},
 	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			c := DefaultConfig("core")
-			tc.mut(&c)
-			_, _, err := Render(c)
-			if !errors.Is(err, tc.err) {
-				t.Fatalf("got %v, want %v", err, tc.err)
-			}
-			if !strings.HasPrefix(err.Error(), tc.field+":") {
-				t.Errorf("error %q does not name field %q", err, tc.field)
-			}
-		})
-	}
+	testutil.OverlayFieldErrors(t, func() Config { return DefaultConfig("core") }, func(c Config) error { _, _, err := Render(c); return err }, cases)
 }
 
 // TestSshd has OpenSSH check the drop-in and report the effective values.
