@@ -12,7 +12,7 @@ import (
 
 // backupConfig derives the backup plan from the spec: its schedules,
 // retention and bucket, and the database and cache services it saves.
-func (p *Plan) backupConfig() (backup.Config, bool) {
+func (p *plan) backupConfig() (backup.Config, bool) {
 	a := p.App
 	if a.Backup.Disabled || len(a.Backup.Schedules) == 0 {
 		return backup.Config{}, false
@@ -72,7 +72,7 @@ func serviceWithBackup(a *spec.Appliance, need spec.BackupNeed) (*spec.Service, 
 
 // volumeDirAt returns the host directory of the spec volume a service
 // mounts at target, or a directory named def on the data filesystem.
-func (p *Plan) volumeDirAt(s *spec.Service, target, def string) string {
+func (p *plan) volumeDirAt(s *spec.Service, target, def string) string {
 	for _, m := range s.Volumes {
 		if m.Path == target {
 			return p.DataDir("volumes", m.Volume)
@@ -83,7 +83,7 @@ func (p *Plan) volumeDirAt(s *spec.Service, target, def string) string {
 
 // 5. Backups: timers and scripts. The database's recipe asks walArchive
 // for the PostgreSQL settings archiving needs.
-func (p *Plan) backups() error {
+func (p *plan) backups() error {
 	c, ok := p.backupConfig()
 	if !ok {
 		return nil
@@ -91,7 +91,7 @@ func (p *Plan) backups() error {
 	for _, w := range c.Warnings() {
 		// The spec offers one way to reach a backup warning: an http://
 		// endpoint (credentials are never embedded from the spec).
-		p.Warnings = append(p.Warnings, PlanWarning{Path: "backup.s3.endpoint", Msg: w.Message,
+		p.Warnings = append(p.Warnings, planWarning{Path: "backup.s3.endpoint", Msg: w.Message,
 			Fix: "use an https:// endpoint"})
 	}
 	files, us, err := backup.Render(c)
@@ -115,7 +115,7 @@ type walArchive struct {
 
 // walArchive derives the archive from the spec, as the backup step does;
 // it is zero when nothing backs the database up.
-func (p *Plan) walArchive() walArchive {
+func (p *plan) walArchive() walArchive {
 	c, ok := p.backupConfig()
 	if !ok || c.Postgres.Container == "" {
 		return walArchive{}

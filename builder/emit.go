@@ -8,20 +8,20 @@ import (
 )
 
 // butane writes the plan as a Butane document.
-func (p *Plan) butane() ([]byte, error) {
+func (p *plan) butane() ([]byte, error) {
 	c := p.butaneConfig()
 	return marshalButane(&c)
 }
 
 // digest identifies the plan's configuration: the sha256 of its Butane
 // document in canonical JSON (cheaper than YAML, and as exact).
-func (p *Plan) digest() ([]byte, error) {
+func (p *plan) digest() ([]byte, error) {
 	c := p.butaneConfig()
 	return json.Marshal(&c)
 }
 
 // butaneConfig is the plan as a Butane document.
-func (p *Plan) butaneConfig() butaneConfig {
+func (p *plan) butaneConfig() butaneConfig {
 	c := butaneConfig{Variant: ButaneVariant, Version: ButaneVersion}
 	c.Passwd.Users = p.Users
 	c.Storage = butaneStorage{Disks: p.Storage.Disks, Filesystems: p.Storage.Filesystems}

@@ -11,7 +11,7 @@ import (
 // 10. Base freshness: with a node exporter to publish it, the server
 // checks daily how old its FCOS release is and whether its stream has a
 // newer one; with Prometheus, an alert says when a rebuild is due.
-func (p *Plan) freshness() error {
+func (p *plan) freshness() error {
 	if _, ok := serviceByKind(p.App, spec.KindNodeExporter); !ok {
 		return nil
 	}

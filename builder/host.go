@@ -20,7 +20,7 @@ import (
 )
 
 // add appends a renderer's files and units to the plan.
-func (p *Plan) add(files []overlays.File, us []units.Unit, err error) error {
+func (p *plan) add(files []overlays.File, us []units.Unit, err error) error {
 	if err != nil {
 		return err
 	}
@@ -74,7 +74,7 @@ func allowListed(a *spec.Appliance, port int) bool {
 
 // 8. The host: default-deny firewall, keys-only SSH, brute-force bans and
 // kernel hardening, all derived from the spec.
-func (p *Plan) host() error {
+func (p *plan) host() error {
 	a := p.App
 	fw := firewall.DefaultConfig()
 	fw.PublicTCPPorts = PublicPorts(a)
@@ -90,7 +90,7 @@ func (p *Plan) host() error {
 		// host, where nothing listens on that port.
 		for j, src := range r.From {
 			if pfx, err := netip.ParsePrefix(src); err == nil && pfx.Addr().Is6() && !pfx.Addr().Is4In6() {
-				p.Warnings = append(p.Warnings, PlanWarning{Path: fmt.Sprintf("firewall.allow[%d].from[%d]", i, j),
+				p.Warnings = append(p.Warnings, planWarning{Path: fmt.Sprintf("firewall.allow[%d].from[%d]", i, j),
 					Msg: fmt.Sprintf("port %d is a container's, published over IPv4 only: %s cannot reach it", r.Port, src),
 					Fix: "reach it over IPv4, or over an SSH tunnel"})
 			}
@@ -176,7 +176,7 @@ func firstPort(a *spec.Appliance, kind string) (int, bool) {
 // edgeConfig derives the TLS edge from the spec: its names, the API and
 // SPA it fronts, and certificates on the data filesystem so a rebuilt
 // server keeps them.
-func (p *Plan) edgeConfig() nginx.Config {
+func (p *plan) edgeConfig() nginx.Config {
 	a := p.App
 	names := a.TLS.Domains
 	if len(names) == 0 {
@@ -200,7 +200,7 @@ func (p *Plan) edgeConfig() nginx.Config {
 	return c
 }
 
-func applyEdge(p *Plan, s *spec.Service) (overlays.Component, error) {
+func applyEdge(p *plan, s *spec.Service) (overlays.Component, error) {
 	cfg := p.edgeConfig()
 	k, err := nginx.Edge(cfg, s.Name)
 	if err != nil {
@@ -226,7 +226,7 @@ var acmeDirectories = map[string]string{
 
 // certificates: a self-signed certificate at first boot so the edge
 // starts, then ACME issuance and renewal unless the spec says none.
-func (p *Plan) certificates(edge *spec.Service, cfg nginx.Config) error {
+func (p *plan) certificates(edge *spec.Service, cfg nginx.Config) error {
 	a := p.App
 	c := acme.DefaultConfig(edge.Name+".service", path.Dir(cfg.CertPath), cfg.ACMEWebroot, a.TLS.Email, cfg.ServerNames...)
 	if dir, ok := acmeDirectories[a.TLS.ACME]; ok {

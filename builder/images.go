@@ -12,7 +12,7 @@ import (
 // images of kiln's own units (fail2ban, restic, certbot) come from
 // overlays.Images, and any Quadlet Image= the plan holds is checked too,
 // so a new unit cannot slip an unpinned image past the check.
-func (p *Plan) images() error {
+func (p *plan) images() error {
 	fromSpec := map[string]bool{}
 	for _, s := range p.App.Services {
 		fromSpec[s.Image] = true
@@ -23,7 +23,7 @@ func (p *Plan) images() error {
 			return
 		}
 		warned[ref] = true
-		p.Warnings = append(p.Warnings, PlanWarning{Path: path,
+		p.Warnings = append(p.Warnings, planWarning{Path: path,
 			Msg: fmt.Sprintf("image %q that kiln runs on the server is not pinned by digest%s", ref, why),
 			Fix: "pin it by digest in kiln's image table (overlays/images.go); --strict requires it"})
 	}

@@ -37,7 +37,7 @@ func TestKilnImagesPinned(t *testing.T) {
 // container unit of the plan and any of kiln's own images without a
 // digest, not only the images the spec names.
 func TestStrictChecksEveryImage(t *testing.T) {
-	p := &Plan{App: &spec.Appliance{Services: []spec.Service{{Name: "api", Image: "registry.example.com/api:1"}}}}
+	p := &plan{App: &spec.Appliance{Services: []spec.Service{{Name: "api", Image: "registry.example.com/api:1"}}}}
 	p.Units = []units.Unit{
 		{Name: "api.container", Contents: "[Container]\nImage=registry.example.com/api:1\n"},
 		{Name: "helper.container", Contents: "[Container]\nImage=docker.io/example/helper:2\n"},

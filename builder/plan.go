@@ -28,10 +28,10 @@ const (
 	NetworkGateway = "10.89.10.1"
 )
 
-// Plan is everything kiln puts on the server, in typed form, before it is
+// plan is everything kiln puts on the server, in typed form, before it is
 // written as Butane. Each field is filled by one numbered step of
 // newPlan.
-type Plan struct {
+type plan struct {
 	App     *spec.Appliance
 	Users   []butaneUser
 	Storage butaneStorage
@@ -40,15 +40,15 @@ type Plan struct {
 	Units   []units.Unit
 	// Warnings are things the user should know about a valid plan, with
 	// the spec path they come from.
-	Warnings []PlanWarning
+	Warnings []planWarning
 
 	// dataDirs are directories on the data filesystem that containers
 	// mount, with the owner their process runs as.
 	dataDirs []dataDir
 }
 
-// PlanWarning is a warning found while planning, about a spec field.
-type PlanWarning struct {
+// planWarning is a warning found while planning, about a spec field.
+type planWarning struct {
 	Path, Msg, Fix string
 }
 
@@ -64,17 +64,17 @@ type dataDir struct {
 }
 
 // DataDir returns a directory on the persistent data filesystem.
-func (p *Plan) DataDir(parts ...string) string {
+func (p *plan) DataDir(parts ...string) string {
 	return path.Join(append([]string{p.App.Data.Path}, parts...)...)
 }
 
 // SecretsDir is where first boot writes generated secrets: on the data
 // filesystem, so that a rebuilt server keeps the passwords its databases
 // were initialised with.
-func (p *Plan) SecretsDir() string { return p.DataDir("secrets") }
+func (p *plan) SecretsDir() string { return p.DataDir("secrets") }
 
-func newPlan(app *spec.Appliance) (*Plan, error) {
-	p := &Plan{App: app}
+func newPlan(app *spec.Appliance) (*plan, error) {
+	p := &plan{App: app}
 	steps := []struct {
 		name string
 		run  func() error
@@ -114,13 +114,13 @@ func newPlan(app *spec.Appliance) (*Plan, error) {
 	return p, nil
 }
 
-func (p *Plan) addFile(path string, mode fs.FileMode, contents string) {
+func (p *plan) addFile(path string, mode fs.FileMode, contents string) {
 	p.Files = append(p.Files, overlays.File{Path: path, Mode: mode, Contents: []byte(contents)})
 }
 
 // 1. Users log in with keys only; sudo is granted through a sudoers
 // drop-in rather than a group, so it is explicit in the config.
-func (p *Plan) users() error {
+func (p *plan) users() error {
 	var sudoers []string
 	for _, u := range p.App.Users {
 		keys := make([]string, len(u.SSHKeys))
@@ -140,7 +140,7 @@ func (p *Plan) users() error {
 
 // 2. The data filesystem is created only when the device is blank
 // (wipe_filesystem: false), and mounted by label.
-func (p *Plan) data() error {
+func (p *plan) data() error {
 	d := p.App.Data
 	switch d.Mode {
 	case spec.DataNone:
@@ -169,7 +169,7 @@ func (p *Plan) data() error {
 
 // mountDeps are the units every container orders after: the data
 // filesystem and the generated secrets.
-func (p *Plan) mountDeps() []string {
+func (p *plan) mountDeps() []string {
 	deps := []string{"kiln-secrets.service"}
 	if p.App.Data.Mode != spec.DataNone {
 		deps = append([]string{units.MountUnitName(p.App.Data.Path)}, deps...)
@@ -179,7 +179,7 @@ func (p *Plan) mountDeps() []string {
 
 // 3. Secrets are generated on the server by a first-boot oneshot and never
 // appear in the image.
-func (p *Plan) secrets() error {
+func (p *plan) secrets() error {
 	var b strings.Builder
 	b.WriteString(secretsScriptHead)
 	for _, s := range p.App.Secrets {
@@ -240,7 +240,7 @@ generate() {
 
 // 4. One internal network for the appliance; named volumes live in
 // directories on the data filesystem.
-func (p *Plan) networkAndVolumes() error {
+func (p *plan) networkAndVolumes() error {
 	p.Units = append(p.Units, units.Network(p.App.Name, NetworkSubnet, NetworkGateway))
 	for _, v := range p.App.Volumes {
 		dir := p.DataDir("volumes", v.Name)
@@ -264,7 +264,7 @@ func (p *Plan) networkAndVolumes() error {
 
 // 9. Directories on the data filesystem, created by systemd-tmpfiles at
 // boot (after the data mount), owned by the process that writes them.
-func (p *Plan) tmpfiles() error {
+func (p *plan) tmpfiles() error {
 	var b strings.Builder
 	b.WriteString("# Managed by kiln: directories on the data filesystem.\n")
 	sort.SliceStable(p.dataDirs, func(i, j int) bool { return p.dataDirs[i].path < p.dataDirs[j].path })
@@ -306,7 +306,7 @@ func (p *Plan) tmpfiles() error {
 }
 
 // 6. Each service becomes a Quadlet container, shaped by its kind's recipe.
-func (p *Plan) services() error {
+func (p *plan) services() error {
 	for i := range p.App.Services {
 		s := &p.App.Services[i]
 		r, err := recipeFor(s.Kind)
@@ -383,7 +383,7 @@ func (p *Plan) services() error {
 
 // 7. Zincati would reboot the server into a new OS release on its own;
 // kiln's model is rebuild-to-upgrade, so it is off unless the spec asks.
-func (p *Plan) updates() error {
+func (p *plan) updates() error {
 	enabled := "false"
 	if p.App.Updates.Auto {
 		enabled = "true"

@@ -15,7 +15,7 @@ import (
 // with the registry credentials file when the spec names one. The
 // credentials are never in the image: systemd-tmpfiles creates the file
 // empty (anonymous pulls) when it is missing.
-func (p *Plan) imagePulls() error {
+func (p *plan) imagePulls() error {
 	r := p.App.Registry
 	timeout, err := time.ParseDuration(r.PullTimeout)
 	if err != nil {

@@ -23,7 +23,7 @@ type recipe struct {
 	// component renders the kind's files, its part of the container and
 	// its data directories; nil for a kind that takes everything from the
 	// spec.
-	component func(p *Plan, s *spec.Service) (overlays.Component, error)
+	component func(p *plan, s *spec.Service) (overlays.Component, error)
 }
 
 // recipeFor returns the recipe of a kind. A kind of the spec's table with
@@ -37,7 +37,7 @@ func recipeFor(kind string) (recipe, error) {
 	return r, nil
 }
 
-func (r recipe) apply(p *Plan, s *spec.Service) (overlays.Component, error) {
+func (r recipe) apply(p *plan, s *spec.Service) (overlays.Component, error) {
 	if r.component == nil {
 		return overlays.Component{}, nil
 	}
@@ -132,7 +132,7 @@ func fixedUID(uid string) func(string) string { return func(string) string { ret
 func postgresUID(image string) string { return strconv.Itoa(services.PostgresUID(image)) }
 
 // applyStatic checks that a static site answers.
-func applyStatic(p *Plan, s *spec.Service) (overlays.Component, error) {
+func applyStatic(p *plan, s *spec.Service) (overlays.Component, error) {
 	return overlays.Component{Container: units.Container{Health: units.Health{
 		Command: fmt.Sprintf("wget -q -O /dev/null http://127.0.0.1:%d/", targetPort(s, 8080))}}}, nil
 }

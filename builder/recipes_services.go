@@ -39,7 +39,7 @@ func firstSecret(s *spec.Service, def string) string {
 // plan. The spec wins where both speak: its command replaces the
 // component's, its volumes replace the component's data directories at the
 // same path, and its env and health check are applied afterwards.
-func (p *Plan) attach(c *units.Container, k overlays.Component) {
+func (p *plan) attach(c *units.Container, k overlays.Component) {
 	p.Files = append(p.Files, k.Files...)
 	kc := k.Container
 	if len(c.Exec) == 0 {
@@ -128,7 +128,7 @@ func componentFields(i int, s *spec.Service) map[string]string {
 
 // declaredSecret reports whether the spec declares a secret, which
 // first boot then generates.
-func (p *Plan) declaredSecret(name string) bool {
+func (p *plan) declaredSecret(name string) bool {
 	for _, s := range p.App.Secrets {
 		if s.Name == name {
 			return true
@@ -137,7 +137,7 @@ func (p *Plan) declaredSecret(name string) bool {
 	return false
 }
 
-func applyPostgres(p *Plan, s *spec.Service) (overlays.Component, error) {
+func applyPostgres(p *plan, s *spec.Service) (overlays.Component, error) {
 	arch := p.walArchive()
 	return services.Postgres(services.PostgresConfig{
 		Port: targetPort(s, 5432), Database: p.App.Name, User: p.App.Name,
@@ -149,7 +149,7 @@ func applyPostgres(p *Plan, s *spec.Service) (overlays.Component, error) {
 	})
 }
 
-func applyPgBouncer(p *Plan, s *spec.Service) (overlays.Component, error) {
+func applyPgBouncer(p *plan, s *spec.Service) (overlays.Component, error) {
 	pg, ok := serviceByKind(p.App, spec.KindPostgres)
 	if !ok {
 		return overlays.Component{}, fmt.Errorf("%w: a pgbouncer needs a postgres service", ErrMissingService)
@@ -166,7 +166,7 @@ func applyPgBouncer(p *Plan, s *spec.Service) (overlays.Component, error) {
 	})
 }
 
-func applyRedis(p *Plan, s *spec.Service) (overlays.Component, error) {
+func applyRedis(p *plan, s *spec.Service) (overlays.Component, error) {
 	return services.Redis(services.RedisConfig{
 		Bind: "0.0.0.0", Port: targetPort(s, 6379), Dir: "/data", DataDir: p.DataDir("redis"),
 		MaxMemory: "256mb", MaxMemoryPolicy: "allkeys-lru",
@@ -178,7 +178,7 @@ func applyRedis(p *Plan, s *spec.Service) (overlays.Component, error) {
 // their health check passes (Notify=healthy): a dependant ordered After=
 // them then starts against a server that answers, not one still starting.
 
-func applyPrometheus(p *Plan, s *spec.Service) (overlays.Component, error) {
+func applyPrometheus(p *plan, s *spec.Service) (overlays.Component, error) {
 	cfg := services.PrometheusConfig{
 		Port: targetPort(s, 9090), ScrapeInterval: "15s", EvaluationInterval: "15s", Retention: "15d",
 		Alerts: services.DefaultAlertThresholds(), Appliance: p.App.Name, DataDir: p.DataDir("prometheus"),
@@ -222,7 +222,7 @@ func applyPrometheus(p *Plan, s *spec.Service) (overlays.Component, error) {
 	return services.Prometheus(cfg)
 }
 
-func applyGrafana(p *Plan, s *spec.Service) (overlays.Component, error) {
+func applyGrafana(p *plan, s *spec.Service) (overlays.Component, error) {
 	pr, ok := serviceByKind(p.App, spec.KindPrometheus)
 	l, ok2 := serviceByKind(p.App, spec.KindLoki)
 	if !ok || !ok2 {
@@ -238,14 +238,14 @@ func applyGrafana(p *Plan, s *spec.Service) (overlays.Component, error) {
 	})
 }
 
-func applyLoki(p *Plan, s *spec.Service) (overlays.Component, error) {
+func applyLoki(p *plan, s *spec.Service) (overlays.Component, error) {
 	return services.Loki(services.LokiConfig{
 		Port: targetPort(s, 3100), GRPCPort: 9096, Dir: "/loki", DataDir: p.DataDir("loki"),
 		Retention: 31 * 24 * time.Hour, SchemaFrom: "2024-04-01",
 	})
 }
 
-func applyAlloy(p *Plan, s *spec.Service) (overlays.Component, error) {
+func applyAlloy(p *plan, s *spec.Service) (overlays.Component, error) {
 	l, ok := serviceByKind(p.App, spec.KindLoki)
 	if !ok {
 		return overlays.Component{}, fmt.Errorf("%w: alloy needs a loki service to push to", ErrMissingService)
@@ -256,7 +256,7 @@ func applyAlloy(p *Plan, s *spec.Service) (overlays.Component, error) {
 	})
 }
 
-func applyNodeExporter(p *Plan, s *spec.Service) (overlays.Component, error) {
+func applyNodeExporter(p *plan, s *spec.Service) (overlays.Component, error) {
 	cfg := services.NodeExporterConfig{Port: targetPort(s, 9100), TextfileDir: p.DataDir("node-exporter", "textfile"), RootfsMount: "/host"}
 	k, err := services.NodeExporter(cfg)
 	if err != nil {
@@ -268,7 +268,7 @@ func applyNodeExporter(p *Plan, s *spec.Service) (overlays.Component, error) {
 // hostMetrics adds the job that writes what the node exporter cannot see
 // from its container (failed units, the edge certificate, an OS changed
 // by hand) to the exporter's textfile directory.
-func (p *Plan) hostMetrics(textfileDir string) error {
+func (p *plan) hostMetrics(textfileDir string) error {
 	hc := services.HostMetricsConfig{
 		TextfileDir: textfileDir,
 		StateDir:    p.DataDir("host-metrics"),
@@ -288,7 +288,7 @@ func (p *Plan) hostMetrics(textfileDir string) error {
 	return p.add(files, us, nil)
 }
 
-func applyAlertmanager(p *Plan, s *spec.Service) (overlays.Component, error) {
+func applyAlertmanager(p *plan, s *spec.Service) (overlays.Component, error) {
 	al := p.App.Alerts
 	cfg := services.AlertmanagerConfig{
 		Port: targetPort(s, 9093), GroupBy: al.GroupBy,
@@ -332,7 +332,7 @@ func applyAlertmanager(p *Plan, s *spec.Service) (overlays.Component, error) {
 	return services.Alertmanager(cfg)
 }
 
-func applyPostgresExporter(p *Plan, s *spec.Service) (overlays.Component, error) {
+func applyPostgresExporter(p *plan, s *spec.Service) (overlays.Component, error) {
 	pg, ok := serviceByKind(p.App, spec.KindPostgres)
 	if !ok {
 		return overlays.Component{}, fmt.Errorf("%w: a postgres-exporter needs a postgres service", ErrMissingService)
@@ -343,7 +343,7 @@ func applyPostgresExporter(p *Plan, s *spec.Service) (overlays.Component, error)
 	})
 }
 
-func applyRedisExporter(p *Plan, s *spec.Service) (overlays.Component, error) {
+func applyRedisExporter(p *plan, s *spec.Service) (overlays.Component, error) {
 	r, ok := serviceByKind(p.App, spec.KindRedis)
 	if !ok {
 		return overlays.Component{}, fmt.Errorf("%w: a redis-exporter needs a redis service", ErrMissingService)
@@ -354,7 +354,7 @@ func applyRedisExporter(p *Plan, s *spec.Service) (overlays.Component, error) {
 	})
 }
 
-func applyNginxExporter(p *Plan, s *spec.Service) (overlays.Component, error) {
+func applyNginxExporter(p *plan, s *spec.Service) (overlays.Component, error) {
 	if _, ok := serviceByKind(p.App, spec.KindEdge); !ok {
 		return overlays.Component{}, fmt.Errorf("%w: an nginx-exporter needs an edge service", ErrMissingService)
 	}
