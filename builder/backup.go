@@ -2,12 +2,12 @@ package builder
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kiln-dev/kiln/builder/spec"
 	"github.com/kiln-dev/kiln/overlays/backup"
-	"github.com/kiln-dev/kiln/overlays/services"
 )
 
 // backupConfig derives the backup plan from the spec: its schedules,
@@ -43,7 +43,7 @@ func (p *plan) backupConfig() (backup.Config, bool) {
 	d, _ := time.ParseDuration(a.Backup.ArchiveTimeout)
 	c.ArchiveTimeout = d
 	if pg, ok := serviceWithBackup(a, spec.BackupPostgres); ok {
-		uid := services.PostgresUID(pg.Image)
+		uid, _ := strconv.Atoi(p.imageUID(pg))
 		c.Postgres = backup.Postgres{Container: pg.Name, Port: targetPort(pg, 5432), User: a.Name, Database: a.Name,
 			DataDir: p.volumeDirAt(pg, "/var/lib/postgresql/data", "postgres"), UID: uid, GID: uid}
 	} else {

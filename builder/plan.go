@@ -349,10 +349,7 @@ func (p *plan) services() error {
 		}
 		// Secrets are readable by the user the container runs as: the
 		// recipe's image user, else the spec's numeric user.
-		secretUID := ""
-		if r.secretUID != nil {
-			secretUID = r.secretUID(s.Image)
-		}
+		secretUID := p.imageUID(s)
 		if uid, _, _ := strings.Cut(s.User, ":"); secretUID == "" && uid != "" {
 			if _, err := strconv.Atoi(uid); err == nil {
 				secretUID = uid

@@ -16,10 +16,11 @@ import (
 // configuration files it reads. The spec overrides a recipe's env and
 // health check; the recipe never overrides the spec.
 type recipe struct {
-	// secretUID owns the secret files the spec mounts into the container:
-	// the numeric user the kind's image runs its process as, when it drops
-	// root; empty for root or the spec's own numeric user.
-	secretUID func(image string) string
+	// imageUID is the numeric user the kind's image runs its process as,
+	// when it drops root: it owns the secrets mounted into the container
+	// and, for the database, the backup's files. Nil for root or the
+	// spec's own numeric user.
+	imageUID func(image string) string
 	// component renders the kind's files, its part of the container and
 	// its data directories; nil for a kind that takes everything from the
 	// spec.
@@ -127,8 +128,7 @@ func leastPrivilege(kind string, c *units.Container) {
 // fixedUID is the user of an image whose uid does not vary by tag.
 func fixedUID(uid string) func(string) string { return func(string) string { return uid } }
 
-// postgresUID is the postgres user of the image's variant; the secret, the
-// backup scripts and the WAL spool all use it.
+// postgresUID is the postgres user of the image's variant.
 func postgresUID(image string) string { return strconv.Itoa(services.PostgresUID(image)) }
 
 // applyStatic checks that a static site answers.
@@ -138,21 +138,28 @@ func applyStatic(p *plan, s *spec.Service) (overlays.Component, error) {
 }
 
 // recipes by kind, one for every kind of spec.Kinds().
-var recipes = map[string]recipe{
-	// An app takes everything from the spec.
-	spec.KindApp:              {},
-	spec.KindStatic:           {component: applyStatic},
-	spec.KindEdge:             {component: applyEdge},
-	spec.KindPostgres:         {secretUID: postgresUID, component: applyPostgres},
-	spec.KindPgBouncer:        {secretUID: fixedUID("70"), component: applyPgBouncer},
-	spec.KindRedis:            {secretUID: fixedUID("999"), component: applyRedis},
-	spec.KindPrometheus:       {component: applyPrometheus},
-	spec.KindGrafana:          {secretUID: fixedUID("472"), component: applyGrafana},
-	spec.KindLoki:             {component: applyLoki},
-	spec.KindAlloy:            {component: applyAlloy},
-	spec.KindNodeExporter:     {component: applyNodeExporter},
-	spec.KindAlertmanager:     {component: applyAlertmanager},
-	spec.KindPostgresExporter: {secretUID: fixedUID("65534"), component: applyPostgresExporter},
-	spec.KindRedisExporter:    {component: applyRedisExporter},
-	spec.KindNginxExporter:    {component: applyNginxExporter},
+var recipes map[string]recipe
+
+// The table is filled at init because its components and imageUID refer
+// to each other through the plan (the database's component asks the
+// backup for its archive, which asks the table for the image's user).
+func init() {
+	recipes = map[string]recipe{
+		// An app takes everything from the spec.
+		spec.KindApp:              {},
+		spec.KindStatic:           {component: applyStatic},
+		spec.KindEdge:             {component: applyEdge},
+		spec.KindPostgres:         {imageUID: postgresUID, component: applyPostgres},
+		spec.KindPgBouncer:        {imageUID: fixedUID("70"), component: applyPgBouncer},
+		spec.KindRedis:            {imageUID: fixedUID("999"), component: applyRedis},
+		spec.KindPrometheus:       {component: applyPrometheus},
+		spec.KindGrafana:          {imageUID: fixedUID("472"), component: applyGrafana},
+		spec.KindLoki:             {component: applyLoki},
+		spec.KindAlloy:            {component: applyAlloy},
+		spec.KindNodeExporter:     {component: applyNodeExporter},
+		spec.KindAlertmanager:     {component: applyAlertmanager},
+		spec.KindPostgresExporter: {imageUID: fixedUID("65534"), component: applyPostgresExporter},
+		spec.KindRedisExporter:    {component: applyRedisExporter},
+		spec.KindNginxExporter:    {component: applyNginxExporter},
+	}
 }

@@ -126,6 +126,16 @@ func componentFields(i int, s *spec.Service) map[string]string {
 	return fields
 }
 
+// imageUID is the numeric user a service's image runs as, from its kind's
+// registry row: the one place the plan decides it, for the secrets, the
+// component and the backup alike.
+func (p *plan) imageUID(s *spec.Service) string {
+	if r, ok := recipes[s.Kind]; ok && r.imageUID != nil {
+		return r.imageUID(s.Image)
+	}
+	return ""
+}
+
 // declaredSecret reports whether the spec declares a secret, which
 // first boot then generates.
 func (p *plan) declaredSecret(name string) bool {
@@ -144,7 +154,7 @@ func applyPostgres(p *plan, s *spec.Service) (overlays.Component, error) {
 		// kiln's sizing for the one database of a single-server appliance.
 		MaxConnections: 100, SharedBuffers: "256MB",
 		Subnet: NetworkSubnet, PasswordSecret: firstSecret(s, "postgres-password"),
-		UID: services.PostgresUID(s.Image), DataDir: p.DataDir("postgres"),
+		UID: p.imageUID(s), DataDir: p.DataDir("postgres"),
 		WALSpool: arch.spool, Extra: arch.settings,
 	})
 }
@@ -162,7 +172,7 @@ func applyPgBouncer(p *plan, s *spec.Service) (overlays.Component, error) {
 		// server ones.
 		PoolMode: "transaction", MaxClientConn: 1000, DefaultPoolSize: 25,
 		PasswordSecret: firstSecret(s, "postgres-password"),
-		AuthFile:       "/tmp/pgbouncer-userlist.txt",
+		AuthFile:       "/tmp/pgbouncer-userlist.txt", UID: p.imageUID(s),
 	})
 }
 
@@ -170,7 +180,7 @@ func applyRedis(p *plan, s *spec.Service) (overlays.Component, error) {
 	return services.Redis(services.RedisConfig{
 		Bind: "0.0.0.0", Port: targetPort(s, 6379), Dir: "/data", DataDir: p.DataDir("redis"),
 		MaxMemory: "256mb", MaxMemoryPolicy: "allkeys-lru",
-		PasswordSecret: firstSecret(s, "redis-password"),
+		PasswordSecret: firstSecret(s, "redis-password"), UID: p.imageUID(s),
 	})
 }
 
@@ -234,7 +244,7 @@ func applyGrafana(p *plan, s *spec.Service) (overlays.Component, error) {
 		PrometheusUID: "prometheus", LokiUID: "loki", ScrapeInterval: "15s",
 		// The dashboards' folder is named after the appliance.
 		Folder:  strings.ToUpper(p.App.Name[:1]) + p.App.Name[1:],
-		DataDir: p.DataDir("grafana"),
+		DataDir: p.DataDir("grafana"), UID: p.imageUID(s),
 	})
 }
 
@@ -339,7 +349,7 @@ func applyPostgresExporter(p *plan, s *spec.Service) (overlays.Component, error)
 	}
 	return services.PostgresExporter(services.PostgresExporterConfig{
 		Port: targetPort(s, 9187), Host: pg.Name, DBPort: targetPort(pg, 5432),
-		Database: p.App.Name, User: p.App.Name, PasswordSecret: firstSecret(pg, "postgres-password"),
+		Database: p.App.Name, User: p.App.Name, PasswordSecret: firstSecret(pg, "postgres-password"), UID: p.imageUID(s),
 	})
 }
 

@@ -20,7 +20,7 @@ func clipperPostgres() PostgresConfig {
 	spool := clipperData + "/wal-archive"
 	return PostgresConfig{
 		Port: 5436, MaxConnections: 100, SharedBuffers: "256MB", Database: "clipper", User: "clipper",
-		Subnet: "10.89.10.0/24", PasswordSecret: "postgres-password", UID: 70, DataDir: clipperData + "/postgres",
+		Subnet: "10.89.10.0/24", PasswordSecret: "postgres-password", UID: "70", DataDir: clipperData + "/postgres",
 		WALSpool: spool,
 		Extra: map[string]string{
 			"archive_command": "test ! -f " + spool + "/incoming/%f && cp %p " + spool + "/incoming/%f.tmp && mv " + spool + "/incoming/%f.tmp " + spool + "/incoming/%f",
@@ -33,13 +33,13 @@ func clipperPgBouncer() PgBouncerConfig {
 	return PgBouncerConfig{
 		ListenAddr: "0.0.0.0", Port: 6432, ServerHost: "postgres", ServerPort: 5436, Database: "clipper", User: "clipper",
 		PoolMode: "transaction", MaxClientConn: 1000, DefaultPoolSize: 25, PasswordSecret: "postgres-password",
-		AuthFile: "/tmp/pgbouncer-userlist.txt",
+		AuthFile: "/tmp/pgbouncer-userlist.txt", UID: "70",
 	}
 }
 
 func clipperRedis() RedisConfig {
 	return RedisConfig{Bind: "0.0.0.0", Port: 6379, Dir: "/data", DataDir: clipperData + "/redis",
-		MaxMemory: "256mb", MaxMemoryPolicy: "allkeys-lru", PasswordSecret: "redis-password"}
+		MaxMemory: "256mb", MaxMemoryPolicy: "allkeys-lru", PasswordSecret: "redis-password", UID: "999"}
 }
 
 func clipperPrometheus() PrometheusConfig {
@@ -73,7 +73,7 @@ func clipperGrafana() GrafanaConfig {
 	return GrafanaConfig{
 		Port: 3000, AdminUser: "admin", PasswordSecret: "grafana-password",
 		PrometheusURL: "http://prometheus:9090", LokiURL: "http://loki:3100", PrometheusUID: "prometheus", LokiUID: "loki",
-		ScrapeInterval: "15s", Folder: "Clipper", DataDir: clipperData + "/grafana",
+		ScrapeInterval: "15s", Folder: "Clipper", DataDir: clipperData + "/grafana", UID: "472",
 	}
 }
 
@@ -92,7 +92,7 @@ func clipperNodeExporter() NodeExporterConfig {
 }
 
 func clipperPostgresExporter() PostgresExporterConfig {
-	return PostgresExporterConfig{Port: 9187, Host: "postgres", DBPort: 5436, Database: "clipper", User: "clipper", PasswordSecret: "postgres-password"}
+	return PostgresExporterConfig{Port: 9187, Host: "postgres", DBPort: 5436, Database: "clipper", User: "clipper", PasswordSecret: "postgres-password", UID: "65534"}
 }
 
 func clipperRedisExporter() RedisExporterConfig {

@@ -21,6 +21,9 @@ type PostgresExporterConfig struct {
 	Database, User string
 	// PasswordSecret names the Podman secret holding the user's password.
 	PasswordSecret string
+	// UID is the numeric user the image runs its process as, which owns
+	// the mounted password secret; the plan decides it from the image.
+	UID string
 }
 
 // Validate checks the configuration.
@@ -62,7 +65,7 @@ func PostgresExporter(c PostgresExporterConfig) (overlays.Component, error) {
 	return overlays.Component{Container: units.Container{
 		Exec:    []string{fmt.Sprintf("--web.listen-address=:%d", c.Port)},
 		Env:     PostgresExporterEnv(c),
-		Secrets: []units.SecretMount{secret(c.PasswordSecret, "65534")},
+		Secrets: []units.SecretMount{secret(c.PasswordSecret, c.UID)},
 		// The image is built on Prometheus's busybox, which has wget;
 		// the landing page answers without querying the database.
 		Health: httpHealth(c.Port, "/"),

@@ -28,6 +28,9 @@ type GrafanaConfig struct {
 	Folder string
 	// DataDir is Grafana's database and plugins, on the data filesystem.
 	DataDir string
+	// UID is the numeric user the image runs its process as, which owns
+	// the mounted password secret; the plan decides it from the image.
+	UID string
 }
 
 // Paths of the Grafana files, on the server and in the container.
@@ -38,7 +41,6 @@ const (
 	grafanaProvisioningPath = "/etc/grafana/provisioning"
 	grafanaDashboardsMount  = "/etc/grafana/dashboards"
 	grafanaDataMount        = "/var/lib/grafana"
-	grafanaImageUID         = "472" // the grafana user of the official image
 )
 
 // Validate checks the configuration without rendering it.
@@ -103,7 +105,7 @@ func GrafanaEnv(cfg GrafanaConfig) map[string]string {
 func grafanaContainer(cfg GrafanaConfig) units.Container {
 	return units.Container{
 		Env:     GrafanaEnv(cfg),
-		Secrets: []units.SecretMount{secret(cfg.PasswordSecret, grafanaImageUID)},
+		Secrets: []units.SecretMount{secret(cfg.PasswordSecret, cfg.UID)},
 		Mounts: []units.Mount{
 			{Source: grafanaProvisioningDir, Target: grafanaProvisioningPath, ReadOnly: true},
 			{Source: grafanaDashboardsDir, Target: grafanaDashboardsMount, ReadOnly: true},

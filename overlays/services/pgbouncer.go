@@ -28,6 +28,9 @@ type PgBouncerConfig struct {
 	// AuthFile is where the start command writes the auth file inside the
 	// container; it must be on a writable, private path.
 	AuthFile string
+	// UID is the numeric user the image runs its process as, which owns
+	// the mounted password secret; the plan decides it from the image.
+	UID string
 }
 
 // Paths of the PgBouncer files, on the server and in the container.
@@ -36,7 +39,6 @@ const (
 	pgbouncerConfMount     = "/etc/kiln/pgbouncer"
 	pgbouncerIniFileName   = "pgbouncer.ini"
 	pgbouncerStartFileName = "start.sh"
-	pgbouncerImageUID      = "70" // the postgres user of the alpine image
 )
 
 // Validate checks the configuration without rendering it.
@@ -111,7 +113,7 @@ func pgbouncerContainer(cfg PgBouncerConfig) units.Container {
 	return units.Container{
 		Entrypoint: "/bin/sh",
 		Exec:       []string{pgbouncerConfMount + "/" + pgbouncerStartFileName},
-		Secrets:    []units.SecretMount{secret(cfg.PasswordSecret, pgbouncerImageUID)},
+		Secrets:    []units.SecretMount{secret(cfg.PasswordSecret, cfg.UID)},
 		Mounts:     []units.Mount{{Source: PgBouncerConfigDir, Target: pgbouncerConfMount, ReadOnly: true}},
 		Health:     health("pg_isready -q -h 127.0.0.1 -p %d", cfg.Port),
 		Notify:     true,

@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/kiln-dev/kiln/overlays"
@@ -26,9 +25,9 @@ type PostgresConfig struct {
 	Subnet string
 	// PasswordSecret names the Podman secret holding the user's password.
 	PasswordSecret string
-	// UID is the uid (and gid) of the image's postgres user, which owns
-	// the password secret (PostgresUID of the image, decided by the plan).
-	UID int
+	// UID is the uid of the image's postgres user, which owns the password
+	// secret (PostgresUID of the image, decided by the plan).
+	UID string
 	// DataDir is the cluster's directory on the data filesystem.
 	DataDir string
 	// WALSpool, when not empty, is the WAL archive's spool directory; the
@@ -150,7 +149,6 @@ func PostgresInitDBArgs() string { return "--encoding=UTF8 --lc-collate=C --lc-c
 // only once the server answers, so dependants ordered after it start
 // against a server that accepts connections.
 func postgresContainer(cfg PostgresConfig) units.Container {
-	uid := strconv.Itoa(cfg.UID)
 	c := units.Container{
 		// The image's entrypoint runs initdb on an empty data directory and
 		// passes these arguments to the server it starts.
@@ -166,7 +164,7 @@ func postgresContainer(cfg PostgresConfig) units.Container {
 			"POSTGRES_PASSWORD_FILE": secretPath(cfg.PasswordSecret),
 			"PGDATA":                 postgresDataMount,
 		},
-		Secrets: []units.SecretMount{secret(cfg.PasswordSecret, uid)},
+		Secrets: []units.SecretMount{secret(cfg.PasswordSecret, cfg.UID)},
 		Mounts: []units.Mount{
 			{Source: PostgresConfigDir, Target: postgresConfMount, ReadOnly: true},
 			{Source: cfg.DataDir, Target: postgresDataMount},

@@ -22,13 +22,14 @@ type RedisConfig struct {
 	MaxMemoryPolicy string
 	// PasswordSecret names the Podman secret holding the password.
 	PasswordSecret string
+	// UID is the numeric user the image runs its process as, which owns
+	// the mounted password secret; the plan decides it from the image.
+	UID string
 }
 
 // Paths of the Redis files, on the server and in the container.
 const (
-	RedisConfigDir = ConfigRoot + "/redis"
-	// redisImageUID is the redis user of the official images.
-	redisImageUID       = "999"
+	RedisConfigDir      = ConfigRoot + "/redis"
 	redisConfMount      = "/etc/redis"
 	redisConfFileName   = "redis.conf"
 	redisStartFileName  = "start.sh"
@@ -107,7 +108,7 @@ func redisContainer(cfg RedisConfig) units.Container {
 	return units.Container{
 		Entrypoint: "/bin/sh",
 		Exec:       []string{redisConfMount + "/" + redisStartFileName},
-		Secrets:    []units.SecretMount{secret(cfg.PasswordSecret, redisImageUID)},
+		Secrets:    []units.SecretMount{secret(cfg.PasswordSecret, cfg.UID)},
 		Mounts: []units.Mount{
 			{Source: RedisConfigDir, Target: redisConfMount, ReadOnly: true},
 			{Source: cfg.DataDir, Target: cfg.Dir},
