@@ -101,17 +101,24 @@ func newPlan(app *spec.Appliance) (*plan, error) {
 	}
 	sortFiles(p.Files)
 	sort.SliceStable(p.Units, func(i, j int) bool { return p.Units[i].Name < p.Units[j].Name })
-	for i := 1; i < len(p.Files); i++ {
-		if p.Files[i].Path == p.Files[i-1].Path {
-			return nil, fmt.Errorf("%w: %s", ErrDuplicateFile, p.Files[i].Path)
-		}
+	if path, ok := repeated(p.Files, func(f overlays.File) string { return f.Path }); ok {
+		return nil, fmt.Errorf("%w: %s", ErrDuplicateFile, path)
 	}
-	for i := 1; i < len(p.Units); i++ {
-		if p.Units[i].Name == p.Units[i-1].Name {
-			return nil, fmt.Errorf("%w: %s", ErrDuplicateUnit, p.Units[i].Name)
-		}
+	if name, ok := repeated(p.Units, func(u units.Unit) string { return u.Name }); ok {
+		return nil, fmt.Errorf("%w: %s", ErrDuplicateUnit, name)
 	}
 	return p, nil
+}
+
+// repeated returns the first key two neighbours of a sorted list share:
+// two parts of the plan writing the same file or unit.
+func repeated[T any](sorted []T, key func(T) string) (string, bool) {
+	for i := 1; i < len(sorted); i++ {
+		if k := key(sorted[i]); k == key(sorted[i-1]) {
+			return k, true
+		}
+	}
+	return "", false
 }
 
 func (p *plan) addFile(path string, mode fs.FileMode, contents string) {

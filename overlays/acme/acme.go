@@ -5,13 +5,12 @@
 package acme
 
 import (
-	"bytes"
+	"embed"
 	_ "embed"
 	"fmt"
 	"net/url"
 	"regexp"
 	"strings"
-	"text/template"
 
 	"github.com/kiln-dev/kiln/internal/valid"
 	"github.com/kiln-dev/kiln/overlays"
@@ -105,20 +104,10 @@ var reloadScript string
 //go:embed kiln-acme.sh
 var attemptScript string
 
-//go:embed kiln-tls-selfsigned.service.tmpl
-var selfSignedTmpl string
+//go:embed *.tmpl
+var templatesFS embed.FS
 
-//go:embed kiln-acme.service.tmpl
-var renewTmpl string
-
-//go:embed kiln-acme.timer.tmpl
-var timerTmpl string
-
-var (
-	selfSignedT = template.Must(template.New(SelfSignedUnit).Parse(selfSignedTmpl))
-	renewT      = template.Must(template.New(RenewUnit).Parse(renewTmpl))
-	timerT      = template.Must(template.New(RenewTimer).Parse(timerTmpl))
-)
+var templates = overlays.Templates(templatesFS)
 
 // pathRe keeps paths free of characters a unit file or shell would read.
 var pathRe = regexp.MustCompile(`^/[A-Za-z0-9._/-]+$`)
@@ -251,25 +240,21 @@ func render(c Config, issue bool) ([]overlays.File, []units.Unit, error) {
 	}
 	v.RenewSandbox = units.PodmanRunner{Writable: writable, Bridge: true}.Directives()
 	files := []overlays.File{{Path: SelfSignedScript, Mode: 0o755, Contents: []byte(selfSignedScript)}}
-	type tmpl struct {
-		name string
-		t    *template.Template
-	}
-	ts := []tmpl{{SelfSignedUnit, selfSignedT}}
+	names := []string{SelfSignedUnit}
 	if issue {
 		files = append(files,
 			overlays.File{Path: HookDir + "/deploy-hook.sh", Mode: 0o755, Contents: []byte(deployHookScript)},
 			overlays.File{Path: ReloadScript, Mode: 0o755, Contents: []byte(reloadScript)},
 			overlays.File{Path: AttemptScript, Mode: 0o755, Contents: []byte(attemptScript)})
-		ts = append(ts, tmpl{RenewUnit, renewT}, tmpl{RenewTimer, timerT})
+		names = append(names, RenewUnit, RenewTimer)
 	}
 	var us []units.Unit
-	for _, u := range ts {
-		var b bytes.Buffer
-		if err := u.t.Execute(&b, v); err != nil {
+	for _, name := range names {
+		b, err := overlays.Execute(templates, name+".tmpl", v)
+		if err != nil {
 			return nil, nil, err
 		}
-		us = append(us, units.Unit{Name: u.name, Contents: b.String(), Enabled: true})
+		us = append(us, units.Unit{Name: name, Contents: string(b), Enabled: true})
 	}
 	return files, us, nil
 }

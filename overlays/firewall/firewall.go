@@ -4,14 +4,13 @@
 package firewall
 
 import (
-	"bytes"
+	"embed"
 	_ "embed"
 	"fmt"
 	"net/netip"
 	"regexp"
 	"slices"
 	"strconv"
-	"text/template"
 
 	"github.com/kiln-dev/kiln/overlays"
 	"github.com/kiln-dev/kiln/units"
@@ -26,16 +25,10 @@ const UnitName = "kiln-firewall.service"
 // TableName is the nftables table kiln owns; nothing else writes to it.
 const TableName = "kiln"
 
-//go:embed nftables.nft.tmpl
-var rulesetTmpl string
+//go:embed *.tmpl
+var templatesFS embed.FS
 
-//go:embed kiln-firewall.service.tmpl
-var unitTmpl string
-
-var (
-	rulesetT = template.Must(template.New("nftables.nft").Parse(rulesetTmpl))
-	unitT    = template.Must(template.New(UnitName).Parse(unitTmpl))
-)
+var templates = overlays.Templates(templatesFS)
 
 // Rate is a token-bucket limit as nft expresses it.
 type Rate struct {
@@ -275,11 +268,7 @@ func Ruleset(cfg Config) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var b bytes.Buffer
-	if err := rulesetT.Execute(&b, v); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
+	return overlays.Execute(templates, "nftables.nft.tmpl", v)
 }
 
 // Render returns the ruleset file and the enabled unit that loads it.
@@ -288,12 +277,12 @@ func Render(cfg Config) ([]overlays.File, []units.Unit, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var u bytes.Buffer
 	// nft needs the host's network namespace and CAP_NET_ADMIN, nothing else.
 	sandbox := units.Confined{Capabilities: []string{"CAP_NET_ADMIN"}, HostNetwork: true}.Directives()
-	if err := unitT.Execute(&u, struct{ Path, Table, Sandbox string }{RulesetPath, TableName, sandbox}); err != nil {
+	u, err := overlays.Execute(templates, UnitName+".tmpl", struct{ Path, Table, Sandbox string }{RulesetPath, TableName, sandbox})
+	if err != nil {
 		return nil, nil, err
 	}
 	files := []overlays.File{{Path: RulesetPath, Mode: 0o600, Contents: rs}}
-	return files, []units.Unit{{Name: UnitName, Contents: u.String(), Enabled: true}}, nil
+	return files, []units.Unit{{Name: UnitName, Contents: string(u), Enabled: true}}, nil
 }

@@ -4,7 +4,7 @@
 package nginx
 
 import (
-	"bytes"
+	"embed"
 	_ "embed"
 	"fmt"
 	"net/netip"
@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"text/template"
 
 	"github.com/kiln-dev/kiln/internal/valid"
 	"github.com/kiln-dev/kiln/overlays"
@@ -23,20 +22,10 @@ import (
 // read-only at the same path in the container.
 const ConfigDir = "/etc/kiln/nginx"
 
-//go:embed nginx.conf.tmpl
-var confTmpl string
+//go:embed *.tmpl
+var templatesFS embed.FS
 
-//go:embed security-headers.conf.tmpl
-var headersTmpl string
-
-//go:embed proxy.conf.tmpl
-var proxyTmpl string
-
-var (
-	confT    = template.Must(template.New("nginx.conf").Parse(confTmpl))
-	headersT = template.Must(template.New("security-headers.conf").Parse(headersTmpl))
-	proxyT   = template.Must(template.New("proxy.conf").Parse(proxyTmpl))
-)
+var templates = overlays.Templates(templatesFS)
 
 // Rate is a request rate per client address with a burst allowance.
 type Rate struct {
@@ -342,15 +331,12 @@ func Render(c Config) ([]overlays.File, error) {
 		return nil, err
 	}
 	var files []overlays.File
-	for _, f := range []struct {
-		name string
-		t    *template.Template
-	}{{"nginx.conf", confT}, {"proxy.conf", proxyT}, {"security-headers.conf", headersT}} {
-		var b bytes.Buffer
-		if err := f.t.Execute(&b, v); err != nil {
+	for _, name := range []string{"nginx.conf", "proxy.conf", "security-headers.conf"} {
+		b, err := overlays.Execute(templates, name+".tmpl", v)
+		if err != nil {
 			return nil, err
 		}
-		files = append(files, overlays.File{Path: c.ConfigDir + "/" + f.name, Mode: 0o644, Contents: b.Bytes()})
+		files = append(files, overlays.File{Path: c.ConfigDir + "/" + name, Mode: 0o644, Contents: b})
 	}
 	return files, nil
 }

@@ -2,7 +2,6 @@ package services
 
 import (
 	"fmt"
-	"net/url"
 
 	"github.com/kiln-dev/kiln/overlays"
 	"github.com/kiln-dev/kiln/units"
@@ -36,22 +35,12 @@ const (
 
 // Validate checks the configuration without rendering it.
 func (c AlloyConfig) Validate() error {
-	if err := checkPort("port", c.Port); err != nil {
-		return err
-	}
-	if err := checkPlain("push_url", c.PushURL); err != nil {
-		return err
-	}
-	if u, err := url.Parse(c.PushURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return bad("push_url", c.PushURL, "want an http(s) URL", ErrInvalidValue)
-	}
-	if err := checkPlain("journal_path", c.JournalPath); err != nil {
-		return err
-	}
-	if _, err := parsePromDuration(c.MaxAge); err != nil {
-		return overlays.Bad("max_age", c.MaxAge, err)
-	}
-	return nil
+	return firstError(
+		checkPort("port", c.Port),
+		checkURL("push_url", c.PushURL),
+		checkPlain("journal_path", c.JournalPath),
+		checkDuration("max_age", c.MaxAge),
+	)
 }
 
 // Alloy renders config.alloy.

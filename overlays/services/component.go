@@ -105,6 +105,43 @@ func checkNonEmpty(field, v string) error {
 	return nil
 }
 
+// firstError is the first failure of a Config's checks, which are pure and
+// cheap, so a Validate lists them in the order a user should fix them.
+func firstError(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkPlains applies checkPlain to field/value pairs.
+func checkPlains(pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if err := checkPlain(pairs[i], pairs[i+1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkDuration accepts a Prometheus duration such as 15s or 15d.
+func checkDuration(field, v string) error {
+	if _, err := parsePromDuration(v); err != nil {
+		return overlays.Bad(field, v, err)
+	}
+	return nil
+}
+
+// checkMin accepts a count of at least min.
+func checkMin(field string, v, min int) error {
+	if v < min {
+		return bad(field, v, fmt.Sprintf("want at least %d", min), ErrInvalidValue)
+	}
+	return nil
+}
+
 // bad is a FieldError whose message says what the value should be.
 func bad(field string, v any, want string, sentinel error) error {
 	return overlays.Bad(field, v, fmt.Errorf("%s: %w", want, sentinel))

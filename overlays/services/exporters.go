@@ -28,21 +28,11 @@ type PostgresExporterConfig struct {
 
 // Validate checks the configuration.
 func (c PostgresExporterConfig) Validate() error {
-	for _, p := range []struct {
-		name string
-		v    int
-	}{{"port", c.Port}, {"database_port", c.DBPort}} {
-		if err := checkPort(p.name, p.v); err != nil {
-			return err
-		}
-	}
-	for _, f := range []struct{ name, v string }{{"host", c.Host}, {"database", c.Database},
-		{"user", c.User}, {"password_secret", c.PasswordSecret}} {
-		if err := checkPlain(f.name, f.v); err != nil {
-			return err
-		}
-	}
-	return nil
+	return firstError(
+		checkPort("port", c.Port),
+		checkPort("db_port", c.DBPort),
+		checkPlains("host", c.Host, "database", c.Database, "user", c.User, "password_secret", c.PasswordSecret),
+	)
 }
 
 // PostgresExporterEnv is the exporter's environment: the connection
@@ -90,13 +80,11 @@ const RedisExporterPasswordEnv = "REDIS_PASSWORD"
 
 // Validate checks the configuration.
 func (c RedisExporterConfig) Validate() error {
-	if err := checkPort("port", c.Port); err != nil {
-		return err
-	}
-	if err := checkHostPort("address", c.Addr); err != nil {
-		return err
-	}
-	return checkPlain("password_secret", c.PasswordSecret)
+	return firstError(
+		checkPort("port", c.Port),
+		checkHostPort("addr", c.Addr),
+		checkPlain("password_secret", c.PasswordSecret),
+	)
 }
 
 // RedisExporter is the Redis exporter: no file, only its container.
@@ -127,10 +115,7 @@ type NginxExporterConfig struct {
 
 // Validate checks the configuration.
 func (c NginxExporterConfig) Validate() error {
-	if err := checkPort("port", c.Port); err != nil {
-		return err
-	}
-	return checkURL("scrape_uri", c.ScrapeURI)
+	return firstError(checkPort("port", c.Port), checkURL("scrape_uri", c.ScrapeURI))
 }
 
 // NginxExporterArgs are the exporter's flags; both the image's exporter

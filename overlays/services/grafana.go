@@ -45,23 +45,13 @@ const (
 
 // Validate checks the configuration without rendering it.
 func (c GrafanaConfig) Validate() error {
-	if err := checkPort("port", c.Port); err != nil {
-		return err
-	}
-	for _, f := range []struct{ name, v string }{
-		{"admin_user", c.AdminUser}, {"password_secret", c.PasswordSecret},
-		{"prometheus_url", c.PrometheusURL}, {"loki_url", c.LokiURL},
-		{"prometheus_uid", c.PrometheusUID}, {"loki_uid", c.LokiUID},
-		{"folder", c.Folder},
-	} {
-		if err := checkPlain(f.name, f.v); err != nil {
-			return err
-		}
-	}
-	if _, err := parsePromDuration(c.ScrapeInterval); err != nil {
-		return overlays.Bad("scrape_interval", c.ScrapeInterval, err)
-	}
-	return nil
+	return firstError(
+		checkPort("port", c.Port),
+		checkPlains("admin_user", c.AdminUser, "password_secret", c.PasswordSecret,
+			"prometheus_url", c.PrometheusURL, "loki_url", c.LokiURL,
+			"prometheus_uid", c.PrometheusUID, "loki_uid", c.LokiUID, "folder", c.Folder),
+		checkDuration("scrape_interval", c.ScrapeInterval),
+	)
 }
 
 // Grafana renders the datasource and dashboard provisioning files and the

@@ -40,17 +40,11 @@ var hostMetricsScript []byte
 
 // Validate checks the configuration.
 func (c HostMetricsConfig) Validate() error {
-	for _, f := range []struct{ name, v string }{{"textfile_dir", c.TextfileDir}, {"state_dir", c.StateDir}} {
-		if err := checkPlain(f.name, f.v); err != nil {
-			return err
-		}
+	if err := checkPlains("textfile_dir", c.TextfileDir, "state_dir", c.StateDir); err != nil {
+		return err
 	}
-	for _, f := range []struct{ name, v string }{{"cert_path", c.CertPath}} {
-		if f.v != "" {
-			if err := checkPlain(f.name, f.v); err != nil {
-				return err
-			}
-		}
+	if c.CertPath != "" {
+		return checkPlain("cert_path", c.CertPath)
 	}
 	return nil
 }

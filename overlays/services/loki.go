@@ -36,16 +36,11 @@ var isoDay = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
 
 // Validate checks the configuration without rendering it.
 func (c LokiConfig) Validate() error {
-	if err := checkPort("port", c.Port); err != nil {
-		return err
-	}
-	if err := checkPort("grpc_port", c.GRPCPort); err != nil {
-		return err
-	}
-	if err := checkPlain("dir", c.Dir); err != nil {
-		return err
-	}
-	if err := checkPlain("data_dir", c.DataDir); err != nil {
+	if err := firstError(
+		checkPort("port", c.Port),
+		checkPort("grpc_port", c.GRPCPort),
+		checkPlains("dir", c.Dir, "data_dir", c.DataDir),
+	); err != nil {
 		return err
 	}
 	if c.Retention < 24*time.Hour || c.Retention%(24*time.Hour) != 0 {

@@ -22,13 +22,10 @@ type NodeExporterConfig struct {
 
 // Validate checks the configuration.
 func (c NodeExporterConfig) Validate() error {
-	if err := checkPort("port", c.Port); err != nil {
-		return err
-	}
-	if err := checkPlain("textfile_dir", c.TextfileDir); err != nil {
-		return err
-	}
-	return checkPlain("rootfs_mount", c.RootfsMount)
+	return firstError(
+		checkPort("port", c.Port),
+		checkPlains("textfile_dir", c.TextfileDir, "rootfs_mount", c.RootfsMount),
+	)
 }
 
 // NodeExporterArgs are the exporter's flags. Filesystems are read through

@@ -43,36 +43,20 @@ const (
 
 // Validate checks the configuration without rendering it.
 func (c PgBouncerConfig) Validate() error {
-	if err := checkPort("port", c.Port); err != nil {
+	if err := firstError(
+		checkPort("port", c.Port),
+		checkPort("server_port", c.ServerPort),
+		checkPlains("listen_addr", c.ListenAddr, "server_host", c.ServerHost, "database", c.Database,
+			"user", c.User, "password_secret", c.PasswordSecret, "auth_file", c.AuthFile),
+	); err != nil {
 		return err
-	}
-	if err := checkPort("server_port", c.ServerPort); err != nil {
-		return err
-	}
-	for _, f := range []struct{ name, v string }{
-		{"listen_address", c.ListenAddr},
-		{"server_host", c.ServerHost},
-		{"database", c.Database},
-		{"user", c.User},
-		{"password_secret", c.PasswordSecret},
-		{"auth_file", c.AuthFile},
-	} {
-		if err := checkPlain(f.name, f.v); err != nil {
-			return err
-		}
 	}
 	switch c.PoolMode {
 	case "session", "transaction", "statement":
 	default:
 		return bad("pool_mode", c.PoolMode, "want session, transaction or statement", ErrInvalidValue)
 	}
-	if c.MaxClientConn < 1 {
-		return bad("max_client_conn", c.MaxClientConn, "want at least 1", ErrInvalidValue)
-	}
-	if c.DefaultPoolSize < 1 {
-		return bad("default_pool_size", c.DefaultPoolSize, "want at least 1", ErrInvalidValue)
-	}
-	return nil
+	return firstError(checkMin("max_client_conn", c.MaxClientConn, 1), checkMin("default_pool_size", c.DefaultPoolSize, 1))
 }
 
 // PgBouncer renders pgbouncer.ini and the container's start script, and

@@ -66,22 +66,17 @@ type keyValue struct{ Key, Value string }
 
 // Validate checks the configuration without rendering it.
 func (c PostgresConfig) Validate() error {
-	if err := checkPort("port", c.Port); err != nil {
+	if err := firstError(
+		checkPort("port", c.Port),
+		checkMin("max_connections", c.MaxConnections, 1),
+	); err != nil {
 		return err
-	}
-	if c.MaxConnections < 1 {
-		return bad("max_connections", c.MaxConnections, "want at least 1", ErrInvalidValue)
 	}
 	if !sizeValue.MatchString(c.SharedBuffers) {
 		return bad("shared_buffers", c.SharedBuffers, "want a size such as 256MB", ErrInvalidValue)
 	}
-	for _, f := range []struct{ name, v string }{
-		{"database", c.Database}, {"user", c.User}, {"password_secret", c.PasswordSecret},
-		{"data_dir", c.DataDir},
-	} {
-		if err := checkPlain(f.name, f.v); err != nil {
-			return err
-		}
+	if err := checkPlains("database", c.Database, "user", c.User, "password_secret", c.PasswordSecret, "data_dir", c.DataDir); err != nil {
+		return err
 	}
 	if _, err := netip.ParsePrefix(c.Subnet); err != nil {
 		return overlays.Bad("subnet", c.Subnet, fmt.Errorf("%w: %w", ErrInvalidValue, err))

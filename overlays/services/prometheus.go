@@ -117,19 +117,13 @@ const (
 
 // Validate checks the configuration without rendering it.
 func (c PrometheusConfig) Validate() error {
-	if err := checkPort("port", c.Port); err != nil {
-		return err
-	}
-	for _, d := range []struct{ name, v string }{
-		{"scrape_interval", c.ScrapeInterval},
-		{"evaluation_interval", c.EvaluationInterval},
-		{"retention", c.Retention},
-	} {
-		if _, err := parsePromDuration(d.v); err != nil {
-			return overlays.Bad(d.name, d.v, err)
-		}
-	}
-	if err := checkPlain("appliance", c.Appliance); err != nil {
+	if err := firstError(
+		checkPort("port", c.Port),
+		checkDuration("scrape_interval", c.ScrapeInterval),
+		checkDuration("evaluation_interval", c.EvaluationInterval),
+		checkDuration("retention", c.Retention),
+		checkPlain("appliance", c.Appliance),
+	); err != nil {
 		return err
 	}
 	for i, a := range c.Alertmanagers {

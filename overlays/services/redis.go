@@ -45,15 +45,11 @@ var redisPolicies = map[string]bool{
 
 // Validate checks the configuration without rendering it.
 func (c RedisConfig) Validate() error {
-	if err := checkPort("port", c.Port); err != nil {
+	if err := firstError(
+		checkPort("port", c.Port),
+		checkPlains("bind", c.Bind, "dir", c.Dir, "password_secret", c.PasswordSecret, "data_dir", c.DataDir),
+	); err != nil {
 		return err
-	}
-	for _, f := range []struct{ name, v string }{
-		{"bind", c.Bind}, {"dir", c.Dir}, {"password_secret", c.PasswordSecret}, {"data_dir", c.DataDir},
-	} {
-		if err := checkPlain(f.name, f.v); err != nil {
-			return err
-		}
 	}
 	if !redisMemory.MatchString(c.MaxMemory) {
 		return bad("max_memory", c.MaxMemory, "want a size such as 256mb", ErrInvalidValue)

@@ -3,12 +3,11 @@
 package sshd
 
 import (
-	"bytes"
+	"embed"
 	_ "embed"
 	"fmt"
 	"regexp"
 	"slices"
-	"text/template"
 
 	"github.com/kiln-dev/kiln/overlays"
 	"github.com/kiln-dev/kiln/units"
@@ -30,16 +29,10 @@ const (
 	RSAHostKeyBits = 4096
 )
 
-//go:embed 40-kiln.conf.tmpl
-var dropInTmpl string
+//go:embed *.tmpl
+var templatesFS embed.FS
 
-//go:embed kiln-ssh-hostkey.service.tmpl
-var hostKeyTmpl string
-
-var (
-	dropInT  = template.Must(template.New("40-kiln.conf").Parse(dropInTmpl))
-	hostKeyT = template.Must(template.New(HostKeyUnit).Parse(hostKeyTmpl))
-)
+var templates = overlays.Templates(templatesFS)
 
 // Config is the SSH server policy the builder derives from the spec.
 type Config struct {
@@ -148,11 +141,7 @@ func DropIn(c Config) ([]byte, error) {
 		Version: ver,
 		Agent:   yesNo(c.AgentForwarding), TCP: yesNo(c.TCPForwarding), X11: yesNo(c.X11Forwarding),
 	}
-	var b bytes.Buffer
-	if err := dropInT.Execute(&b, v); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
+	return overlays.Execute(templates, "40-kiln.conf.tmpl", v)
 }
 
 func yesNo(b bool) string {
@@ -169,13 +158,13 @@ func Render(c Config) ([]overlays.File, []units.Unit, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var u bytes.Buffer
-	if err := hostKeyT.Execute(&u, struct {
+	u, err := overlays.Execute(templates, HostKeyUnit+".tmpl", struct {
 		Bits int
 		Path string
-	}{RSAHostKeyBits, RSAHostKeyPath}); err != nil {
+	}{RSAHostKeyBits, RSAHostKeyPath})
+	if err != nil {
 		return nil, nil, err
 	}
 	return []overlays.File{{Path: DropInPath, Mode: 0o600, Contents: b}},
-		[]units.Unit{{Name: HostKeyUnit, Contents: u.String(), Enabled: true}}, nil
+		[]units.Unit{{Name: HostKeyUnit, Contents: string(u), Enabled: true}}, nil
 }
