@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -44,28 +43,12 @@ func newPodmanHost(t *testing.T) *podmanHost {
 	return h
 }
 
-func (h *podmanHost) sh(t *testing.T, args ...string) {
-	t.Helper()
-	if out, err := exec.Command(h.ip, args...).CombinedOutput(); err != nil {
-		t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-}
+func (h *podmanHost) sh(t *testing.T, args ...string) { t.Helper(); ipRun(t, h.ip, args...) }
 
-// load replaces the server's ruleset with kiln's for cfg, plus extra
-// (another table, such as netavark's) when given.
+// load replaces the server's ruleset with kiln's for cfg, plus extra.
 func (h *podmanHost) load(t *testing.T, cfg Config, extra string) {
 	t.Helper()
-	rs, err := Ruleset(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), "ruleset.nft")
-	if err := os.WriteFile(p, append([]byte("flush ruleset\n"+extra+"\n"), rs...), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(h.ip, "netns", "exec", h.srv, h.nft, "-f", p).CombinedOutput(); err != nil {
-		t.Fatalf("load ruleset: %v\n%s", err, out)
-	}
+	loadRuleset(t, h.ip, h.nft, h.srv, cfg, extra)
 }
 
 // netavarkTable is what netavark adds beside kiln's table for a bridge
@@ -312,21 +295,9 @@ func TestMLD(t *testing.T) {
 	nft := testutil.Tool(t, "nft")
 	srv, cli := netnsPair(t, ipb)
 	for _, a := range [][]string{{srv, "fe80::1/64", "veth0"}, {cli, "fe80::99/64", "veth1"}} {
-		if out, err := exec.Command(ipb, "-n", a[0], "addr", "add", a[1], "dev", a[2], "nodad").CombinedOutput(); err != nil {
-			t.Fatalf("ip addr add: %v\n%s", err, out)
-		}
+		ipRun(t, ipb, "-n", a[0], "addr", "add", a[1], "dev", a[2], "nodad")
 	}
-	rs, err := Ruleset(DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), "ruleset.nft")
-	if err := os.WriteFile(p, rs, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(ipb, "netns", "exec", srv, nft, "-f", p).CombinedOutput(); err != nil {
-		t.Fatalf("load ruleset: %v\n%s", err, out)
-	}
+	loadRuleset(t, ipb, nft, srv, DefaultConfig(), "")
 
 	// A raw socket sees ICMPv6 only after the input hook has accepted it.
 	var rc net.PacketConn

@@ -33,12 +33,7 @@ func netnsPair(t *testing.T, ip string) (srv, cli string) {
 	}
 	base := fmt.Sprintf("kfw%d-%d", os.Getpid(), nsSeq.Add(1))
 	srv, cli = base+"s", base+"c"
-	run := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command(ip, args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
+	run := func(args ...string) { t.Helper(); ipRun(t, ip, args...) }
 	for _, ns := range []string{srv, cli} {
 		run("netns", "add", ns)
 		t.Cleanup(func() { _ = exec.Command(ip, "netns", "del", ns).Run() })
@@ -56,6 +51,29 @@ func netnsPair(t *testing.T, ip string) (srv, cli string) {
 	run("-n", srv, "link", "set", "veth0", "up")
 	run("-n", cli, "link", "set", "veth1", "up")
 	return srv, cli
+}
+
+// ipRun runs ip with args, failing the test with its output.
+func ipRun(t *testing.T, ip string, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(ip, args...).CombinedOutput(); err != nil {
+		t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// loadRuleset replaces the ruleset of namespace ns with kiln's for cfg,
+// plus extra (another table, such as netavark's) when given.
+func loadRuleset(t *testing.T, ip, nft, ns string, cfg Config, extra string) {
+	t.Helper()
+	rs, err := Ruleset(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "ruleset.nft")
+	if err := os.WriteFile(p, append([]byte("flush ruleset\n"+extra+"\n"), rs...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ipRun(t, ip, "netns", "exec", ns, nft, "-f", p)
 }
 
 // probe dials addr from src inside ns and reports whether the handshake
@@ -109,37 +127,10 @@ func TestReachability(t *testing.T) {
 	cfg := testConfig()
 	cfg.SSHRate = Rate{Count: 3, Per: "minute", Burst: 3}
 	cfg.EchoRate = Rate{Count: 1, Per: "second", Burst: 2}
-	rs, err := Ruleset(cfg)
-	if err != nil {
-		t.Fatal(err)
+	loadRuleset(t, ip, nft, srv, cfg, "")
+	for _, port := range clipperPorts {
+		netns.Listen(t, srv, fmt.Sprintf(":%d", port))
 	}
-	p := filepath.Join(t.TempDir(), "ruleset.nft")
-	if err := os.WriteFile(p, rs, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(ip, "netns", "exec", srv, nft, "-f", p).CombinedOutput(); err != nil {
-		t.Fatalf("load ruleset: %v\n%s", err, out)
-	}
-
-	netns.Run(t, srv, func() error {
-		for _, port := range clipperPorts {
-			l, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
-			if err != nil {
-				return err
-			}
-			t.Cleanup(func() { l.Close() })
-			go func() {
-				for {
-					c, err := l.Accept()
-					if err != nil {
-						return
-					}
-					c.Close()
-				}
-			}()
-		}
-		return nil
-	})
 
 	// Sanity: inside the server namespace loopback reaches everything, so a
 	// closed port below means the firewall, not a missing listener.
