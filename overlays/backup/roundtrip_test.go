@@ -69,15 +69,6 @@ type env struct {
 	environ []string
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	srv := httptest.NewServer(http.NotFoundHandler())
-	defer srv.Close()
-	_, p, _ := strings.Cut(strings.TrimPrefix(srv.URL, "http://"), ":")
-	n, _ := strconv.Atoi(p)
-	return n
-}
-
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	if os.Geteuid() != 0 {
@@ -108,7 +99,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 
-	e := &env{t: t, dir: dir, pgPort: freePort(t), rPort: freePort(t), rPass: "redis-test-secret"}
+	e := &env{t: t, dir: dir, pgPort: testutil.FreePort(t), rPort: testutil.FreePort(t), rPass: "redis-test-secret"}
 	e.pgData = filepath.Join(dir, "pg", "data")
 	e.pgSock = filepath.Join(dir, "pg", "sock")
 

@@ -29,16 +29,6 @@ type edge struct {
 	pool              *x509.CertPool
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func newEdge(t *testing.T, backend, frontend string) *edge {
 	t.Helper()
 	dir := t.TempDir()
@@ -83,8 +73,8 @@ func newEdgeAt(t *testing.T, dir, inside, backend, frontend string, mut ...func(
 	cert, key := filepath.Join(inside, "fullchain.pem"), filepath.Join(inside, "privkey.pem")
 
 	c := clipperEdge(testHost)
-	c.HTTPPort, c.HTTPSPort = freePort(t), freePort(t)
-	c.StatusPort = freePort(t)
+	c.HTTPPort, c.HTTPSPort = testutil.FreePort(t), testutil.FreePort(t)
+	c.StatusPort = testutil.FreePort(t)
 	c.ListenAddresses = []string{"127.0.0.1"}
 	c.Backend, c.Frontend = backend, frontend
 	c.CertPath, c.KeyPath, c.ChainPath = cert, key, filepath.Join(inside, "ca.pem")
@@ -378,37 +368,9 @@ func TestNginxLive(t *testing.T) {
 // test fails with its output and the error log at errLog (a host path).
 func startNginx(t *testing.T, cmd *exec.Cmd, addr, errLog string) {
 	t.Helper()
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGQUIT)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
+	d := testutil.StartDaemon(t, cmd, syscall.SIGQUIT)
+	d.WaitListening(t, addr, 10*time.Second, func() string {
+		log, _ := os.ReadFile(errLog)
+		return string(log)
 	})
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case err := <-done:
-			log, _ := os.ReadFile(errLog)
-			t.Fatalf("nginx exited: %v\n%s%s", err, out.String(), log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("nginx did not start listening")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

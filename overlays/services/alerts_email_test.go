@@ -8,8 +8,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -137,11 +139,11 @@ func TestAlertEmailReachesRelay(t *testing.T) {
 	confPath := filepath.Join(dir, "alertmanager.yml")
 	writeFile(t, confPath, []byte(conf))
 
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	startDaemon(t, dir, amBin, "--config.file="+confPath, "--storage.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr, "--cluster.listen-address=")
+	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	testutil.StartDaemon(t, exec.Command(amBin, "--config.file="+confPath, "--storage.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr, "--cluster.listen-address="), syscall.SIGTERM)
 	alert := `[{"labels":{"alertname":"DiskSpaceLow","severity":"warning","appliance":"clipper","mountpoint":"/var"},"annotations":{"summary":"Disk space low"}}]`
-	waitFor(t, "alertmanager takes the alert", 30*time.Second, func() error {
+	testutil.WaitFor(t, "alertmanager takes the alert", 30*time.Second, func() error {
 		resp, err := http.Post("http://"+addr+"/api/v2/alerts", "application/json", strings.NewReader(alert))
 		if err != nil {
 			return err

@@ -1,7 +1,6 @@
 package services
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -79,31 +79,6 @@ func (tg *target) stop() {
 	}
 }
 
-// startDaemon runs a server for the test's lifetime, logging to a file
-// shown when the test fails.
-func startDaemon(t *testing.T, dir, name string, args ...string) {
-	t.Helper()
-	log, err := os.Create(filepath.Join(dir, filepath.Base(name)+".log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		cmd.Wait()
-		log.Close()
-		if t.Failed() {
-			out, _ := os.ReadFile(log.Name())
-			t.Logf("%s log:\n%s", filepath.Base(name), out)
-		}
-	})
-}
-
 // TestAlertReachesReceiver runs the real Prometheus with kiln's rules and
 // the real Alertmanager with kiln's configuration on loopback. A target
 // goes down: the ServiceDown notification reaches the test's webhook no
@@ -151,8 +126,8 @@ func TestAlertReachesReceiver(t *testing.T) {
 	node := &target{addr: "127.0.0.1:0"}
 	node.start(t)
 	t.Cleanup(node.stop)
-	amAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	promAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	amAddr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	promAddr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 
 	am := clipperAlertmanager()
 	am.GroupWait, am.GroupInterval = promDuration(liveGroupWait), promDuration(liveGroupEvery)
@@ -179,13 +154,13 @@ func TestAlertReachesReceiver(t *testing.T) {
 	}
 	promDir := writeUnder(t, filepath.Join(dir, "prom"), PrometheusConfigDir, promFiles)
 
-	startDaemon(t, dir, amBin, "--config.file="+filepath.Join(amDir, "alertmanager.yml"),
-		"--storage.path="+filepath.Join(dir, "am-data"), "--web.listen-address="+amAddr, "--cluster.listen-address=")
-	startDaemon(t, dir, promBin, "--config.file="+filepath.Join(promDir, "prometheus.yml"),
-		"--storage.tsdb.path="+filepath.Join(dir, "prom-data"), "--web.listen-address="+promAddr)
+	testutil.StartDaemon(t, exec.Command(amBin, "--config.file="+filepath.Join(amDir, "alertmanager.yml"),
+		"--storage.path="+filepath.Join(dir, "am-data"), "--web.listen-address="+amAddr, "--cluster.listen-address="), syscall.SIGTERM)
+	testutil.StartDaemon(t, exec.Command(promBin, "--config.file="+filepath.Join(promDir, "prometheus.yml"),
+		"--storage.tsdb.path="+filepath.Join(dir, "prom-data"), "--web.listen-address="+promAddr), syscall.SIGTERM)
 
 	// The target must be seen up before it goes down.
-	waitFor(t, "prometheus scrapes the target", 60*time.Second, func() error {
+	testutil.WaitFor(t, "prometheus scrapes the target", 60*time.Second, func() error {
 		resp, err := http.Get("http://" + promAddr + "/api/v1/query?query=" + "up%7Bjob%3D%22clipper-backend%22%7D%3D%3D1")
 		if err != nil {
 			return err
@@ -197,7 +172,7 @@ func TestAlertReachesReceiver(t *testing.T) {
 		}
 		return nil
 	})
-	waitFor(t, "alertmanager is ready", 30*time.Second, func() error {
+	testutil.WaitFor(t, "alertmanager is ready", 30*time.Second, func() error {
 		resp, err := http.Get("http://" + amAddr + "/-/ready")
 		if err != nil {
 			return err

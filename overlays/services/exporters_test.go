@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,7 +23,7 @@ import (
 // first scrape may precede the exporter's first connection).
 func scrapeExporter(t *testing.T, bin string, env []string, want string, args ...string) string {
 	t.Helper()
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, append(args, "--web.listen-address="+addr)...)
 	cmd.Env = append([]string{"PATH=/usr/bin:/bin"}, env...)
@@ -39,7 +40,7 @@ func scrapeExporter(t *testing.T, bin string, env []string, want string, args ..
 		}
 	})
 	var body string
-	waitFor(t, "exporter metrics with "+want, 30*time.Second, func() error {
+	testutil.WaitFor(t, "exporter metrics with "+want, 30*time.Second, func() error {
 		resp, err := http.Get("http://" + addr + "/metrics")
 		if err != nil {
 			return err
@@ -134,7 +135,7 @@ func TestNginxExporterMetrics(t *testing.T) {
 	nginx := testutil.Tool(t, "nginx")
 	bin := testutil.Tool(t, "prometheus-nginx-exporter")
 	dir := t.TempDir()
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	conf := filepath.Join(dir, "nginx.conf")
 	writeFile(t, conf, []byte(fmt.Sprintf(`daemon off;
 pid %[1]s/nginx.pid;
@@ -154,9 +155,9 @@ http {
 	}
 }
 `, dir, port)))
-	startDaemon(t, dir, nginx, "-c", conf, "-e", filepath.Join(dir, "error.log"))
+	testutil.StartDaemon(t, exec.Command(nginx, "-c", conf, "-e", filepath.Join(dir, "error.log")), syscall.SIGTERM)
 	// The exporter gives up when the status page does not answer at start.
-	waitFor(t, "nginx's status page", 10*time.Second, func() error {
+	testutil.WaitFor(t, "nginx's status page", 10*time.Second, func() error {
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/stub_status", port))
 		if err != nil {
 			return err

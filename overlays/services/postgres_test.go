@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -99,7 +100,7 @@ func TestPostgresAndPgBouncer(t *testing.T) {
 		}
 	}
 
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	opts := fmt.Sprintf("-c config_file=%s -c hba_file=%s -c port=%d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s", confFile, hbaFile, port, socket)
 	pg.run(t, pgctl, "-w", "-t", "60", "-D", data, "-l", filepath.Join(dir, "postgres.log"), "-o", opts, "start")
 	t.Cleanup(func() {
@@ -151,7 +152,7 @@ func TestPostgresAndPgBouncer(t *testing.T) {
 	// A real archived segment proves archive_command runs as configured.
 	mustQuery(port, cfg.Database, "CREATE TABLE t AS SELECT generate_series(1, 1000) AS n")
 	mustQuery(port, cfg.Database, "SELECT pg_switch_wal()")
-	waitFor(t, "a WAL segment in the archive", 20*time.Second, func() error {
+	testutil.WaitFor(t, "a WAL segment in the archive", 20*time.Second, func() error {
 		entries, err := os.ReadDir(archive)
 		if err != nil {
 			return err
@@ -191,7 +192,7 @@ func TestPostgresAndPgBouncer(t *testing.T) {
 	t.Run("pgbouncer", func(t *testing.T) {
 		bcfg := clipperPgBouncer()
 		bcfg.ListenAddr = "127.0.0.1"
-		bcfg.Port = freePort(t)
+		bcfg.Port = testutil.FreePort(t)
 		bcfg.ServerHost = "127.0.0.1"
 		bcfg.ServerPort = port
 		bcfg.AuthFile = filepath.Join(dir, "userlist.txt")
@@ -214,27 +215,12 @@ func TestPostgresAndPgBouncer(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		ctx, cancel := context.WithCancel(context.Background())
-		cmd := pg.command(ctx, "/bin/sh", startPath)
+		cmd := pg.command(context.Background(), "/bin/sh", startPath)
 		cmd.Env = append(cmd.Env, "PATH="+filepath.Dir(pgbouncer)+":/usr/bin:/bin")
-		var log strings.Builder
-		cmd.Stdout, cmd.Stderr = &log, &log
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		t.Cleanup(func() {
-			cancel()
-			<-done
-		})
-
-		waitFor(t, "pgbouncer admin console", 10*time.Second, func() error {
-			select {
-			case err := <-done:
-				done <- err
-				return fmt.Errorf("pgbouncer exited: %v\n%s", err, log.String())
-			default:
+		d := testutil.StartDaemon(t, cmd, syscall.SIGTERM)
+		testutil.WaitFor(t, "pgbouncer admin console", 10*time.Second, func() error {
+			if exited, err := d.Exited(); exited {
+				return fmt.Errorf("pgbouncer exited: %v\n%s", err, d.Output())
 			}
 			out, err := query(bcfg.Port, "pgbouncer", password, "SHOW VERSION")
 			if err != nil {

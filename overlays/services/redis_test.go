@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -72,7 +73,7 @@ func TestRedisServer(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(shim, "docker-entrypoint.sh"), []byte("#!/bin/sh\nprintf '%s\\n' \"$@\" >"+argsLog+"\nexec \"$@\"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	// The scripts as the container runs them, pointed at the test's files.
 	tcfg := cfg
 	tcfg.Port = port
@@ -85,20 +86,9 @@ func TestRedisServer(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, "/bin/sh", startPath, "--port", fmt.Sprint(port), "--bind", "127.0.0.1")
+	cmd := exec.Command("/bin/sh", startPath, "--port", fmt.Sprint(port), "--bind", "127.0.0.1")
 	cmd.Env = []string{"PATH=" + shim + ":" + filepath.Dir(server) + ":/usr/bin:/bin"}
-	var log strings.Builder
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	d := testutil.StartDaemon(t, cmd, syscall.SIGTERM)
 
 	redis := func(auth bool, args ...string) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -111,12 +101,9 @@ func TestRedisServer(t *testing.T) {
 		out, err := c.CombinedOutput()
 		return strings.TrimSpace(string(out)), err
 	}
-	waitFor(t, "redis PING", 10*time.Second, func() error {
-		select {
-		case err := <-done:
-			done <- err
-			return fmt.Errorf("redis-server exited: %v\n%s", err, log.String())
-		default:
+	testutil.WaitFor(t, "redis PING", 10*time.Second, func() error {
+		if exited, err := d.Exited(); exited {
+			return fmt.Errorf("redis-server exited: %v\n%s", err, d.Output())
 		}
 		out, err := redis(true, "PING")
 		if err != nil || out != "PONG" {
@@ -193,7 +180,7 @@ func TestRedisServer(t *testing.T) {
 	if out, err := redis(true, "SET", "k", "v"); err != nil || out != "OK" {
 		t.Fatalf("SET: %v %s", err, out)
 	}
-	waitFor(t, "append-only file", 5*time.Second, func() error {
+	testutil.WaitFor(t, "append-only file", 5*time.Second, func() error {
 		matches, _ := filepath.Glob(filepath.Join(data, "*", "appendonly.aof*"))
 		more, _ := filepath.Glob(filepath.Join(data, "appendonly.aof*"))
 		if len(matches)+len(more) == 0 {

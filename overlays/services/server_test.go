@@ -2,7 +2,6 @@ package services
 
 import (
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -13,17 +12,6 @@ import (
 	"testing"
 	"time"
 )
-
-// freePort returns a loopback TCP port nobody listens on right now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // postgresUser is the account PostgreSQL and PgBouncer run as: both refuse
 // to run as root, and the tests run as root.
@@ -88,21 +76,5 @@ func (p postgresUser) writeOwned(t *testing.T, path string, data []byte, mode os
 	}
 	if err := os.Chown(path, int(p.uid), int(p.gid)); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// waitFor polls until check succeeds or the deadline passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing after %v: %v", what, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }

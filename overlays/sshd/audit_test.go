@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -96,12 +95,7 @@ func auditSshd(t *testing.T, root string, run func(context.Context, ...string) *
 	main := fmt.Sprintf("Include %[1]s/40-kiln.conf\nHostKey %[1]s/ssh_host_rsa_key\nHostKey %[1]s/ssh_host_ecdsa_key\nHostKey %[1]s/ssh_host_ed25519_key\nPidFile %[1]s/sshd.pid\n", inside)
 	write("sshd_config", []byte(main))
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := testutil.FreePort(t)
 	args := []string{"-D", "-e", "-f", inside + "/sshd_config", "-p", strconv.Itoa(port), "-o", "ListenAddress=127.0.0.1"}
 	if ver.AtLeast(OpenSSH{9, 8}) {
 		args = append(args, "-o", "PerSourcePenaltyExemptList=127.0.0.1")
@@ -188,37 +182,5 @@ func hardenedPolicy(t *testing.T, list string, ver OpenSSH) string {
 // the test ends.
 func startSshd(t *testing.T, cmd *exec.Cmd, port int) {
 	t.Helper()
-	var log strings.Builder
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case <-done:
-			t.Fatalf("sshd exited:\n%s", log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sshd did not listen:\n%s", log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testutil.StartDaemon(t, cmd, syscall.SIGTERM).WaitListening(t, fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second, nil)
 }

@@ -3,7 +3,6 @@ package sshd
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,12 +45,7 @@ func TestSshdLive(t *testing.T) {
 	if err := os.WriteFile(mainPath, []byte(mainCfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := testutil.FreePort(t)
 
 	// -p replaces the drop-in's Port, so the test needs no privileged port.
 	cmd := exec.Command(sshd, "-D", "-e", "-f", mainPath, "-p", fmt.Sprint(port), "-o", "ListenAddress=127.0.0.1")
