@@ -1,7 +1,9 @@
 package testutil
 
 import (
+	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -129,4 +131,34 @@ func (d *Daemon) WaitListening(t testing.TB, addr string, timeout time.Duration,
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// StatusOK turns an HTTP call's result into an error unless it answered
+// 200, for WaitFor: testutil.WaitFor(t, "ready", d, func() error {
+// return testutil.StatusOK(http.Get(url)) }).
+func StatusOK(resp *http.Response, err error) error {
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s %s: status %d", resp.Request.Method, resp.Request.URL, resp.StatusCode)
+	}
+	return nil
+}
+
+// SharedDir makes a scratch directory that another user (the postgres
+// account the servers run as) can enter: t.TempDir's parents are private
+// to root. It is removed when the test ends.
+func SharedDir(t testing.TB, prefix string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

@@ -89,15 +89,8 @@ func newEnv(t *testing.T) *env {
 	uid, _ := strconv.Atoi(pgUser.Uid)
 	gid, _ := strconv.Atoi(pgUser.Gid)
 
-	// t.TempDir is 0700 under a 0700 parent; PostgreSQL runs as another user.
-	dir, err := os.MkdirTemp("", "kiln-backup-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	// PostgreSQL runs as another user.
+	dir := testutil.SharedDir(t, "kiln-backup-")
 
 	e := &env{t: t, dir: dir, pgPort: testutil.FreePort(t), rPort: testutil.FreePort(t), rPass: "redis-test-secret"}
 	e.pgData = filepath.Join(dir, "pg", "data")

@@ -144,15 +144,7 @@ func TestAlertEmailReachesRelay(t *testing.T) {
 		"--web.listen-address="+addr, "--cluster.listen-address="), syscall.SIGTERM)
 	alert := `[{"labels":{"alertname":"DiskSpaceLow","severity":"warning","appliance":"clipper","mountpoint":"/var"},"annotations":{"summary":"Disk space low"}}]`
 	testutil.WaitFor(t, "alertmanager takes the alert", 30*time.Second, func() error {
-		resp, err := http.Post("http://"+addr+"/api/v2/alerts", "application/json", strings.NewReader(alert))
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("status %d", resp.StatusCode)
-		}
-		return nil
+		return testutil.StatusOK(http.Post("http://"+addr+"/api/v2/alerts", "application/json", strings.NewReader(alert)))
 	})
 	select {
 	case msg := <-relay.mails:

@@ -173,15 +173,7 @@ func TestAlertReachesReceiver(t *testing.T) {
 		return nil
 	})
 	testutil.WaitFor(t, "alertmanager is ready", 30*time.Second, func() error {
-		resp, err := http.Get("http://" + amAddr + "/-/ready")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("status %d", resp.StatusCode)
-		}
-		return nil
+		return testutil.StatusOK(http.Get("http://" + amAddr + "/-/ready"))
 	})
 
 	down := time.Now()

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kiln-dev/kiln/internal/testutil"
 )
 
 // postgresUser is the account PostgreSQL and PgBouncer run as: both refuse
@@ -54,14 +56,7 @@ func (p postgresUser) run(t *testing.T, name string, args ...string) string {
 // parents are private to root, so it cannot be used.
 func (p postgresUser) sharedDir(t *testing.T) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "kiln-services-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := testutil.SharedDir(t, "kiln-services-")
 	if err := os.Chown(dir, int(p.uid), int(p.gid)); err != nil {
 		t.Fatal(err)
 	}
