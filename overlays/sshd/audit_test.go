@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -184,12 +185,30 @@ func hardenedPolicy(t *testing.T, list string, ver OpenSSH) string {
 	return best
 }
 
+// syncLog collects a server's output while tests read it.
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // startSshd starts cmd, waits until it listens on port and stops it when
-// the test ends.
-func startSshd(t *testing.T, cmd *exec.Cmd, port int) {
+// the test ends. It returns sshd's log, which grows while it runs.
+func startSshd(t *testing.T, cmd *exec.Cmd, port int) *syncLog {
 	t.Helper()
-	var log strings.Builder
-	cmd.Stdout, cmd.Stderr = &log, &log
+	log := &syncLog{}
+	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +228,7 @@ func startSshd(t *testing.T, cmd *exec.Cmd, port int) {
 		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return
+			return log
 		}
 		select {
 		case <-done:

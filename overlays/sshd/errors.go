@@ -15,4 +15,7 @@ var (
 	ErrPort = errors.New("port must be between 1 and 65535")
 	// ErrRange is returned for a limit outside its sensible range.
 	ErrRange = errors.New("value out of range")
+	// ErrNoPenalties is returned when a brute-force guard is asked of an
+	// sshd older than PenaltiesSince, which would refuse to start on it.
+	ErrNoPenalties = errors.New("this OpenSSH has no PerSourcePenalties (OpenSSH 9.8 and later)")
 )
