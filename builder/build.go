@@ -97,7 +97,7 @@ func Build(ctx context.Context, req BuildRequest) (*BuildResult, error) {
 		Ignition: res.Ignition, Name: res.App.Name, Version: res.App.Version, OutDir: req.OutDir,
 		Targets: targets, BaseImage: bases.disk, BaseISO: bases.iso, BasePXE: bases.pxe,
 		BaseRelease: bases.release, BaseSHA256: bases.sums, BaseNames: bases.names,
-		BaseConstraint: res.App.Base.Release, DigestDir: bases.digests, Force: req.Force,
+		BaseConstraint: baseRelease(res.App), DigestDir: bases.digests, Force: req.Force,
 		PXE:             images.PXEOptions{BaseURL: req.PXEBaseURL},
 		SourceDateEpoch: req.SourceDateEpoch, KernelArgs: req.KernelArgs,
 		KilnVersion: req.KilnVersion, Progress: req.Progress,
@@ -232,7 +232,7 @@ func findBases(ctx context.Context, req BuildRequest, a *spec.Appliance, targets
 	}
 	var errs []error
 	fetch := func(format, flag string) (base.Fetched, bool) {
-		f, err := client.Get(ctx, a.Base.Stream, a.Base.Release, "metal", format)
+		f, err := client.Get(ctx, a.Base.Stream, baseRelease(a), "metal", format)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("base %s (stream %s, release %q): %w — fix: `kiln base fetch --format %s` while online, `kiln base import FILE`, or %s FILE", format, a.Base.Stream, a.Base.Release, err, format, flag))
 			return f, false

@@ -28,9 +28,6 @@ func (i Image) Pinned() string {
 // kiln's own images: the one table to update (and re-confirm with
 // `skopeo inspect --format '{{.Digest}}' docker://REF`) on a version bump.
 var (
-	// Fail2banImage is the Debian variant of crazymax/fail2ban (the Alpine
-	// one has no Python systemd bindings, so it cannot read the journal).
-	Fail2banImage = Image{Ref: "docker.io/crazymax/fail2ban:1.1.0-debian", SpecPath: "ssh.fail2ban"}
 	// ResticImage runs backups, restores and drills.
 	ResticImage = Image{Ref: "docker.io/restic/restic:0.17.3", Digest: "sha256:8f5a62b422a2cb1277ea0dd6e826fe1acf649e5b9f02d60e5268d5fd1976255a", SpecPath: "backup"}
 	// CertbotImage issues and renews ACME certificates.
@@ -38,4 +35,4 @@ var (
 )
 
 // Images lists kiln's own images.
-func Images() []Image { return []Image{Fail2banImage, ResticImage, CertbotImage} }
+func Images() []Image { return []Image{ResticImage, CertbotImage} }

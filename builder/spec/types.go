@@ -116,17 +116,23 @@ type SSH struct {
 	// RateLimit is the number of new SSH connections a source may open per
 	// minute before they are dropped (default 10).
 	RateLimit int `yaml:"rate_limit,omitempty" json:"rate_limit,omitempty"`
-	// Fail2ban configures brute-force protection.
+	// Fail2ban configures brute-force protection: sshd's own per-source
+	// penalties (OpenSSH 9.8 and later, FCOS 41 and later), set in
+	// fail2ban's terms.
 	Fail2ban Fail2ban `yaml:"fail2ban,omitempty" json:"fail2ban,omitempty"`
 }
 
-// Fail2ban configures the sshd jail.
+// Fail2ban is the SSH brute-force guard, in fail2ban's terms; sshd
+// enforces it with PerSourcePenalties (no fail2ban container runs).
+// Failed logins, logins as users not listed, and connections that never
+// log in all count as failures.
 type Fail2ban struct {
-	// Disabled turns fail2ban off.
+	// Disabled leaves sshd's own default penalties in place.
 	Disabled bool `yaml:"disabled,omitempty" json:"disabled,omitempty"`
-	// Bantime in seconds (default 3600).
+	// Bantime in seconds a source is refused after maxretry failures
+	// (default 3600); longer when maxretry × findtime is.
 	Bantime int `yaml:"bantime,omitempty" json:"bantime,omitempty"`
-	// Findtime in seconds (default 600).
+	// Findtime in seconds: maxretry failures within it ban (default 600).
 	Findtime int `yaml:"findtime,omitempty" json:"findtime,omitempty"`
 	// Maxretry failures within findtime before a ban (default 5).
 	Maxretry int `yaml:"maxretry,omitempty" json:"maxretry,omitempty"`
