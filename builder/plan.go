@@ -10,6 +10,7 @@ import (
 
 	"github.com/kiln-dev/kiln/builder/spec"
 	"github.com/kiln-dev/kiln/overlays"
+	"github.com/kiln-dev/kiln/overlays/services"
 	"github.com/kiln-dev/kiln/units"
 )
 
@@ -182,8 +183,15 @@ func (p *Plan) mountDeps() []string {
 func (p *Plan) secrets() error {
 	var b strings.Builder
 	b.WriteString(secretsScriptHead)
+	declared := map[string]bool{}
 	for _, s := range p.App.Secrets {
+		declared[s.Name] = true
 		fmt.Fprintf(&b, "generate %s %d\n", s.Name, s.Length)
+	}
+	// Secrets kiln's recipes need beyond the spec's: PgBouncer's stats
+	// user, which only the exporter logs in as.
+	if _, ok := serviceByKind(p.App, spec.KindPgBouncerExporter); ok && !declared[services.PgBouncerStatsSecret] {
+		fmt.Fprintf(&b, "generate %s %d\n", services.PgBouncerStatsSecret, spec.DefaultSecretLength)
 	}
 	p.Files = append(p.Files, overlays.File{Path: SecretsScript, Mode: 0o755, Contents: []byte(b.String())})
 	var after []string

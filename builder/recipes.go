@@ -101,6 +101,8 @@ var kindPrivileges = map[string]privileges{
 	spec.KindLoki:         {readOnly: true},
 	spec.KindAlloy:        {readOnly: true},
 	spec.KindNodeExporter: {readOnly: true},
+	// The image runs as nobody and writes nothing.
+	spec.KindPgBouncerExporter: {readOnly: true},
 	// Grafana writes its log files under /var/log/grafana in the image.
 	spec.KindGrafana: {},
 }
@@ -131,17 +133,18 @@ var recipes = map[string]recipe{
 		c.Health = httpHealth(targetPort(s, 8080), "/")
 		return nil
 	}},
-	spec.KindEdge:             {applyFn: applyEdge},
-	spec.KindPostgres:         {applyFn: applyPostgres}, // secrets' uid follows the image
-	spec.KindPgBouncer:        {secretUID: "70", applyFn: applyPgBouncer},
-	spec.KindRedis:            {secretUID: "999", applyFn: applyRedis},
-	spec.KindPrometheus:       {applyFn: applyPrometheus},
-	spec.KindGrafana:          {secretUID: "472", applyFn: applyGrafana},
-	spec.KindLoki:             {applyFn: applyLoki},
-	spec.KindAlloy:            {applyFn: applyAlloy},
-	spec.KindNodeExporter:     {applyFn: applyNodeExporter},
-	spec.KindAlertmanager:     {applyFn: applyAlertmanager},
-	spec.KindPostgresExporter: {secretUID: "65534", applyFn: applyPostgresExporter},
-	spec.KindRedisExporter:    {applyFn: applyRedisExporter},
-	spec.KindNginxExporter:    {applyFn: applyNginxExporter},
+	spec.KindEdge:              {applyFn: applyEdge},
+	spec.KindPostgres:          {applyFn: applyPostgres}, // secrets' uid follows the image
+	spec.KindPgBouncer:         {secretUID: "70", applyFn: applyPgBouncer},
+	spec.KindRedis:             {secretUID: "999", applyFn: applyRedis},
+	spec.KindPrometheus:        {applyFn: applyPrometheus},
+	spec.KindGrafana:           {secretUID: "472", applyFn: applyGrafana},
+	spec.KindLoki:              {applyFn: applyLoki},
+	spec.KindAlloy:             {applyFn: applyAlloy},
+	spec.KindNodeExporter:      {applyFn: applyNodeExporter},
+	spec.KindAlertmanager:      {applyFn: applyAlertmanager},
+	spec.KindPostgresExporter:  {secretUID: "65534", applyFn: applyPostgresExporter},
+	spec.KindPgBouncerExporter: {applyFn: applyPgBouncerExporter},
+	spec.KindRedisExporter:     {applyFn: applyRedisExporter},
+	spec.KindNginxExporter:     {applyFn: applyNginxExporter},
 }

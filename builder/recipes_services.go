@@ -129,6 +129,12 @@ func applyPgBouncer(p *Plan, s *spec.Service, c *units.Container) error {
 		cfg.ServerHost, cfg.ServerPort = pg.Name, targetPort(pg, 5432)
 	}
 	cfg.PasswordSecret = firstSecret(s, "postgres-password")
+	// The stats user exists only for an exporter to log in as.
+	cfg.StatsUser, cfg.StatsPasswordSecret = "", ""
+	if _, ok := serviceByKind(p.App, spec.KindPgBouncerExporter); ok {
+		cfg.StatsUser, cfg.StatsPasswordSecret = services.PgBouncerStatsUser, services.PgBouncerStatsSecret
+		ensureSecret(c, cfg.StatsPasswordSecret, "70")
+	}
 	files, err := services.PgBouncer(cfg)
 	if err != nil {
 		return err
@@ -168,6 +174,7 @@ func applyPrometheus(p *Plan, s *spec.Service, c *units.Container) error {
 		cfg.ACMEUnit = acme.RenewUnit
 	}
 	_, cfg.PostgresExporter = serviceByKind(p.App, spec.KindPostgresExporter)
+	_, cfg.PgBouncerExporter = serviceByKind(p.App, spec.KindPgBouncerExporter)
 	_, cfg.RedisExporter = serviceByKind(p.App, spec.KindRedisExporter)
 	_, cfg.NginxExporter = serviceByKind(p.App, spec.KindNginxExporter)
 	cfg.Jobs, cfg.Alertmanagers, cfg.HostJob = nil, nil, ""
@@ -388,6 +395,27 @@ func applyPostgresExporter(p *Plan, s *spec.Service, c *units.Container) error {
 	}
 	ensureSecret(c, cfg.PasswordSecret, "65534")
 	p.applyRuntime(c, nil, services.PostgresExporterRuntime(cfg))
+	return nil
+}
+
+func applyPgBouncerExporter(p *Plan, s *spec.Service, c *units.Container) error {
+	cfg := services.DefaultPgBouncerExporter()
+	cfg.Image, cfg.Port = s.Image, targetPort(s, 9127)
+	pb, ok := serviceByKind(p.App, spec.KindPgBouncer)
+	if !ok {
+		return fmt.Errorf("%w: a pgbouncer-exporter needs a pgbouncer service", ErrMissingService)
+	}
+	cfg.Host, cfg.PgBouncerPort = pb.Name, targetPort(pb, 6432)
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	rt := services.PgBouncerExporterRuntime(cfg)
+	p.applyRuntime(c, nil, rt)
+	// Quadlet's Secret= key mounts files only; lib/pq wants the password
+	// in its environment.
+	for _, env := range sortedKeys(rt.EnvSecrets) {
+		c.PodmanArgs = append(c.PodmanArgs, fmt.Sprintf("--secret=%s,type=env,target=%s", rt.EnvSecrets[env], env))
+	}
 	return nil
 }
 

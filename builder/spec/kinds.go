@@ -24,9 +24,10 @@ const (
 	KindNodeExporter = "node-exporter"
 	KindAlertmanager = "alertmanager"
 	// Exporters of the stateful services' metrics, for Prometheus.
-	KindPostgresExporter = "postgres-exporter"
-	KindRedisExporter    = "redis-exporter"
-	KindNginxExporter    = "nginx-exporter"
+	KindPostgresExporter  = "postgres-exporter"
+	KindPgBouncerExporter = "pgbouncer-exporter"
+	KindRedisExporter     = "redis-exporter"
+	KindNginxExporter     = "nginx-exporter"
 )
 
 // Role groups kinds by what they expose; it decides what may be public.
@@ -91,6 +92,7 @@ var kinds = []KindInfo{
 	{Name: KindNodeExporter, Role: RoleMonitoring, MetricsPath: "/metrics", HostNetwork: true},
 	{Name: KindAlertmanager, Role: RoleMonitoring, MetricsPath: "/metrics"},
 	{Name: KindPostgresExporter, Role: RoleMonitoring, MetricsPath: "/metrics"},
+	{Name: KindPgBouncerExporter, Role: RoleMonitoring, MetricsPath: "/metrics"},
 	{Name: KindRedisExporter, Role: RoleMonitoring, MetricsPath: "/metrics"},
 	{Name: KindNginxExporter, Role: RoleMonitoring, MetricsPath: "/metrics", HostNetwork: true},
 }

@@ -20,32 +20,35 @@ type Configs struct {
 	Redis        RedisConfig
 	Prometheus   PrometheusConfig
 	Alertmanager AlertmanagerConfig
-	// PostgresExporter, RedisExporter and NginxExporter export the
-	// databases' and the edge's metrics.
-	PostgresExporter PostgresExporterConfig
-	RedisExporter    RedisExporterConfig
-	NginxExporter    NginxExporterConfig
-	Grafana          GrafanaConfig
-	Loki             LokiConfig
-	Alloy            AlloyConfig
-	NodeExporter     NodeExporterConfig
+	// PostgresExporter, PgBouncerExporter, RedisExporter and
+	// NginxExporter export the databases', the pooler's and the edge's
+	// metrics.
+	PostgresExporter  PostgresExporterConfig
+	PgBouncerExporter PgBouncerExporterConfig
+	RedisExporter     RedisExporterConfig
+	NginxExporter     NginxExporterConfig
+	Grafana           GrafanaConfig
+	Loki              LokiConfig
+	Alloy             AlloyConfig
+	NodeExporter      NodeExporterConfig
 }
 
 // DefaultConfigs returns Clipper's configuration of every service.
 func DefaultConfigs() Configs {
 	return Configs{
-		Postgres:         DefaultPostgres(),
-		PgBouncer:        DefaultPgBouncer(),
-		Redis:            DefaultRedis(),
-		Prometheus:       DefaultPrometheus(),
-		Alertmanager:     DefaultAlertmanager(),
-		PostgresExporter: DefaultPostgresExporter(),
-		RedisExporter:    DefaultRedisExporter(),
-		NginxExporter:    DefaultNginxExporter(),
-		Grafana:          DefaultGrafana(),
-		Loki:             DefaultLoki(),
-		Alloy:            DefaultAlloy(),
-		NodeExporter:     DefaultNodeExporter(),
+		Postgres:          DefaultPostgres(),
+		PgBouncer:         DefaultPgBouncer(),
+		Redis:             DefaultRedis(),
+		Prometheus:        DefaultPrometheus(),
+		Alertmanager:      DefaultAlertmanager(),
+		PostgresExporter:  DefaultPostgresExporter(),
+		PgBouncerExporter: DefaultPgBouncerExporter(),
+		RedisExporter:     DefaultRedisExporter(),
+		NginxExporter:     DefaultNginxExporter(),
+		Grafana:           DefaultGrafana(),
+		Loki:              DefaultLoki(),
+		Alloy:             DefaultAlloy(),
+		NodeExporter:      DefaultNodeExporter(),
 	}
 }
 
@@ -63,6 +66,7 @@ func Render(c Configs) ([]Service, error) {
 		{"prometheus", func() ([]overlays.File, error) { return Prometheus(c.Prometheus) }, func() Runtime { return PrometheusRuntime(c.Prometheus) }},
 		{"alertmanager", func() ([]overlays.File, error) { return Alertmanager(c.Alertmanager) }, func() Runtime { return AlertmanagerRuntime(c.Alertmanager) }},
 		{"postgres-exporter", func() ([]overlays.File, error) { return nil, c.PostgresExporter.Validate() }, func() Runtime { return PostgresExporterRuntime(c.PostgresExporter) }},
+		{"pgbouncer-exporter", func() ([]overlays.File, error) { return nil, c.PgBouncerExporter.Validate() }, func() Runtime { return PgBouncerExporterRuntime(c.PgBouncerExporter) }},
 		{"redis-exporter", func() ([]overlays.File, error) { return nil, c.RedisExporter.Validate() }, func() Runtime { return RedisExporterRuntime(c.RedisExporter) }},
 		{"nginx-exporter", func() ([]overlays.File, error) { return nil, c.NginxExporter.Validate() }, func() Runtime { return NginxExporterRuntime(c.NginxExporter) }},
 		{"grafana", func() ([]overlays.File, error) { return Grafana(c.Grafana) }, func() Runtime { return GrafanaRuntime(c.Grafana) }},

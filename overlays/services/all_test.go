@@ -14,8 +14,8 @@ func TestRenderConsistency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(svcs) != 12 {
-		t.Fatalf("got %d services, want 12", len(svcs))
+	if len(svcs) != 13 {
+		t.Fatalf("got %d services, want 13", len(svcs))
 	}
 	for _, s := range svcs {
 		rt := s.Runtime

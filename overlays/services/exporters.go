@@ -159,9 +159,93 @@ func NginxExporterArgs(c NginxExporterConfig) []string {
 	return []string{"--nginx.scrape-uri=" + c.ScrapeURI, fmt.Sprintf("--web.listen-address=:%d", c.Port)}
 }
 
-// NginxExporterRuntime describes the exporter's container. Its image has
-// no shell or HTTP client, so it has no health check; Prometheus's
-// ServiceDown watches it instead.
+// NginxExporterRuntime describes the exporter's container. It has no
+// health check, and none can be given: the image is the binary alone on
+// scratch (nginx-prometheus-exporter v1.4.2, build/Dockerfile: FROM
+// scratch, only CA certificates beside it), so there is no shell, wget or
+// curl to run, and the binary has no self-check among its flags
+// (exporter.go: web.*, nginx.*, prometheus.const-label, log and version
+// flags only; a second instance would serve, not probe). A HealthCmd
+// would fail every time, and with HealthOnFailure=kill restart the
+// exporter forever. What a health check would tell is told anyway:
+// systemd restarts the process when it exits (Restart=always),
+// Prometheus's ServiceDown (up == 0, for every job) fires when the
+// exporter stops answering scrapes, and EdgeDown (nginx_up == 0) when it
+// answers but cannot read nginx's status page.
 func NginxExporterRuntime(c NginxExporterConfig) Runtime {
 	return Runtime{Image: c.Image, Exec: NginxExporterArgs(c), Ports: []int{c.Port}}
+}
+
+// PgBouncerExporterConfig is the PgBouncer exporter's configuration
+// (prometheus-community/pgbouncer_exporter): it logs in to PgBouncer's
+// admin console as the stats user, which may read SHOW output and nothing
+// else.
+type PgBouncerExporterConfig struct {
+	// Image is the container image.
+	Image string
+	// Port the exporter listens on.
+	Port int
+	// Host and PgBouncerPort reach PgBouncer on the container network.
+	Host          string
+	PgBouncerPort int
+	// StatsUser is PgBouncer's stats user.
+	StatsUser string
+	// PasswordSecret names the Podman secret holding StatsUser's password.
+	// The exporter reads it as PGPASSWORD (lib/pq takes the variable as
+	// the connection's password), so it is on no command line.
+	PasswordSecret string
+}
+
+// PgBouncerExporterPasswordEnv is the variable the exporter's PostgreSQL
+// driver (lib/pq) reads the password from.
+const PgBouncerExporterPasswordEnv = "PGPASSWORD"
+
+// DefaultPgBouncerExporter returns Clipper's PgBouncer exporter.
+func DefaultPgBouncerExporter() PgBouncerExporterConfig {
+	return PgBouncerExporterConfig{Image: "quay.io/prometheuscommunity/pgbouncer-exporter:latest", Port: 9127,
+		Host: "pgbouncer", PgBouncerPort: 6432, StatsUser: PgBouncerStatsUser, PasswordSecret: PgBouncerStatsSecret}
+}
+
+// Validate checks the configuration.
+func (c PgBouncerExporterConfig) Validate() error {
+	if err := checkNonEmpty("pgbouncer exporter image", c.Image); err != nil {
+		return err
+	}
+	for _, p := range []struct {
+		name string
+		v    int
+	}{{"pgbouncer exporter port", c.Port}, {"pgbouncer exporter pgbouncer port", c.PgBouncerPort}} {
+		if err := checkPort(p.name, p.v); err != nil {
+			return err
+		}
+	}
+	for _, f := range []struct{ name, v string }{{"pgbouncer exporter host", c.Host},
+		{"pgbouncer exporter stats user", c.StatsUser}, {"pgbouncer exporter password secret", c.PasswordSecret}} {
+		if err := checkPlain(f.name, f.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PgBouncerExporterArgs are the exporter's flags: the admin console's
+// connection string, without the password.
+func PgBouncerExporterArgs(c PgBouncerExporterConfig) []string {
+	return []string{
+		fmt.Sprintf("--pgBouncer.connectionString=postgres://%s@%s:%d/pgbouncer?sslmode=disable", c.StatsUser, c.Host, c.PgBouncerPort),
+		fmt.Sprintf("--web.listen-address=:%d", c.Port),
+	}
+}
+
+// PgBouncerExporterRuntime describes the exporter's container.
+func PgBouncerExporterRuntime(c PgBouncerExporterConfig) Runtime {
+	return Runtime{
+		Image:      c.Image,
+		Exec:       PgBouncerExporterArgs(c),
+		EnvSecrets: map[string]string{PgBouncerExporterPasswordEnv: c.PasswordSecret},
+		Ports:      []int{c.Port},
+		// The image is built on Prometheus's busybox, which has wget;
+		// the landing page answers without querying PgBouncer.
+		HealthCmd: fmt.Sprintf("wget -q -O /dev/null http://127.0.0.1:%d/", c.Port),
+	}
 }

@@ -19,9 +19,15 @@ type PgBouncerConfig struct {
 	ServerPort int
 	// Database is the one database pooled (same name on both sides).
 	Database string
-	// User is the only user; it may read the console's statistics but is
-	// no admin (nobody is: operators restart the unit instead).
+	// User is the application's user. It is no admin (nobody is:
+	// operators restart the unit instead) and reads no statistics.
 	User string
+	// StatsUser may read the admin console's statistics (SHOW) and do
+	// nothing else: the exporter logs in as it. Empty means no such user.
+	StatsUser string
+	// StatsPasswordSecret names the Podman secret holding StatsUser's
+	// password; PgBouncer alone knows it (it is no PostgreSQL user).
+	StatsPasswordSecret string
 	// PoolMode is session, transaction or statement.
 	PoolMode string
 	// MaxClientConn and DefaultPoolSize size the pool.
@@ -49,8 +55,17 @@ func DefaultPgBouncer() PgBouncerConfig {
 		DefaultPoolSize: 25,
 		PasswordSecret:  "postgres-password",
 		AuthFile:        "/tmp/pgbouncer-userlist.txt",
+
+		StatsUser:           PgBouncerStatsUser,
+		StatsPasswordSecret: PgBouncerStatsSecret,
 	}
 }
+
+// The stats user the PgBouncer exporter logs in as, and its secret.
+const (
+	PgBouncerStatsUser   = "kiln_stats"
+	PgBouncerStatsSecret = "pgbouncer-stats-password"
+)
 
 // Paths of the PgBouncer files, on the server and in the container.
 const (
@@ -84,6 +99,20 @@ func (c PgBouncerConfig) Validate() error {
 			return err
 		}
 	}
+	if (c.StatsUser == "") != (c.StatsPasswordSecret == "") {
+		return fmt.Errorf("pgbouncer stats user %q and secret %q: name both or neither: %w", c.StatsUser, c.StatsPasswordSecret, ErrInvalidValue)
+	}
+	if c.StatsUser != "" {
+		if err := checkPlain("pgbouncer stats user", c.StatsUser); err != nil {
+			return err
+		}
+		if err := checkPlain("pgbouncer stats password secret", c.StatsPasswordSecret); err != nil {
+			return err
+		}
+		if c.StatsUser == c.User {
+			return fmt.Errorf("pgbouncer stats user %q is the application's user: %w", c.StatsUser, ErrInvalidValue)
+		}
+	}
 	switch c.PoolMode {
 	case "session", "transaction", "statement":
 	default:
@@ -104,7 +133,7 @@ func PgBouncer(cfg PgBouncerConfig) ([]overlays.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	start, err := pgbouncerStartScript(cfg, pgbouncerConfMount+"/"+pgbouncerIniFileName, Secret{Name: cfg.PasswordSecret}.Path())
+	start, err := pgbouncerStartScript(cfg, pgbouncerConfMount+"/"+pgbouncerIniFileName, Secret{Name: cfg.PasswordSecret}.Path(), Secret{Name: cfg.StatsPasswordSecret}.Path())
 	if err != nil {
 		return nil, err
 	}
@@ -116,11 +145,11 @@ func PgBouncer(cfg PgBouncerConfig) ([]overlays.File, error) {
 
 // pgbouncerStartScript renders the start script for the given container
 // paths.
-func pgbouncerStartScript(cfg PgBouncerConfig, iniPath, secretPath string) ([]byte, error) {
+func pgbouncerStartScript(cfg PgBouncerConfig, iniPath, secretPath, statsSecretPath string) ([]byte, error) {
 	return render("pgbouncer-start.sh.tmpl", struct {
 		PgBouncerConfig
-		IniPath, SecretPath string
-	}{cfg, iniPath, secretPath})
+		IniPath, SecretPath, StatsSecretPath string
+	}{cfg, iniPath, secretPath, statsSecretPath})
 }
 
 // PgBouncerRuntime describes the PgBouncer container. The entrypoint is
@@ -128,12 +157,15 @@ func pgbouncerStartScript(cfg PgBouncerConfig, iniPath, secretPath string) ([]by
 // script rewrites the configuration, and the command line holds no $ or %
 // for systemd to expand.
 func PgBouncerRuntime(cfg PgBouncerConfig) Runtime {
-	secret := Secret{Name: cfg.PasswordSecret, UID: pgbouncerImageUID, GID: pgbouncerImageUID, Mode: 0o400}
+	secrets := []Secret{{Name: cfg.PasswordSecret, UID: pgbouncerImageUID, GID: pgbouncerImageUID, Mode: 0o400}}
+	if cfg.StatsPasswordSecret != "" {
+		secrets = append(secrets, Secret{Name: cfg.StatsPasswordSecret, UID: pgbouncerImageUID, GID: pgbouncerImageUID, Mode: 0o400})
+	}
 	return Runtime{
 		Image:      cfg.Image,
 		Entrypoint: "/bin/sh",
 		Exec:       []string{pgbouncerConfMount + "/" + pgbouncerStartFileName},
-		Secrets:    []Secret{secret},
+		Secrets:    secrets,
 		Mounts:     []Mount{{Source: PgBouncerConfigDir, Target: pgbouncerConfMount, ReadOnly: true}},
 		Ports:      []int{cfg.Port},
 	}

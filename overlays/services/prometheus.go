@@ -37,9 +37,10 @@ type PrometheusConfig struct {
 	// ACMEUnit is the certificate renewal service; empty when the edge's
 	// certificate is not issued by ACME.
 	ACMEUnit string
-	// PostgresExporter, RedisExporter and NginxExporter add the rules
-	// that read the PostgreSQL, Redis and nginx exporters' metrics.
-	PostgresExporter, RedisExporter, NginxExporter bool
+	// PostgresExporter, PgBouncerExporter, RedisExporter and
+	// NginxExporter add the rules that read the PostgreSQL, PgBouncer,
+	// Redis and nginx exporters' metrics.
+	PostgresExporter, PgBouncerExporter, RedisExporter, NginxExporter bool
 }
 
 // ScrapeJob is one scrape job with static targets.
@@ -98,6 +99,7 @@ func DefaultPrometheus() PrometheusConfig {
 		DataMount:          DataRoot,
 		ACMEUnit:           "kiln-acme.service",
 		PostgresExporter:   true,
+		PgBouncerExporter:  true,
 		RedisExporter:      true,
 		NginxExporter:      true,
 		Jobs: []ScrapeJob{
@@ -109,6 +111,7 @@ func DefaultPrometheus() PrometheusConfig {
 			{Name: "alloy", Targets: []string{"alloy:12345"}},
 			{Name: "alertmanager", Targets: []string{"alertmanager:9093"}},
 			{Name: "postgres-exporter", Targets: []string{"postgres-exporter:9187"}},
+			{Name: "pgbouncer-exporter", Targets: []string{"pgbouncer-exporter:9127"}},
 			{Name: "redis-exporter", Targets: []string{"redis-exporter:9121"}},
 			{Name: "nginx-exporter", Targets: []string{"10.89.10.1:9113"}},
 		},
