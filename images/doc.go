@@ -3,7 +3,7 @@
 // base artifacts they start from.
 //
 // Build is the one entry point for writing: it takes a Request (config,
-// name, version, targets such as {Platform: "proxmox", Format: "qcow2.xz"},
+// name, version, targets such as {Platform: "proxmoxve", Format: "qcow2.xz"},
 // base artifacts, SOURCE_DATE_EPOCH) and writes every output, manifest.json
 // and SHA256SUMS into the output directory, or nothing at all when it fails
 // or its context is cancelled. It checks the bases first (whole, of the

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	diskfs "github.com/diskfs/go-diskfs"
@@ -190,4 +191,24 @@ func readISOConfig(isoPath string) ([]byte, error) {
 		return nil, ErrNoConfig
 	}
 	return readConfigInitrd(bytes.NewReader(area))
+}
+
+// isoWriter writes the live ISO with the live config embedded.
+func isoWriter(b *builder, _ Target, name string, _ Compression) ([]Artifact, error) {
+	sum, size, err := writeISO(b.ctx, filepath.Join(b.stage, name), b.req.BaseISO, b.req.liveConfig(), b.req.KernelArgs, b.progress(name, "write"))
+	if err != nil {
+		return nil, err
+	}
+	return []Artifact{{Name: name, Size: size, SHA256: sum}}, nil
+}
+
+// isISO recognises an ISO 9660 image by its primary volume descriptor.
+func isISO(head []byte, _ *os.File, _ int64) bool {
+	return len(head) >= 0x8006 && string(head[0x8001:0x8006]) == "CD001"
+}
+
+// readISO reads the config embedded in a live ISO.
+func readISO(path string, _ *os.File, _ int64) ([]byte, string, error) {
+	cfg, err := readISOConfig(path)
+	return cfg, "", err
 }
