@@ -192,10 +192,11 @@ type builder struct {
 // baseUse is one base artifact of the build and its digest, known or
 // being computed.
 type baseUse struct {
-	kind, path, name, release string
-	sha256                    string
-	done                      chan struct{}
-	err                       error
+	kind                BaseKind
+	path, name, release string
+	sha256              string
+	done                chan struct{}
+	err                 error
 }
 
 func (b *builder) progress(artifact, step string) func(done, total int64) {

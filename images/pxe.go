@@ -278,7 +278,7 @@ func pxeWriter(b *builder, _ Target, _ string, _ Compression) ([]Artifact, error
 	// The base PXE files were copied whole: their digests are the
 	// copies', so the base directory is not read a second time.
 	for _, u := range b.bases {
-		if u.kind == string(PXEBase) && u.sha256 == "" {
+		if u.kind == PXEBase && u.sha256 == "" {
 			if files, err := findPXEFiles(u.path); err == nil {
 				u.sha256 = listingDigest(map[string]string{files.Kernel: sums[files.Kernel], files.Initramfs: sums[files.Initramfs], files.Rootfs: sums[files.Rootfs]})
 			}

@@ -87,7 +87,7 @@ type Artifact struct {
 
 // BaseArtifact describes one base artifact an output was made from.
 type BaseArtifact struct {
-	Kind    string `json:"kind"`
+	Kind    string `json:"kind"` // a BaseKind: image, iso or pxe
 	Name    string `json:"name"`
 	Release string `json:"release,omitempty"`
 	SHA256  string `json:"sha256"`
