@@ -117,26 +117,37 @@ func readISOLayout(isoPath string) (*isoLayout, error) {
 	return l, nil
 }
 
+// openEmbedArea reads the ISO's layout and the contents of its embed
+// area; the caller closes f.
+func openEmbedArea(isoPath string) (*isoLayout, *os.File, []byte, error) {
+	l, err := readISOLayout(isoPath)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	f, err := os.Open(isoPath)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	area := make([]byte, l.Ignition.Len)
+	if _, err := f.ReadAt(area, l.Ignition.Off); err != nil {
+		f.Close()
+		return nil, nil, nil, err
+	}
+	return l, f, area, nil
+}
+
 // isoPatches computes what an embed changes in the live ISO at isoPath:
 // the config initrd over the embed area, and the kernel arguments
 // appended in every kargs area. The ISO's directory records and every
 // other byte stay as they were.
 func isoPatches(isoPath string, initrd []byte, extraKargs []string) ([]patch, error) {
-	l, err := readISOLayout(isoPath)
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(initrd)) > l.Ignition.Len {
-		return nil, fmt.Errorf("%w: config archive of %d bytes, embed area of %d", ErrConfigTooLarge, len(initrd), l.Ignition.Len)
-	}
-	f, err := os.Open(isoPath)
+	l, f, area, err := openEmbedArea(isoPath)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	area := make([]byte, l.Ignition.Len)
-	if _, err := f.ReadAt(area, l.Ignition.Off); err != nil {
-		return nil, err
+	if int64(len(initrd)) > l.Ignition.Len {
+		return nil, fmt.Errorf("%w: config archive of %d bytes, embed area of %d", ErrConfigTooLarge, len(initrd), l.Ignition.Len)
 	}
 	// An area already in use means the base was customised before; refuse
 	// rather than stack two configs' worth of intent.
@@ -174,19 +185,11 @@ func isoPatches(isoPath string, initrd []byte, extraKargs []string) ([]patch, er
 
 // readISOConfig returns the config embedded in an ISO.
 func readISOConfig(isoPath string) ([]byte, error) {
-	l, err := readISOLayout(isoPath)
+	_, f, area, err := openEmbedArea(isoPath)
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(isoPath)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	area := make([]byte, l.Ignition.Len)
-	if _, err := f.ReadAt(area, l.Ignition.Off); err != nil {
-		return nil, err
-	}
+	f.Close()
 	if isZero(area) {
 		return nil, ErrNoConfig
 	}
