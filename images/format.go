@@ -108,6 +108,8 @@ func baseInfo(k BaseKind) BaseInfo {
 
 // FormatInfo is everything kiln knows about one output format.
 type FormatInfo struct {
+	// Name is the format's name as targets write it, before any
+	// compression suffix.
 	Name Format
 	// Base is the base artifact it is made from.
 	Base BaseKind
@@ -137,7 +139,8 @@ type FormatInfo struct {
 }
 
 // formatTable lists every format kiln writes, in the order help and
-// errors list them. The writers live in one file each.
+// errors list them; Inspect tries their sniffers in this order too. The
+// writers and readers live in one file per format.
 var formatTable = []FormatInfo{
 	{Name: FormatRaw, Base: DiskBase, Compressible: true, InspectKind: KindRaw,
 		write: diskWriter(rawLayout), sniff: isRawDisk, read: readRawDisk},
