@@ -130,7 +130,7 @@ func (p *Plan) host() error {
 				Msg: fmt.Sprintf("ssh.fail2ban is enforced by sshd's PerSourcePenalties (OpenSSH %s and later); base.release %q admits an FCOS release with OpenSSH %s, whose sshd would refuse to start", sshd.PenaltiesSince, a.Base.Release, sc.OpenSSH),
 				Fix: fmt.Sprintf("set base.release to \">= %d\" or later, or ssh.fail2ban.disabled: true", minFCOSWith(sshd.PenaltiesSince))}}
 		}
-		sc.BruteForce = &sshd.BruteForce{BanTime: f.Bantime, FindTime: f.Findtime, MaxRetry: f.Maxretry}
+		sc.BruteForce = &sshd.BruteForce{BanTime: f.Bantime, FindTime: f.Findtime, MaxRetry: f.Maxretry, Exempt: f.Ignoreip}
 	}
 	if err := p.add(sshd.Render(sc)); err != nil {
 		return fmt.Errorf("sshd: %w", fromSpec(err, map[string]string{"brute_force": "ssh.fail2ban"}))

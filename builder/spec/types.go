@@ -136,6 +136,10 @@ type Fail2ban struct {
 	Findtime int `yaml:"findtime,omitempty" json:"findtime,omitempty"`
 	// Maxretry failures within findtime before a ban (default 5).
 	Maxretry int `yaml:"maxretry,omitempty" json:"maxretry,omitempty"`
+	// Ignoreip lists networks (CIDR) or addresses that are never shut
+	// out, as fail2ban's ignoreip does: an admin VPN, a bastion, or a
+	// monitor that checks port 22 (a bare TCP check counts as a failure).
+	Ignoreip []string `yaml:"ignoreip,omitempty" json:"ignoreip,omitempty"`
 }
 
 // Firewall lists extra allowed traffic; everything else is dropped.

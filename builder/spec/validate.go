@@ -222,6 +222,9 @@ func (v *validator) ssh(s *SSH) {
 	if f.Bantime < 60 || f.Findtime < 60 || f.Maxretry < 1 {
 		v.errorf("ssh.fail2ban", "use bantime and findtime of at least 60 seconds and maxretry of at least 1", "fail2ban settings out of range")
 	}
+	for i, n := range f.Ignoreip {
+		v.check(fmt.Sprintf("ssh.fail2ban.ignoreip[%d]", i), valid.Network(n))
+	}
 }
 
 func (v *validator) firewall(f *Firewall) {

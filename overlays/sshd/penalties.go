@@ -3,6 +3,7 @@ package sshd
 import (
 	"fmt"
 
+	"github.com/kiln-dev/kiln/internal/valid"
 	"github.com/kiln-dev/kiln/overlays"
 )
 
@@ -18,6 +19,9 @@ type BruteForce struct {
 	FindTime int
 	// MaxRetry failed logins within FindTime shut the source out.
 	MaxRetry int
+	// Exempt lists addresses and networks never shut out
+	// (PerSourcePenaltyExemptList; fail2ban's ignoreip).
+	Exempt []string
 }
 
 // Penalties are the PerSourcePenalties values, in seconds.
@@ -92,6 +96,11 @@ func (b BruteForce) Validate() error {
 		if r.v < r.lo || r.v > r.hi {
 			return &overlays.FieldError{Field: "brute_force." + r.field, Value: r.v,
 				Err: fmt.Errorf("not in %d..%d: %w", r.lo, r.hi, ErrRange)}
+		}
+	}
+	for i, n := range b.Exempt {
+		if err := valid.Network(n); err != nil {
+			return &overlays.FieldError{Field: fmt.Sprintf("brute_force.ignoreip[%d]", i), Value: n, Err: err}
 		}
 	}
 	return nil

@@ -28,11 +28,11 @@ func TestPenaltiesMapping(t *testing.T) {
 		want Penalties
 	}{
 		// Clipper: 5 failures in 10 minutes ban for an hour.
-		{BruteForce{3600, 600, 5}, Penalties{AuthFail: 720, NoAuth: 720, InvalidUser: 720, Grace: 720, Crash: 3600, Min: 2880, Max: 3600}},
+		{BruteForce{BanTime: 3600, FindTime: 600, MaxRetry: 5}, Penalties{AuthFail: 720, NoAuth: 720, InvalidUser: 720, Grace: 720, Crash: 3600, Min: 2880, Max: 3600}},
 		// One failure bans at once.
-		{BruteForce{600, 60, 1}, Penalties{AuthFail: 600, NoAuth: 600, InvalidUser: 600, Grace: 600, Crash: 600, Min: 0, Max: 600}},
+		{BruteForce{BanTime: 600, FindTime: 60, MaxRetry: 1}, Penalties{AuthFail: 600, NoAuth: 600, InvalidUser: 600, Grace: 600, Crash: 600, Min: 0, Max: 600}},
 		// A short ban over a long window: the window wins, the ban is longer.
-		{BruteForce{600, 600, 5}, Penalties{AuthFail: 601, NoAuth: 601, InvalidUser: 601, Grace: 601, Crash: 3005, Min: 2404, Max: 3005}},
+		{BruteForce{BanTime: 600, FindTime: 600, MaxRetry: 5}, Penalties{AuthFail: 601, NoAuth: 601, InvalidUser: 601, Grace: 601, Crash: 3005, Min: 2404, Max: 3005}},
 	} {
 		p := tc.b.Penalties()
 		if p != tc.want {
@@ -54,7 +54,7 @@ func TestPenaltiesMapping(t *testing.T) {
 // field; 9.8 gets the directive, and no guard gets none.
 func TestPenaltiesNeedOpenSSH98(t *testing.T) {
 	c := DefaultConfig("core")
-	c.BruteForce = &BruteForce{3600, 600, 5}
+	c.BruteForce = &BruteForce{BanTime: 3600, FindTime: 600, MaxRetry: 5}
 	c.OpenSSH = OpenSSH{9, 6}
 	_, err := DropIn(c)
 	var fe *overlays.FieldError
@@ -79,7 +79,7 @@ func TestPenaltiesNeedOpenSSH98(t *testing.T) {
 	if b, _ := DropIn(c); strings.Contains(string(b), "PerSourcePenalties") {
 		t.Errorf("no guard asked, yet:\n%s", b)
 	}
-	c.BruteForce = &BruteForce{3600, 600, 0}
+	c.BruteForce = &BruteForce{BanTime: 3600, FindTime: 600, MaxRetry: 0}
 	if _, err := DropIn(c); !errors.As(err, &fe) || fe.Field != "brute_force.maxretry" {
 		t.Errorf("maxretry 0: got %v", err)
 	}
@@ -128,7 +128,13 @@ func TestPenaltiesLive(t *testing.T) {
 	// the file would be merged into the first, not replace it).
 	control := c
 	control.BruteForce = nil
-	for name, cfg := range map[string]Config{"kiln": c, "control": control} {
+	// The exempt server is kiln's with the client's network on
+	// ssh.fail2ban.ignoreip (and an IPv6 one, so the list has two).
+	exempt := c
+	eb := b
+	eb.Exempt = []string{"2001:db8::/32", "127.0.0.0/8"}
+	exempt.BruteForce = &eb
+	for name, cfg := range map[string]Config{"kiln": c, "control": control, "exempt": exempt} {
 		dropIn, err := DropIn(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -195,6 +201,14 @@ func TestPenaltiesLive(t *testing.T) {
 			t.Errorf("ban of %.0f s, want about bantime %d s", secs, b.BanTime)
 		}
 		t.Logf("refused after %d penalised connections; sshd: %s", b.MaxRetry, m[0])
+	})
+	t.Run("exempt source", func(t *testing.T) {
+		port := freePort(t)
+		log := startSshd(t, sshd("exempt", port), port)
+		failures(port, log)
+		if ok, out := try(port, "sync"); !ok {
+			t.Fatalf("a source on the exemption list was refused after %d failures:\n%s\nsshd:\n%s", b.MaxRetry, out, log)
+		}
 	})
 	t.Run("penalties off", func(t *testing.T) {
 		port := freePort(t)

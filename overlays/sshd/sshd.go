@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"text/template"
 
 	"github.com/kiln-dev/kiln/overlays"
@@ -160,7 +161,7 @@ func DropIn(c Config) ([]byte, error) {
 		Kex, Ciphers, MACs, HostKeyAlgs, PubkeyAlgs string
 		Agent, TCP, X11, Forwarding                 string
 		Version                                     OpenSSH
-		Penalties                                   string
+		Penalties, Exempt                           string
 	}{
 		Config: c, Users: users,
 		Kex: join(algs.Kex), Ciphers: join(algs.Ciphers), MACs: join(algs.MACs), HostKeyAlgs: join(algs.HostKey), PubkeyAlgs: join(algs.PubkeyAccepted),
@@ -169,6 +170,7 @@ func DropIn(c Config) ([]byte, error) {
 	}
 	if c.BruteForce != nil {
 		v.Penalties = c.BruteForce.Penalties().directive(ver)
+		v.Exempt = strings.Join(c.BruteForce.Exempt, ",")
 	}
 	var b bytes.Buffer
 	if err := dropInT.Execute(&b, v); err != nil {
