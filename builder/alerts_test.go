@@ -187,6 +187,17 @@ func TestExportersWiring(t *testing.T) {
 			"Network=host",
 			"Exec=--nginx.scrape-uri=http://127.0.0.1:8089/stub_status --web.listen-address=:9113",
 		},
+		// The stats user, its password from a first-boot secret as
+		// PGPASSWORD: never the application's credentials.
+		"pgbouncer-exporter.container": {
+			"Exec=--pgBouncer.connectionString=postgres://kiln_stats@pgbouncer:6432/pgbouncer?sslmode=disable --web.listen-address=:9127",
+			"PodmanArgs=--secret=pgbouncer-stats-password,type=env,target=PGPASSWORD",
+			"PublishPort=127.0.0.1:9127:9127",
+			"ReadOnly=true",
+		},
+		"pgbouncer.container": {
+			"Secret=pgbouncer-stats-password,type=mount,target=/run/secrets/pgbouncer-stats-password,uid=70,mode=0400",
+		},
 		"redis-exporter.container": {
 			"Environment=REDIS_ADDR=redis://redis:6379",
 			"PodmanArgs=--secret=redis-password,type=env,target=REDIS_PASSWORD",
@@ -200,13 +211,13 @@ func TestExportersWiring(t *testing.T) {
 		}
 	}
 	prom, _, _ := ignFile(t, res.Ignition, "/etc/kiln/prometheus/prometheus.yml")
-	for _, want := range []string{`- "postgres-exporter:9187"`, `- "redis-exporter:9121"`, `- "10.89.10.1:9113"`} {
+	for _, want := range []string{`- "postgres-exporter:9187"`, `- "pgbouncer-exporter:9127"`, `- "redis-exporter:9121"`, `- "10.89.10.1:9113"`} {
 		if !strings.Contains(prom, want) {
 			t.Errorf("prometheus.yml does not scrape %s", want)
 		}
 	}
 	rules, _, _ := ignFile(t, res.Ignition, "/etc/kiln/prometheus/rules/clipper-alerts.yml")
-	for _, want := range []string{"alert: PostgresDown", "alert: RedisPersistenceFailing", "alert: EdgeDown"} {
+	for _, want := range []string{"alert: PostgresDown", "alert: PgBouncerPoolSaturated", "alert: PgBouncerClientConnectionsHigh", "alert: RedisPersistenceFailing", "alert: EdgeDown"} {
 		if !strings.Contains(rules, want) {
 			t.Errorf("rules lack %s", want)
 		}
@@ -215,5 +226,39 @@ func TestExportersWiring(t *testing.T) {
 	conf, _, _ := ignFile(t, res.Ignition, "/etc/kiln/nginx/nginx.conf")
 	if !strings.Contains(conf, "listen 127.0.0.1:8089;") || !strings.Contains(conf, "stub_status;") {
 		t.Errorf("the edge has no loopback status page for the exporter")
+	}
+}
+
+// TestPgBouncerStatsUser: PgBouncer's stats user, the exporter's login, is
+// generated at first boot and exists only with a pgbouncer-exporter; the
+// application's user never reads the admin console.
+func TestPgBouncerStatsUser(t *testing.T) {
+	files := func(spec []byte) (ini, secrets string) {
+		t.Helper()
+		res, err := Render(Request{File: "c.yaml", Spec: spec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ini, _, _ = ignFile(t, res.Ignition, "/etc/kiln/pgbouncer/pgbouncer.ini")
+		secrets, _, _ = ignFile(t, res.Ignition, SecretsScript)
+		return ini, secrets
+	}
+	ini, secrets := files(DefaultSpec)
+	if !strings.Contains(ini, "\nstats_users = kiln_stats\n") || !strings.Contains(ini, "\nadmin_users =\n") {
+		t.Errorf("pgbouncer.ini's users:\n%s", ini)
+	}
+	if !strings.Contains(secrets, "\ngenerate pgbouncer-stats-password 32\n") {
+		t.Errorf("the stats user's secret is not generated:\n%s", secrets)
+	}
+	block := "  - name: pgbouncer-exporter\n    kind: pgbouncer-exporter\n"
+	start := strings.Index(string(DefaultSpec), block)
+	if start < 0 {
+		t.Fatal("Clipper has no pgbouncer-exporter")
+	}
+	end := start + strings.Index(string(DefaultSpec[start:]), "\n\n")
+	without := append(append([]byte{}, DefaultSpec[:start]...), DefaultSpec[end+2:]...)
+	ini, secrets = files(without)
+	if strings.Contains(ini, "kiln_stats") || strings.Contains(secrets, "pgbouncer-stats-password") {
+		t.Errorf("no exporter, yet a stats user:\n%s\n%s", ini, secrets)
 	}
 }

@@ -60,7 +60,7 @@ func TestOverlayErrorAtSpecLine(t *testing.T) {
 		// sshd's AllowUsers.
 		{func(a *spec.Appliance) { a.Users = append([]spec.User(nil), a.Users...); a.Users[0].Name = "root" }, "clipper.yaml:40:5: users[0]: root may not log in"},
 		// Alertmanager's settings and receivers.
-		{func(a *spec.Appliance) { a.Alerts.GroupWait = "soon" }, "clipper.yaml:272:15: alerts.group_wait: \"soon\": want a duration"},
+		{func(a *spec.Appliance) { a.Alerts.GroupWait = "soon" }, "clipper.yaml:283:15: alerts.group_wait: \"soon\": want a duration"},
 		// The firewall's allow-list.
 		{func(a *spec.Appliance) {
 			a.Firewall.Allow = []spec.AllowRule{{Port: 9090, From: []string{"somewhere"}}}

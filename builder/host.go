@@ -9,9 +9,9 @@ import (
 	version "github.com/hashicorp/go-version"
 
 	"github.com/kiln-dev/kiln/builder/spec"
+	"github.com/kiln-dev/kiln/internal/valid"
 	"github.com/kiln-dev/kiln/overlays"
 	"github.com/kiln-dev/kiln/overlays/acme"
-	"github.com/kiln-dev/kiln/overlays/fail2ban"
 	"github.com/kiln-dev/kiln/overlays/firewall"
 	"github.com/kiln-dev/kiln/overlays/nginx"
 	"github.com/kiln-dev/kiln/overlays/sshd"
@@ -120,19 +120,21 @@ func (p *plan) host() error {
 	sc.Port = a.SSH.Port
 	sc.TCPForwarding = a.SSH.AllowTCPForwarding
 	sc.AgentForwarding = a.SSH.AllowAgentForwarding
-	sc.OpenSSH = baseOpenSSH(a.Base.Release)
+	sc.OpenSSH = baseOpenSSH(baseRelease(a))
+	// ssh.fail2ban is sshd's own per-source penalties: no container, no
+	// capability, no image. An sshd older than 9.8 would refuse to start
+	// on the directive, so the spec must rule such bases out.
+	if f := a.SSH.Fail2ban; !f.Disabled {
+		if !sc.OpenSSH.AtLeast(sshd.PenaltiesSince) {
+			return &specError{path: "base.release", err: &valid.Problem{
+				Msg: fmt.Sprintf("ssh.fail2ban is enforced by sshd's PerSourcePenalties (OpenSSH %s and later); base.release %q admits an FCOS release with OpenSSH %s, whose sshd would refuse to start", sshd.PenaltiesSince, a.Base.Release, sc.OpenSSH),
+				Fix: fmt.Sprintf("set base.release to \">= %d\" or later, or ssh.fail2ban.disabled: true", minFCOSWith(sshd.PenaltiesSince))}}
+		}
+		sc.BruteForce = &sshd.BruteForce{BanTime: f.Bantime, FindTime: f.Findtime, MaxRetry: f.Maxretry, Exempt: f.Ignoreip}
+	}
 	if err := p.add(sshd.Render(sc)); err != nil {
 		// allow_users[i] is users[i].name.
-		return fmt.Errorf("sshd: %w", fromSpec(err, map[string]string{"port": "ssh.port", "allow_users": "users"}))
-	}
-
-	if !a.SSH.Fail2ban.Disabled {
-		fc := fail2ban.DefaultConfig()
-		fc.BanTime, fc.FindTime, fc.MaxRetry = a.SSH.Fail2ban.Bantime, a.SSH.Fail2ban.Findtime, a.SSH.Fail2ban.Maxretry
-		fc.Ports = []int{a.SSH.Port}
-		if err := p.add(fail2ban.Render(fc)); err != nil {
-			return fmt.Errorf("fail2ban: %w", err)
-		}
+		return fmt.Errorf("sshd: %w", fromSpec(err, map[string]string{"port": "ssh.port", "allow_users": "users", "brute_force": "ssh.fail2ban"}))
 	}
 
 	if err := p.add(sysctl.Render(sysctl.DefaultConfig())); err != nil {
@@ -161,6 +163,29 @@ func baseOpenSSH(constraint string) sshd.OpenSSH {
 		}
 	}
 	return sshd.Oldest
+}
+
+// baseRelease is the release constraint the build holds bases to: the
+// spec's, or, when it sets none and ssh.fail2ban is on, the first FCOS
+// release whose sshd has per-source penalties. Without a constraint the
+// build takes the stream's newest release, which has long been newer; the
+// floor keeps an old local or cached base from being built with a drop-in
+// its sshd would refuse.
+func baseRelease(a *spec.Appliance) string {
+	if a.Base.Release != "" || a.SSH.Fail2ban.Disabled {
+		return a.Base.Release
+	}
+	return fmt.Sprintf(">= %d", minFCOSWith(sshd.PenaltiesSince))
+}
+
+// minFCOSWith is the first FCOS major release whose OpenSSH is v or newer.
+func minFCOSWith(v sshd.OpenSSH) int {
+	for major := 1; major < 1000; major++ {
+		if got, ok := sshd.ForFCOS(major); ok && got.AtLeast(v) {
+			return major
+		}
+	}
+	return 0
 }
 
 // firstPort returns the host port of the first service of a kind.

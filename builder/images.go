@@ -9,7 +9,7 @@ import (
 
 // 12. Every image the server will run must be pinned for --strict, not
 // only the spec's (whose own validation points at their lines): the
-// images of kiln's own units (fail2ban, restic, certbot) come from
+// images of kiln's own units (restic, certbot) come from
 // overlays.Images, and any Quadlet Image= the plan holds is checked too,
 // so a new unit cannot slip an unpinned image past the check.
 func (p *plan) images() error {

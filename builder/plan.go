@@ -192,6 +192,9 @@ func (p *plan) secrets() error {
 	for _, s := range p.App.Secrets {
 		fmt.Fprintf(&b, "generate %s %d\n", s.Name, s.Length)
 	}
+	for _, name := range p.kilnSecrets() {
+		fmt.Fprintf(&b, "generate %s %d\n", name, spec.DefaultSecretLength)
+	}
 	p.Files = append(p.Files, overlays.File{Path: SecretsScript, Mode: 0o755, Contents: []byte(b.String())})
 	var after []string
 	if p.App.Data.Mode != spec.DataNone {

@@ -19,7 +19,9 @@ func TestImagePulls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec := strings.Replace(string(minimal), "services:\n", "registry: {auth_file: "+auth+", pull_retries: 3, pull_retry_delay: 1m, pull_timeout: 20m}\nservices:\n", 1)
+	spec := strings.Replace(string(minimal), "services:\n", "registry: {auth_file: "+auth+", pull_retries: 3, pull_retry_delay: 1m, pull_timeout: 20m}\nservices:\n"+
+		// A second container, so that the check covers more than one.
+		"  - name: worker\n    image: registry.example.com/worker:1.0.0\n", 1)
 	res, err := Render(Request{File: "pull.yaml", Spec: []byte(spec)})
 	if err != nil {
 		t.Fatal(err)

@@ -103,6 +103,8 @@ var kindPrivileges = map[string]privileges{
 	spec.KindLoki:         {readOnly: true},
 	spec.KindAlloy:        {readOnly: true},
 	spec.KindNodeExporter: {readOnly: true},
+	// The image runs as nobody and writes nothing.
+	spec.KindPgBouncerExporter: {readOnly: true},
 	// Grafana writes its log files under /var/log/grafana in the image.
 	spec.KindGrafana: {},
 }
@@ -146,20 +148,21 @@ var recipes map[string]recipe
 func init() {
 	recipes = map[string]recipe{
 		// An app takes everything from the spec.
-		spec.KindApp:              {},
-		spec.KindStatic:           {component: applyStatic},
-		spec.KindEdge:             {component: applyEdge},
-		spec.KindPostgres:         {imageUID: postgresUID, component: applyPostgres},
-		spec.KindPgBouncer:        {imageUID: fixedUID("70"), component: applyPgBouncer},
-		spec.KindRedis:            {imageUID: fixedUID("999"), component: applyRedis},
-		spec.KindPrometheus:       {component: applyPrometheus},
-		spec.KindGrafana:          {imageUID: fixedUID("472"), component: applyGrafana},
-		spec.KindLoki:             {component: applyLoki},
-		spec.KindAlloy:            {component: applyAlloy},
-		spec.KindNodeExporter:     {component: applyNodeExporter},
-		spec.KindAlertmanager:     {component: applyAlertmanager},
-		spec.KindPostgresExporter: {imageUID: fixedUID("65534"), component: applyPostgresExporter},
-		spec.KindRedisExporter:    {component: applyRedisExporter},
-		spec.KindNginxExporter:    {component: applyNginxExporter},
+		spec.KindApp:               {},
+		spec.KindStatic:            {component: applyStatic},
+		spec.KindEdge:              {component: applyEdge},
+		spec.KindPostgres:          {imageUID: postgresUID, component: applyPostgres},
+		spec.KindPgBouncer:         {imageUID: fixedUID("70"), component: applyPgBouncer},
+		spec.KindRedis:             {imageUID: fixedUID("999"), component: applyRedis},
+		spec.KindPrometheus:        {component: applyPrometheus},
+		spec.KindGrafana:           {imageUID: fixedUID("472"), component: applyGrafana},
+		spec.KindLoki:              {component: applyLoki},
+		spec.KindAlloy:             {component: applyAlloy},
+		spec.KindNodeExporter:      {component: applyNodeExporter},
+		spec.KindAlertmanager:      {component: applyAlertmanager},
+		spec.KindPostgresExporter:  {imageUID: fixedUID("65534"), component: applyPostgresExporter},
+		spec.KindPgBouncerExporter: {component: applyPgBouncerExporter},
+		spec.KindRedisExporter:     {component: applyRedisExporter},
+		spec.KindNginxExporter:     {component: applyNginxExporter},
 	}
 }

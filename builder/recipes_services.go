@@ -2,6 +2,7 @@ package builder
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -136,15 +137,29 @@ func (p *plan) imageUID(s *spec.Service) string {
 	return ""
 }
 
-// declaredSecret reports whether the spec declares a secret, which
-// first boot then generates.
-func (p *plan) declaredSecret(name string) bool {
+// kilnSecrets are the secrets kiln's recipes need beyond the spec's:
+// PgBouncer's stats user, which only the exporter logs in as.
+func (p *plan) kilnSecrets() []string {
+	if _, ok := serviceByKind(p.App, spec.KindPgBouncerExporter); ok && !p.specSecret(services.PgBouncerStatsSecret) {
+		return []string{services.PgBouncerStatsSecret}
+	}
+	return nil
+}
+
+// specSecret reports whether the spec declares a secret.
+func (p *plan) specSecret(name string) bool {
 	for _, s := range p.App.Secrets {
 		if s.Name == name {
 			return true
 		}
 	}
 	return false
+}
+
+// declaredSecret reports whether first boot generates a secret: the
+// spec declares it, or a recipe needs it.
+func (p *plan) declaredSecret(name string) bool {
+	return p.specSecret(name) || slices.Contains(p.kilnSecrets(), name)
 }
 
 func applyPostgres(p *plan, s *spec.Service) (overlays.Component, error) {
@@ -164,7 +179,7 @@ func applyPgBouncer(p *plan, s *spec.Service) (overlays.Component, error) {
 	if !ok {
 		return overlays.Component{}, fmt.Errorf("%w: a pgbouncer needs a postgres service", ErrMissingService)
 	}
-	return services.PgBouncer(services.PgBouncerConfig{
+	cfg := services.PgBouncerConfig{
 		ListenAddr: "0.0.0.0", Port: targetPort(s, 6432),
 		ServerHost: pg.Name, ServerPort: targetPort(pg, 5432),
 		Database: p.App.Name, User: p.App.Name,
@@ -173,7 +188,13 @@ func applyPgBouncer(p *plan, s *spec.Service) (overlays.Component, error) {
 		PoolMode: "transaction", MaxClientConn: 1000, DefaultPoolSize: 25,
 		PasswordSecret: firstSecret(s, "postgres-password"),
 		AuthFile:       "/tmp/pgbouncer-userlist.txt", UID: p.imageUID(s),
-	})
+	}
+	// The stats user exists only for an exporter to log in as; its
+	// secret is one kiln generates (plan.kilnSecrets).
+	if _, ok := serviceByKind(p.App, spec.KindPgBouncerExporter); ok {
+		cfg.StatsUser, cfg.StatsPasswordSecret = services.PgBouncerStatsUser, services.PgBouncerStatsSecret
+	}
+	return services.PgBouncer(cfg)
 }
 
 func applyRedis(p *plan, s *spec.Service) (overlays.Component, error) {
@@ -200,6 +221,7 @@ func applyPrometheus(p *plan, s *spec.Service) (overlays.Component, error) {
 		cfg.ACMEUnit = acme.RenewUnit
 	}
 	_, cfg.PostgresExporter = serviceByKind(p.App, spec.KindPostgresExporter)
+	_, cfg.PgBouncerExporter = serviceByKind(p.App, spec.KindPgBouncerExporter)
 	_, cfg.RedisExporter = serviceByKind(p.App, spec.KindRedisExporter)
 	_, cfg.NginxExporter = serviceByKind(p.App, spec.KindNginxExporter)
 	for _, o := range p.App.Services {
@@ -350,6 +372,17 @@ func applyPostgresExporter(p *plan, s *spec.Service) (overlays.Component, error)
 	return services.PostgresExporter(services.PostgresExporterConfig{
 		Port: targetPort(s, 9187), Host: pg.Name, DBPort: targetPort(pg, 5432),
 		Database: p.App.Name, User: p.App.Name, PasswordSecret: firstSecret(pg, "postgres-password"), UID: p.imageUID(s),
+	})
+}
+
+func applyPgBouncerExporter(p *plan, s *spec.Service) (overlays.Component, error) {
+	pb, ok := serviceByKind(p.App, spec.KindPgBouncer)
+	if !ok {
+		return overlays.Component{}, fmt.Errorf("%w: a pgbouncer-exporter needs a pgbouncer service", ErrMissingService)
+	}
+	return services.PgBouncerExporter(services.PgBouncerExporterConfig{
+		Port: targetPort(s, 9127), Host: pb.Name, PgBouncerPort: targetPort(pb, 6432),
+		StatsUser: services.PgBouncerStatsUser, PasswordSecret: services.PgBouncerStatsSecret,
 	})
 }
 

@@ -77,8 +77,8 @@ func TestDataMountChecked(t *testing.T) {
 	t.Fatal("no data mount unit")
 }
 
-// TestContainersBounded: every container kiln installs, its own fail2ban
-// included, restarts after a pause and may take the time a first pull
+// TestContainersBounded: every container kiln installs, its own included,
+// restarts after a pause and may take the time a first pull
 // needs; and sshd lets in the spec's users only: `core`, for which
 // Afterburn installs the cloud provider's keys, is not added behind the
 // spec's back.

@@ -14,8 +14,8 @@ type Component struct {
 	// Container holds what the kind decides: command, entrypoint,
 	// environment, the ownership of its secrets, mounts, health check and
 	// host namespaces. A secret the spec's service does not list is
-	// mounted only when the spec declares it (first boot generates no
-	// other).
+	// mounted only when first boot generates it (the spec declares it, or
+	// a recipe needs it).
 	Container units.Container
 	// DataDirs are the host directories of Container's writable mounts, on
 	// the data filesystem; the plan creates them at boot, owned by the

@@ -43,7 +43,7 @@ type Container struct {
 	// NoNewPrivileges forbids privilege escalation inside the container.
 	NoNewPrivileges bool
 	// AddCapability lists capabilities the container needs beyond the
-	// defaults (fail2ban needs NET_ADMIN, for example).
+	// defaults (the edge needs NET_BIND_SERVICE, for example).
 	AddCapability []string
 	// DropCapability and ReadOnly tighten the container where the image
 	// allows; Tmpfs gives a read-only container its scratch directories.

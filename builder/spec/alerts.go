@@ -118,7 +118,7 @@ var (
 )
 
 // exporterTargets are the kinds each exporter kind reads from.
-var exporterTargets = map[string]string{KindPostgresExporter: KindPostgres, KindRedisExporter: KindRedis, KindNginxExporter: KindEdge}
+var exporterTargets = map[string]string{KindPostgresExporter: KindPostgres, KindPgBouncerExporter: KindPgBouncer, KindRedisExporter: KindRedis, KindNginxExporter: KindEdge}
 
 // NginxStatusPort is where the edge serves its status page, on loopback,
 // when the appliance runs an nginx-exporter.

@@ -24,9 +24,10 @@ const (
 	KindNodeExporter = "node-exporter"
 	KindAlertmanager = "alertmanager"
 	// Exporters of the stateful services' metrics, for Prometheus.
-	KindPostgresExporter = "postgres-exporter"
-	KindRedisExporter    = "redis-exporter"
-	KindNginxExporter    = "nginx-exporter"
+	KindPostgresExporter  = "postgres-exporter"
+	KindPgBouncerExporter = "pgbouncer-exporter"
+	KindRedisExporter     = "redis-exporter"
+	KindNginxExporter     = "nginx-exporter"
 )
 
 // Role groups kinds by what they expose; it decides what may be public.
@@ -91,6 +92,7 @@ var kinds = []KindInfo{
 	{Name: KindNodeExporter, Role: RoleMonitoring, MetricsPath: "/metrics", HostNetwork: true},
 	{Name: KindAlertmanager, Role: RoleMonitoring, MetricsPath: "/metrics"},
 	{Name: KindPostgresExporter, Role: RoleMonitoring, MetricsPath: "/metrics"},
+	{Name: KindPgBouncerExporter, Role: RoleMonitoring, MetricsPath: "/metrics"},
 	{Name: KindRedisExporter, Role: RoleMonitoring, MetricsPath: "/metrics"},
 	{Name: KindNginxExporter, Role: RoleMonitoring, MetricsPath: "/metrics", HostNetwork: true},
 }
@@ -126,26 +128,4 @@ func serviceKindNames() []string {
 		names[i] = k.Name
 	}
 	return names
-}
-
-// Platforms maps each FCOS platform id kiln builds for to its default
-// output formats, as FCOS publishes them.
-var Platforms = map[string][]string{
-	"metal":        {"raw.xz", "iso", "pxe"},
-	"qemu":         {"qcow2"},
-	"digitalocean": {"qcow2.gz"},
-	"vultr":        {"raw.xz"},
-	"hetzner":      {"raw.xz"},
-	"openstack":    {"qcow2"},
-	"proxmoxve":    {"qcow2"},
-	"azure":        {"vhd"},
-	"aws":          {"raw"},
-}
-
-// Formats lists every output format kiln can write, compressed or not.
-var Formats = []string{
-	"raw", "raw.gz", "raw.xz", "raw.zst",
-	"qcow2", "qcow2.gz", "qcow2.xz", "qcow2.zst",
-	"vhd", "vhd.gz", "vhd.xz", "vhd.zst",
-	"iso", "pxe",
 }

@@ -116,20 +116,30 @@ type SSH struct {
 	// RateLimit is the number of new SSH connections a source may open per
 	// minute before they are dropped (default 10).
 	RateLimit int `yaml:"rate_limit,omitempty" json:"rate_limit,omitempty"`
-	// Fail2ban configures brute-force protection.
+	// Fail2ban configures brute-force protection: sshd's own per-source
+	// penalties (OpenSSH 9.8 and later, FCOS 41 and later), set in
+	// fail2ban's terms.
 	Fail2ban Fail2ban `yaml:"fail2ban,omitempty" json:"fail2ban,omitempty"`
 }
 
-// Fail2ban configures the sshd jail.
+// Fail2ban is the SSH brute-force guard, in fail2ban's terms; sshd
+// enforces it with PerSourcePenalties (no fail2ban container runs).
+// Failed logins, logins as users not listed, and connections that never
+// log in all count as failures.
 type Fail2ban struct {
-	// Disabled turns fail2ban off.
+	// Disabled leaves sshd's own default penalties in place.
 	Disabled bool `yaml:"disabled,omitempty" json:"disabled,omitempty"`
-	// Bantime in seconds (default 3600).
+	// Bantime in seconds a source is refused after maxretry failures
+	// (default 3600); longer when maxretry × findtime is.
 	Bantime int `yaml:"bantime,omitempty" json:"bantime,omitempty"`
-	// Findtime in seconds (default 600).
+	// Findtime in seconds: maxretry failures within it ban (default 600).
 	Findtime int `yaml:"findtime,omitempty" json:"findtime,omitempty"`
 	// Maxretry failures within findtime before a ban (default 5).
 	Maxretry int `yaml:"maxretry,omitempty" json:"maxretry,omitempty"`
+	// Ignoreip lists networks (CIDR) or addresses that are never shut
+	// out, as fail2ban's ignoreip does: an admin VPN, a bastion, or a
+	// monitor that checks port 22 (a bare TCP check counts as a failure).
+	Ignoreip []string `yaml:"ignoreip,omitempty" json:"ignoreip,omitempty"`
 }
 
 // Firewall lists extra allowed traffic; everything else is dropped.
@@ -303,10 +313,11 @@ type S3 struct {
 
 // Target is one platform and its output formats.
 type Target struct {
-	// Platform is an FCOS platform id: metal, qemu, digitalocean, vultr,
-	// hetzner, openstack, proxmox, azure, aws.
+	// Platform is an FCOS platform id, one of images.PlatformNames: aws,
+	// azure, digitalocean, hetzner, metal, openstack, proxmoxve, qemu, vultr.
 	Platform string `yaml:"platform" json:"platform"`
-	// Formats, e.g. raw.xz, qcow2.gz, iso, pxe. Default: the platform's.
+	// Formats, e.g. raw.xz, qcow2.gz, iso, pxe (images.FormatNames).
+	// Default: the platform's (images.PlatformInfo.Formats).
 	Formats []string `yaml:"formats,omitempty" json:"formats,omitempty"`
 	// Install turns the iso and pxe formats into installers: booted, they
 	// write the appliance to a disk with coreos-installer and reboot into

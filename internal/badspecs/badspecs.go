@@ -95,6 +95,7 @@ var Cases = []Case{
 	{"data path outside var", "name: web\n", "name: web\ndata: {path: /srv/data}\n", "2:14", "data.path", "read-only"},
 	{"xfs label too long", "name: web\n", "name: web\ndata: {label: kiln-data-volume}\n", "2:15", "data.label", "at most 12"},
 	{"bad cidr", "name: web\n", "name: web\nfirewall: {allow: [{port: 9090, from: [10.0.0.300/8]}]}\n", "2:40", "firewall.allow[0].from[0]", "not a network"},
+	{"penalty exemption with host bits", "name: web\n", "name: web\nssh: {fail2ban: {ignoreip: [192.0.2.5/24]}}\n", "2:29", "ssh.fail2ban.ignoreip[0]", "192.0.2.0/24"},
 	{"bad domain", "name: web\n", "name: web\ntls: {domains: [\"exa mple.com\"], email: a@b.c}\n", "2:17", "tls.domains[0]", "not a domain name"},
 	{"wildcard domain", "name: web\n", "name: web\ntls: {domains: [\"*.example.com\"], email: a@b.c}\n", "2:17", "tls.domains[0]", "DNS-01"},
 	{"email with a display name", "name: web\n", "name: web\ntls: {domains: [web.example.com], email: \"Ops <ops@example.com>\"}\n", "2:42", "tls.email", "not an email address"},

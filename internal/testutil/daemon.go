@@ -162,3 +162,6 @@ func SharedDir(t testing.TB, prefix string) string {
 	}
 	return dir
 }
+
+// String is the daemon's output, for failure messages.
+func (d *Daemon) String() string { return d.Output() }

@@ -1,6 +1,6 @@
 // Package valid holds kiln's one check for each kind of value that both the
-// spec loader and the overlays read: domain names, email addresses, ports
-// and durations. The loader reports a failure at the user's line; an
+// spec loader and the overlays read: domain names, email addresses, ports,
+// durations and networks. The loader reports a failure at the user's line; an
 // overlay reports it against its own field, which the builder maps back
 // to the spec. Both see the same rule, so a value the spec accepts is
 // never refused further down.
@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"net/netip"
 	"regexp"
 	"strings"
 	"time"
@@ -29,6 +30,8 @@ var (
 	ErrPort = errors.New("port must be between 1 and 65535")
 	// ErrDuration: not a positive Go duration.
 	ErrDuration = errors.New("invalid duration")
+	// ErrNetwork: not an IP address or a network in CIDR notation.
+	ErrNetwork = errors.New("invalid network")
 )
 
 // Problem is a value that fails its check: what is wrong, said about the
@@ -94,4 +97,24 @@ func Duration(s string) (time.Duration, error) {
 			Fix: "write a duration such as 30s or 1m", Err: ErrDuration}
 	}
 	return d, nil
+}
+
+// Network checks an IP address or a network in CIDR notation whose host
+// bits are zero. sshd refuses 192.0.2.5/24 in its address lists ("invalid
+// address argument") and would not start, so the spec refuses it first and
+// names the network meant.
+func Network(s string) error {
+	if _, err := netip.ParseAddr(s); err == nil {
+		return nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return &Problem{Msg: fmt.Sprintf("%q is neither an IP address nor a network", s),
+			Fix: "write an address such as 203.0.113.7 or a network such as 203.0.113.0/24 or 2001:db8::/32", Err: ErrNetwork}
+	}
+	if m := p.Masked(); m != p {
+		return &Problem{Msg: fmt.Sprintf("%q has host bits set", s),
+			Fix: fmt.Sprintf("write the network %s, or the address %s alone", m, p.Addr()), Err: ErrNetwork}
+	}
+	return nil
 }

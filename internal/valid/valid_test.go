@@ -2,6 +2,7 @@ package valid
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -50,6 +51,26 @@ func TestPortAndDuration(t *testing.T) {
 	for s, ok := range map[string]bool{"30s": true, "1m": true, "0s": false, "-1s": false, "soon": false, "": false} {
 		if _, err := Duration(s); (err == nil) != ok {
 			t.Errorf("Duration(%q) = %v", s, err)
+		}
+	}
+}
+
+func TestNetwork(t *testing.T) {
+	for _, n := range []string{"203.0.113.7", "203.0.113.0/24", "2001:db8::/32", "2001:db8::1", "0.0.0.0/0"} {
+		if err := Network(n); err != nil {
+			t.Errorf("Network(%q) = %v, want nil", n, err)
+		}
+	}
+	for n, fix := range map[string]string{
+		"203.0.113.5/24": "203.0.113.0/24",
+		"fe80::1/64":     "fe80::/64",
+		"example.com":    "203.0.113.0/24",
+		"10.0.0.0/33":    "203.0.113.0/24",
+	} {
+		err := Network(n)
+		var p *Problem
+		if !errors.Is(err, ErrNetwork) || !errors.As(err, &p) || !strings.Contains(p.Fix, fix) {
+			t.Errorf("Network(%q) = %v, want ErrNetwork with a fix naming %s", n, err, fix)
 		}
 	}
 }

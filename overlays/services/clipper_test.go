@@ -34,6 +34,7 @@ func clipperPgBouncer() PgBouncerConfig {
 		ListenAddr: "0.0.0.0", Port: 6432, ServerHost: "postgres", ServerPort: 5436, Database: "clipper", User: "clipper",
 		PoolMode: "transaction", MaxClientConn: 1000, DefaultPoolSize: 25, PasswordSecret: "postgres-password",
 		AuthFile: "/tmp/pgbouncer-userlist.txt", UID: "70",
+		StatsUser: PgBouncerStatsUser, StatsPasswordSecret: PgBouncerStatsSecret,
 	}
 }
 
@@ -51,10 +52,11 @@ func clipperPrometheus() PrometheusConfig {
 		Alerts: DefaultAlertThresholds(), Appliance: "clipper", DataDir: clipperData + "/prometheus",
 		Alertmanagers: []string{"alertmanager:9093"}, HostJob: "clipper-node-exporter",
 		DataMount: clipperData, ACMEUnit: "kiln-acme.service",
-		PostgresExporter: true, RedisExporter: true, NginxExporter: true,
+		PostgresExporter: true, PgBouncerExporter: true, RedisExporter: true, NginxExporter: true,
 		Jobs: []ScrapeJob{
 			job("backend", "backend:8080"), job("prometheus", "localhost:9090"), job("alertmanager", "alertmanager:9093"),
-			job("postgres-exporter", "postgres-exporter:9187"), job("redis-exporter", "redis-exporter:9121"),
+			job("postgres-exporter", "postgres-exporter:9187"), job("pgbouncer-exporter", "pgbouncer-exporter:9127"),
+			job("redis-exporter", "redis-exporter:9121"),
 			job("nginx-exporter", "10.89.10.1:9113"), job("grafana", "grafana:3000"), job("loki", "loki:3100"),
 			job("alloy", "alloy:12345"), job("node-exporter", "10.89.10.1:9100"),
 		},
@@ -93,6 +95,10 @@ func clipperNodeExporter() NodeExporterConfig {
 
 func clipperPostgresExporter() PostgresExporterConfig {
 	return PostgresExporterConfig{Port: 9187, Host: "postgres", DBPort: 5436, Database: "clipper", User: "clipper", PasswordSecret: "postgres-password", UID: "65534"}
+}
+
+func clipperPgBouncerExporter() PgBouncerExporterConfig {
+	return PgBouncerExporterConfig{Port: 9127, Host: "pgbouncer", PgBouncerPort: 6432, StatsUser: PgBouncerStatsUser, PasswordSecret: PgBouncerStatsSecret}
 }
 
 func clipperRedisExporter() RedisExporterConfig {

@@ -125,12 +125,78 @@ func NginxExporterArgs(c NginxExporterConfig) []string {
 }
 
 // NginxExporter is the nginx exporter: no file, only its container, on
-// the host's network beside the edge's loopback status page. Its image has
-// no shell or HTTP client, so it has no health check; Prometheus's
-// ServiceDown watches it instead.
+// the host's network beside the edge's loopback status page. It has no
+// health check, and none can be given: the image is the binary alone on
+// scratch (nginx-prometheus-exporter v1.4.2, build/Dockerfile: FROM
+// scratch, only CA certificates beside it), so there is no shell, wget or
+// curl to run, and the binary has no self-check among its flags
+// (exporter.go: web.*, nginx.*, prometheus.const-label, log and version
+// flags only; a second instance would serve, not probe). A HealthCmd
+// would fail every time, and with HealthOnFailure=kill restart the
+// exporter forever. What a health check would tell is told anyway:
+// systemd restarts the process when it exits (Restart=always),
+// Prometheus's ServiceDown (up == 0, for every job) fires when the
+// exporter stops answering scrapes, and EdgeDown (nginx_up == 0) when it
+// answers but cannot read nginx's status page.
 func NginxExporter(c NginxExporterConfig) (overlays.Component, error) {
 	if err := c.Validate(); err != nil {
 		return overlays.Component{}, err
 	}
 	return overlays.Component{Container: units.Container{Exec: NginxExporterArgs(c), Network: "host"}}, nil
+}
+
+// PgBouncerExporterConfig is the PgBouncer exporter's configuration
+// (prometheus-community/pgbouncer_exporter): it logs in to PgBouncer's
+// admin console as the stats user, which may read SHOW output and nothing
+// else.
+type PgBouncerExporterConfig struct {
+	// Port the exporter listens on.
+	Port int
+	// Host and PgBouncerPort reach PgBouncer on the container network.
+	Host          string
+	PgBouncerPort int
+	// StatsUser is PgBouncer's stats user.
+	StatsUser string
+	// PasswordSecret names the Podman secret holding StatsUser's password.
+	// The exporter reads it as PGPASSWORD (lib/pq takes the variable as
+	// the connection's password), so it is on no command line.
+	PasswordSecret string
+}
+
+// PgBouncerExporterPasswordEnv is the variable the exporter's PostgreSQL
+// driver (lib/pq) reads the password from.
+const PgBouncerExporterPasswordEnv = "PGPASSWORD"
+
+// Validate checks the configuration.
+func (c PgBouncerExporterConfig) Validate() error {
+	return firstError(
+		checkPort("port", c.Port),
+		checkPort("pgbouncer_port", c.PgBouncerPort),
+		checkPlains("host", c.Host, "stats_user", c.StatsUser, "password_secret", c.PasswordSecret),
+	)
+}
+
+// PgBouncerExporterArgs are the exporter's flags: the admin console's
+// connection string, without the password.
+func PgBouncerExporterArgs(c PgBouncerExporterConfig) []string {
+	return []string{
+		fmt.Sprintf("--pgBouncer.connectionString=postgres://%s@%s:%d/pgbouncer?sslmode=disable", c.StatsUser, c.Host, c.PgBouncerPort),
+		fmt.Sprintf("--web.listen-address=:%d", c.Port),
+	}
+}
+
+// PgBouncerExporter is the PgBouncer exporter: no file, only its
+// container, which gets the stats user's password in its environment from
+// the Podman secret (the unit names the secret, never the password).
+func PgBouncerExporter(c PgBouncerExporterConfig) (overlays.Component, error) {
+	if err := c.Validate(); err != nil {
+		return overlays.Component{}, err
+	}
+	return overlays.Component{Container: units.Container{
+		Exec:       PgBouncerExporterArgs(c),
+		PodmanArgs: []string{fmt.Sprintf("--secret=%s,type=env,target=%s", c.PasswordSecret, PgBouncerExporterPasswordEnv)},
+		// The image is built on Prometheus's busybox, which has wget;
+		// the landing page answers without querying PgBouncer.
+		Health: httpHealth(c.Port, "/"),
+	}}, nil
 }

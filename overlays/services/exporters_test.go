@@ -176,3 +176,66 @@ http {
 	body := scrapeExporter(t, bin, nil, "nginx_up 1", args...)
 	checkMetricsExist(t, "nginx_", body)
 }
+
+// TestNginxExporterWatchedWithoutHealthCheck: the nginx exporter's image
+// cannot run a health check (NginxExporter says why), so it gets
+// none, and Prometheus watches it instead: its job is scraped and
+// ServiceDown fires on any job's up == 0, not only chosen ones; EdgeDown
+// covers the status page behind it.
+func TestNginxExporterWatchedWithoutHealthCheck(t *testing.T) {
+	if hc := mustRender(t)(NginxExporter(clipperNginxExporter())).Container.Health.Command; hc != "" {
+		t.Errorf("nginx exporter health check %q: its scratch image has no program to run it", hc)
+	}
+	cfg := clipperPrometheus()
+	scraped := false
+	for _, j := range cfg.Jobs {
+		for _, tg := range j.Targets {
+			scraped = scraped || strings.HasSuffix(tg, fmt.Sprintf(":%d", clipperNginxExporter().Port))
+		}
+	}
+	if !scraped {
+		t.Errorf("Prometheus does not scrape the nginx exporter: %+v", cfg.Jobs)
+	}
+	files, err := filesOf(Prometheus(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Alert string `yaml:"alert"`
+				Expr  string `yaml:"expr"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	if err := yaml.Unmarshal(fileByName(t, files, prometheusRulesFileName).Contents, &rules); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"ServiceDown": "up == 0", "EdgeDown": "nginx_up == 0"}
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			if e, ok := want[r.Alert]; ok && strings.TrimSpace(r.Expr) == e {
+				delete(want, r.Alert)
+			}
+		}
+	}
+	for alert, expr := range want {
+		t.Errorf("no alert %s with expr %q", alert, expr)
+	}
+}
+
+// TestPgBouncerExporterContainer: the stats user's password reaches the
+// exporter as PGPASSWORD from its Podman secret, and never on the command
+// line, which names the admin console without it.
+func TestPgBouncerExporterContainer(t *testing.T) {
+	c := mustRender(t)(PgBouncerExporter(clipperPgBouncerExporter())).Container
+	if want := "--secret=" + PgBouncerStatsSecret + ",type=env,target=PGPASSWORD"; len(c.PodmanArgs) != 1 || c.PodmanArgs[0] != want {
+		t.Errorf("podman args %q, want %q", c.PodmanArgs, want)
+	}
+	if want := "--pgBouncer.connectionString=postgres://kiln_stats@pgbouncer:6432/pgbouncer?sslmode=disable"; len(c.Exec) == 0 || c.Exec[0] != want {
+		t.Errorf("exec %q, want %q first", c.Exec, want)
+	}
+	if c.Health.Command == "" {
+		t.Error("no health check")
+	}
+}

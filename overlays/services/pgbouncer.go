@@ -1,6 +1,8 @@
 package services
 
 import (
+	"fmt"
+
 	"github.com/kiln-dev/kiln/overlays"
 	"github.com/kiln-dev/kiln/units"
 )
@@ -15,9 +17,15 @@ type PgBouncerConfig struct {
 	ServerPort int
 	// Database is the one database pooled (same name on both sides).
 	Database string
-	// User is the only user; it may read the console's statistics but is
-	// no admin (nobody is: operators restart the unit instead).
+	// User is the application's user. It is no admin (nobody is:
+	// operators restart the unit instead) and reads no statistics.
 	User string
+	// StatsUser may read the admin console's statistics (SHOW) and do
+	// nothing else: the exporter logs in as it. Empty means no such user.
+	StatsUser string
+	// StatsPasswordSecret names the Podman secret holding StatsUser's
+	// password; PgBouncer alone knows it (it is no PostgreSQL user).
+	StatsPasswordSecret string
 	// PoolMode is session, transaction or statement.
 	PoolMode string
 	// MaxClientConn and DefaultPoolSize size the pool.
@@ -32,6 +40,12 @@ type PgBouncerConfig struct {
 	// the mounted password secret; the plan decides it from the image.
 	UID string
 }
+
+// The stats user the PgBouncer exporter logs in as, and its secret.
+const (
+	PgBouncerStatsUser   = "kiln_stats"
+	PgBouncerStatsSecret = "pgbouncer-stats-password"
+)
 
 // Paths of the PgBouncer files, on the server and in the container.
 const (
@@ -50,6 +64,17 @@ func (c PgBouncerConfig) Validate() error {
 			"user", c.User, "password_secret", c.PasswordSecret, "auth_file", c.AuthFile),
 	); err != nil {
 		return err
+	}
+	if (c.StatsUser == "") != (c.StatsPasswordSecret == "") {
+		return bad("stats_user", c.StatsUser, fmt.Sprintf("and stats_password_secret %q: name both or neither", c.StatsPasswordSecret), ErrInvalidValue)
+	}
+	if c.StatsUser != "" {
+		if err := checkPlains("stats_user", c.StatsUser, "stats_password_secret", c.StatsPasswordSecret); err != nil {
+			return err
+		}
+		if c.StatsUser == c.User {
+			return bad("stats_user", c.StatsUser, "is the application's user", ErrInvalidValue)
+		}
 	}
 	switch c.PoolMode {
 	case "session", "transaction", "statement":
@@ -70,7 +95,7 @@ func PgBouncer(cfg PgBouncerConfig) (overlays.Component, error) {
 	if err != nil {
 		return overlays.Component{}, err
 	}
-	start, err := pgbouncerStartScript(cfg, pgbouncerConfMount+"/"+pgbouncerIniFileName, secretPath(cfg.PasswordSecret))
+	start, err := pgbouncerStartScript(cfg, pgbouncerConfMount+"/"+pgbouncerIniFileName, secretPath(cfg.PasswordSecret), secretPath(cfg.StatsPasswordSecret))
 	if err != nil {
 		return overlays.Component{}, err
 	}
@@ -82,11 +107,11 @@ func PgBouncer(cfg PgBouncerConfig) (overlays.Component, error) {
 
 // pgbouncerStartScript renders the start script for the given container
 // paths.
-func pgbouncerStartScript(cfg PgBouncerConfig, iniPath, secretPath string) ([]byte, error) {
+func pgbouncerStartScript(cfg PgBouncerConfig, iniPath, secretPath, statsSecretPath string) ([]byte, error) {
 	return render("pgbouncer-start.sh.tmpl", struct {
 		PgBouncerConfig
-		IniPath, SecretPath string
-	}{cfg, iniPath, secretPath})
+		IniPath, SecretPath, StatsSecretPath string
+	}{cfg, iniPath, secretPath, statsSecretPath})
 }
 
 // pgbouncerContainer is the PgBouncer container. The entrypoint is
@@ -94,10 +119,14 @@ func pgbouncerStartScript(cfg PgBouncerConfig, iniPath, secretPath string) ([]by
 // script rewrites the configuration, and the command line holds no $ or %
 // for systemd to expand.
 func pgbouncerContainer(cfg PgBouncerConfig) units.Container {
+	secrets := []units.SecretMount{secret(cfg.PasswordSecret, cfg.UID)}
+	if cfg.StatsPasswordSecret != "" {
+		secrets = append(secrets, secret(cfg.StatsPasswordSecret, cfg.UID))
+	}
 	return units.Container{
 		Entrypoint: "/bin/sh",
 		Exec:       []string{pgbouncerConfMount + "/" + pgbouncerStartFileName},
-		Secrets:    []units.SecretMount{secret(cfg.PasswordSecret, cfg.UID)},
+		Secrets:    secrets,
 		Mounts:     []units.Mount{{Source: PgBouncerConfigDir, Target: pgbouncerConfMount, ReadOnly: true}},
 		Health:     health("pg_isready -q -h 127.0.0.1 -p %d", cfg.Port),
 		Notify:     true,

@@ -111,14 +111,21 @@ func TestPostgresAndPgBouncer(t *testing.T) {
 		}
 	})
 
-	query := func(port int, dbname, pw, sql string) (string, error) {
+	// queryAs runs sql as user; header keeps psql's header line.
+	queryAs := func(user string, header bool, port int, dbname, pw, sql string) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		cmd := pg.command(ctx, psql, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-			"-h", "127.0.0.1", "-p", fmt.Sprint(port), "-U", cfg.User, "-d", dbname, "-c", sql)
+		args := []string{"-X", "-A", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", fmt.Sprint(port), "-U", user, "-d", dbname, "-c", sql}
+		if !header {
+			args = append([]string{"-t"}, args...)
+		}
+		cmd := pg.command(ctx, psql, args...)
 		cmd.Env = append(cmd.Env, "PGPASSWORD="+pw, "PGCONNECT_TIMEOUT=5")
 		out, err := cmd.CombinedOutput()
 		return strings.TrimSpace(string(out)), err
+	}
+	query := func(port int, dbname, pw, sql string) (string, error) {
+		return queryAs(cfg.User, false, port, dbname, pw, sql)
 	}
 	mustQuery := func(port int, dbname, sql string) string {
 		t.Helper()
@@ -206,7 +213,13 @@ func TestPostgresAndPgBouncer(t *testing.T) {
 		}
 		ini := filepath.Join(bdir, "pgbouncer.ini")
 
-		start, err := pgbouncerStartScript(bcfg, ini, secret)
+		// The stats user's password, with a quote the auth file must escape.
+		statsPassword := `stats"` + password[:8]
+		statsSecret := filepath.Join(dir, "pgbouncer-stats-password")
+		if err := os.WriteFile(statsSecret, []byte(statsPassword), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		start, err := pgbouncerStartScript(bcfg, ini, secret, statsSecret)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -222,13 +235,19 @@ func TestPostgresAndPgBouncer(t *testing.T) {
 			if exited, err := d.Exited(); exited {
 				return fmt.Errorf("pgbouncer exited: %v\n%s", err, d.Output())
 			}
-			out, err := query(bcfg.Port, "pgbouncer", password, "SHOW VERSION")
+			out, err := queryAs(bcfg.StatsUser, false, bcfg.Port, "pgbouncer", statsPassword, "SHOW VERSION")
 			if err != nil {
 				return fmt.Errorf("%v: %s", err, out)
 			}
 			return nil
 		})
-		show := mustQuery(bcfg.Port, "pgbouncer", "SHOW CONFIG")
+		asStats := func(sql string) (string, error) {
+			return queryAs(bcfg.StatsUser, false, bcfg.Port, "pgbouncer", statsPassword, sql)
+		}
+		show, err := asStats("SHOW CONFIG")
+		if err != nil {
+			t.Fatalf("SHOW CONFIG as %s: %v\n%s", bcfg.StatsUser, err, show)
+		}
 		for key, want := range map[string]string{
 			"listen_port": fmt.Sprint(bcfg.Port), "pool_mode": "transaction",
 			"max_client_conn": "1000", "default_pool_size": "25", "auth_type": "scram-sha-256",
@@ -237,12 +256,38 @@ func TestPostgresAndPgBouncer(t *testing.T) {
 				t.Errorf("SHOW CONFIG: %s is not %s", key, want)
 			}
 		}
-		// The application user reads statistics but is no admin.
-		for _, cmd := range []string{"RELOAD", "PAUSE", "SET default_pool_size = 1"} {
-			if out, err := query(bcfg.Port, "pgbouncer", password, cmd); err == nil || !strings.Contains(out, "admin access needed") {
-				t.Errorf("%s as the application user: %v %s, want refused (admin access needed)", cmd, err, out)
+		// The application's user cannot even log in to the admin console;
+		// the stats user reads statistics and is no admin.
+		for _, cmd := range []string{"SHOW POOLS", "RELOAD", "PAUSE", "SET default_pool_size = 1"} {
+			if out, err := query(bcfg.Port, "pgbouncer", password, cmd); err == nil || !strings.Contains(out, "not allowed") {
+				t.Errorf("%s as the application user: %v %s, want refused (not allowed)", cmd, err, out)
+			}
+			if strings.HasPrefix(cmd, "SHOW") {
+				continue
+			}
+			if out, err := asStats(cmd); err == nil || !strings.Contains(out, "admin access needed") {
+				t.Errorf("%s as the stats user: %v %s, want refused (admin access needed)", cmd, err, out)
 			}
 		}
+		if _, err := queryAs(bcfg.StatsUser, false, bcfg.Port, "pgbouncer", "wrong", "SHOW POOLS"); err == nil {
+			t.Error("the stats user logged in with a wrong password")
+		}
+		// A client for each pool, so that SHOW POOLS and STATS have rows.
+		mustQuery(bcfg.Port, cfg.Database, "SELECT 1")
+		checkPgBouncerColumns(t, func(cmd string) ([]string, [][]string) {
+			out, err := queryAs(bcfg.StatsUser, true, bcfg.Port, "pgbouncer", statsPassword, cmd)
+			if err != nil {
+				t.Fatalf("%s as %s: %v\n%s", cmd, bcfg.StatsUser, err, out)
+			}
+			lines := strings.Split(out, "\n")
+			var rows [][]string
+			for _, l := range lines[1:] {
+				if !strings.HasPrefix(l, "(") { // psql's "(N rows)"
+					rows = append(rows, strings.Split(l, "|"))
+				}
+			}
+			return strings.Split(lines[0], "|"), rows
+		})
 		if got := mustQuery(bcfg.Port, cfg.Database, "SELECT count(*) FROM t"); got != "1000" {
 			t.Errorf("query through pgbouncer = %q, want 1000", got)
 		}

@@ -38,9 +38,10 @@ type PrometheusConfig struct {
 	// ACMEUnit is the certificate renewal service; empty when the edge's
 	// certificate is not issued by ACME.
 	ACMEUnit string
-	// PostgresExporter, RedisExporter and NginxExporter add the rules
-	// that read the PostgreSQL, Redis and nginx exporters' metrics.
-	PostgresExporter, RedisExporter, NginxExporter bool
+	// PostgresExporter, PgBouncerExporter, RedisExporter and
+	// NginxExporter add the rules that read the PostgreSQL, PgBouncer,
+	// Redis and nginx exporters' metrics.
+	PostgresExporter, PgBouncerExporter, RedisExporter, NginxExporter bool
 }
 
 // ScrapeJob is one scrape job with static targets.

@@ -59,7 +59,7 @@ func TestPrometheusPromtoolCheck(t *testing.T) {
 		t.Errorf("promtool check config did not check the rule file:\n%s", out)
 	}
 	out = runTool(t, dir, promtool, "check", "rules", filepath.Join(dir, "rules", "clipper-alerts.yml"))
-	if !strings.Contains(out, "SUCCESS: 37 rules found") {
+	if !strings.Contains(out, "SUCCESS: 40 rules found") {
 		t.Errorf("unexpected rule count:\n%s", out)
 	}
 }
@@ -122,8 +122,8 @@ func TestPrometheusAlertRules(t *testing.T) {
 			t.Errorf("alert %s has %d unit test cases, want one that fires and one that does not", name, n)
 		}
 	}
-	if alerts != 37 {
-		t.Errorf("found %d alerts in the rules, want 37", alerts)
+	if alerts != 40 {
+		t.Errorf("found %d alerts in the rules, want 40", alerts)
 	}
 }
 

@@ -179,8 +179,10 @@ func hardenedPolicy(t *testing.T, list string, ver OpenSSH) string {
 }
 
 // startSshd starts cmd, waits until it listens on port and stops it when
-// the test ends.
-func startSshd(t *testing.T, cmd *exec.Cmd, port int) {
+// the test ends. Its output grows while it runs.
+func startSshd(t *testing.T, cmd *exec.Cmd, port int) *testutil.Daemon {
 	t.Helper()
-	testutil.StartDaemon(t, cmd, syscall.SIGTERM).WaitListening(t, fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second, nil)
+	d := testutil.StartDaemon(t, cmd, syscall.SIGTERM)
+	d.WaitListening(t, fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second, nil)
+	return d
 }

@@ -19,4 +19,7 @@ var (
 	ErrPort = valid.ErrPort
 	// ErrRange is returned for a limit outside its sensible range.
 	ErrRange = errors.New("value out of range")
+	// ErrNoPenalties is returned when a brute-force guard is asked of an
+	// sshd older than PenaltiesSince, which would refuse to start on it.
+	ErrNoPenalties = errors.New("this OpenSSH has no PerSourcePenalties (OpenSSH 9.8 and later)")
 )

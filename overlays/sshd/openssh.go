@@ -65,6 +65,12 @@ var (
 	// mlkemSince is the first release with the mlkem768x25519-sha256
 	// hybrid post-quantum key exchange (and the unsuffixed sntrup name).
 	mlkemSince = OpenSSH{9, 9}
+	// PenaltiesSince is the first release whose sshd knows
+	// PerSourcePenalties, the brute-force guard kiln configures.
+	PenaltiesSince = OpenSSH{9, 8}
+	// invalidUserSince is the first release with the invaliduser penalty
+	// (OpenSSH commit 49480f19); before it such tries count as noauth.
+	invalidUserSince = OpenSSH{10, 3}
 )
 
 // AlgorithmsFor returns the lists for an OpenSSH version. They are what

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/kiln-dev/kiln/overlays"
 	"github.com/kiln-dev/kiln/units"
@@ -57,6 +58,9 @@ type Config struct {
 	// OpenSSH is the server's version; it selects the algorithm lists
 	// (AlgorithmsFor). Zero means Oldest, which every release accepts.
 	OpenSSH OpenSSH
+	// BruteForce, when set, shuts out sources that keep failing to log
+	// in, with sshd's PerSourcePenalties; it needs OpenSSH 9.8 or later.
+	BruteForce *BruteForce
 }
 
 // DefaultConfig is Clipper's policy for the given users.
@@ -113,7 +117,25 @@ func (c Config) Validate() error {
 			return err
 		}
 	}
+	if c.BruteForce != nil {
+		if err := c.BruteForce.Validate(); err != nil {
+			return err
+		}
+		// sshd refuses to start on a keyword it does not know, which would
+		// lock everyone out of an immutable server.
+		if v := c.version(); !v.AtLeast(PenaltiesSince) {
+			return &overlays.FieldError{Field: "brute_force", Value: "OpenSSH " + v.String(), Err: ErrNoPenalties}
+		}
+	}
 	return nil
+}
+
+// version is the OpenSSH the drop-in is written for.
+func (c Config) version() OpenSSH {
+	if c.OpenSSH == (OpenSSH{}) {
+		return Oldest
+	}
+	return c.OpenSSH
 }
 
 // DropIn renders the drop-in's text.
@@ -124,10 +146,7 @@ func DropIn(c Config) ([]byte, error) {
 	users := slices.Clone(c.AllowUsers)
 	slices.Sort(users)
 	users = slices.Compact(users)
-	ver := c.OpenSSH
-	if ver == (OpenSSH{}) {
-		ver = Oldest
-	}
+	ver := c.version()
 	algs := AlgorithmsFor(ver)
 	v := struct {
 		Config
@@ -135,11 +154,16 @@ func DropIn(c Config) ([]byte, error) {
 		Kex, Ciphers, MACs, HostKeyAlgs, PubkeyAlgs string
 		Agent, TCP, X11, Forwarding                 string
 		Version                                     OpenSSH
+		Penalties, Exempt                           string
 	}{
 		Config: c, Users: users,
 		Kex: join(algs.Kex), Ciphers: join(algs.Ciphers), MACs: join(algs.MACs), HostKeyAlgs: join(algs.HostKey), PubkeyAlgs: join(algs.PubkeyAccepted),
 		Version: ver,
 		Agent:   yesNo(c.AgentForwarding), TCP: yesNo(c.TCPForwarding), X11: yesNo(c.X11Forwarding),
+	}
+	if c.BruteForce != nil {
+		v.Penalties = c.BruteForce.Penalties().directive(ver)
+		v.Exempt = strings.Join(c.BruteForce.Exempt, ",")
 	}
 	return overlays.Execute(templates, "40-kiln.conf.tmpl", v)
 }
