@@ -24,6 +24,16 @@ func serviceByKind(a *spec.Appliance, kind string) (*spec.Service, bool) {
 	return nil, false
 }
 
+// needs returns the first service of kind, which a service of kind who
+// cannot work without (an exporter and the server it exports), or
+// ErrMissingService.
+func (p *plan) needs(who, kind string) (*spec.Service, error) {
+	if s, ok := serviceByKind(p.App, kind); ok {
+		return s, nil
+	}
+	return nil, fmt.Errorf("%w: kind %s needs a service of kind %s", ErrMissingService, who, kind)
+}
+
 // internalURL is how containers reach a service on the appliance network.
 func internalURL(s *spec.Service, def int) string {
 	return fmt.Sprintf("http://%s:%d", s.Name, targetPort(s, def))
@@ -175,9 +185,9 @@ func applyPostgres(p *plan, s *spec.Service) (overlays.Component, error) {
 }
 
 func applyPgBouncer(p *plan, s *spec.Service) (overlays.Component, error) {
-	pg, ok := serviceByKind(p.App, spec.KindPostgres)
-	if !ok {
-		return overlays.Component{}, fmt.Errorf("%w: a pgbouncer needs a postgres service", ErrMissingService)
+	pg, err := p.needs("pgbouncer", spec.KindPostgres)
+	if err != nil {
+		return overlays.Component{}, err
 	}
 	cfg := services.PgBouncerConfig{
 		ListenAddr: "0.0.0.0", Port: targetPort(s, 6432),
@@ -255,10 +265,13 @@ func applyPrometheus(p *plan, s *spec.Service) (overlays.Component, error) {
 }
 
 func applyGrafana(p *plan, s *spec.Service) (overlays.Component, error) {
-	pr, ok := serviceByKind(p.App, spec.KindPrometheus)
-	l, ok2 := serviceByKind(p.App, spec.KindLoki)
-	if !ok || !ok2 {
-		return overlays.Component{}, fmt.Errorf("%w: grafana needs a prometheus and a loki service", ErrMissingService)
+	pr, err := p.needs("grafana", spec.KindPrometheus)
+	if err != nil {
+		return overlays.Component{}, err
+	}
+	l, err := p.needs("grafana", spec.KindLoki)
+	if err != nil {
+		return overlays.Component{}, err
 	}
 	return services.Grafana(services.GrafanaConfig{
 		Port: targetPort(s, 3000), AdminUser: "admin", PasswordSecret: firstSecret(s, "grafana-password"),
@@ -278,9 +291,9 @@ func applyLoki(p *plan, s *spec.Service) (overlays.Component, error) {
 }
 
 func applyAlloy(p *plan, s *spec.Service) (overlays.Component, error) {
-	l, ok := serviceByKind(p.App, spec.KindLoki)
-	if !ok {
-		return overlays.Component{}, fmt.Errorf("%w: alloy needs a loki service to push to", ErrMissingService)
+	l, err := p.needs("alloy", spec.KindLoki)
+	if err != nil {
+		return overlays.Component{}, err
 	}
 	return services.Alloy(services.AlloyConfig{
 		Port: targetPort(s, 12345), PushURL: internalURL(l, 3100) + "/loki/api/v1/push",
@@ -365,9 +378,9 @@ func applyAlertmanager(p *plan, s *spec.Service) (overlays.Component, error) {
 }
 
 func applyPostgresExporter(p *plan, s *spec.Service) (overlays.Component, error) {
-	pg, ok := serviceByKind(p.App, spec.KindPostgres)
-	if !ok {
-		return overlays.Component{}, fmt.Errorf("%w: a postgres-exporter needs a postgres service", ErrMissingService)
+	pg, err := p.needs("postgres-exporter", spec.KindPostgres)
+	if err != nil {
+		return overlays.Component{}, err
 	}
 	return services.PostgresExporter(services.PostgresExporterConfig{
 		Port: targetPort(s, 9187), Host: pg.Name, DBPort: targetPort(pg, 5432),
@@ -376,9 +389,9 @@ func applyPostgresExporter(p *plan, s *spec.Service) (overlays.Component, error)
 }
 
 func applyPgBouncerExporter(p *plan, s *spec.Service) (overlays.Component, error) {
-	pb, ok := serviceByKind(p.App, spec.KindPgBouncer)
-	if !ok {
-		return overlays.Component{}, fmt.Errorf("%w: a pgbouncer-exporter needs a pgbouncer service", ErrMissingService)
+	pb, err := p.needs("pgbouncer-exporter", spec.KindPgBouncer)
+	if err != nil {
+		return overlays.Component{}, err
 	}
 	return services.PgBouncerExporter(services.PgBouncerExporterConfig{
 		Port: targetPort(s, 9127), Host: pb.Name, PgBouncerPort: targetPort(pb, 6432),
@@ -387,9 +400,9 @@ func applyPgBouncerExporter(p *plan, s *spec.Service) (overlays.Component, error
 }
 
 func applyRedisExporter(p *plan, s *spec.Service) (overlays.Component, error) {
-	r, ok := serviceByKind(p.App, spec.KindRedis)
-	if !ok {
-		return overlays.Component{}, fmt.Errorf("%w: a redis-exporter needs a redis service", ErrMissingService)
+	r, err := p.needs("redis-exporter", spec.KindRedis)
+	if err != nil {
+		return overlays.Component{}, err
 	}
 	return services.RedisExporter(services.RedisExporterConfig{
 		Port: targetPort(s, 9121), Addr: fmt.Sprintf("%s:%d", r.Name, targetPort(r, 6379)),
@@ -398,8 +411,8 @@ func applyRedisExporter(p *plan, s *spec.Service) (overlays.Component, error) {
 }
 
 func applyNginxExporter(p *plan, s *spec.Service) (overlays.Component, error) {
-	if _, ok := serviceByKind(p.App, spec.KindEdge); !ok {
-		return overlays.Component{}, fmt.Errorf("%w: an nginx-exporter needs an edge service", ErrMissingService)
+	if _, err := p.needs("nginx-exporter", spec.KindEdge); err != nil {
+		return overlays.Component{}, err
 	}
 	return services.NginxExporter(services.NginxExporterConfig{
 		Port: targetPort(s, 9113), ScrapeURI: fmt.Sprintf("http://127.0.0.1:%d/stub_status", spec.NginxStatusPort),

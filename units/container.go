@@ -2,7 +2,8 @@ package units
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -127,10 +128,9 @@ type Health struct {
 
 // Unit renders the container's Quadlet file.
 func (c Container) Unit() Unit {
-	var b strings.Builder
-	w := func(k, v string) { fmt.Fprintf(&b, "%s=%s\n", k, v) }
+	var b unitWriter
 	b.WriteString("[Unit]\n")
-	w("Description", c.Description)
+	b.kv("Description", c.Description)
 	after := append([]string{}, c.After...)
 	for _, r := range c.Requires {
 		after = append(after, r+".service")
@@ -140,28 +140,28 @@ func (c Container) Unit() Unit {
 		for i, r := range c.Requires {
 			req[i] = r + ".service"
 		}
-		w("Requires", strings.Join(req, " "))
+		b.kv("Requires", strings.Join(req, " "))
 	}
 	if len(after) > 0 {
-		w("After", strings.Join(after, " "))
+		b.kv("After", strings.Join(after, " "))
 	}
 	if len(c.After) > 0 {
-		w("Wants", strings.Join(c.After, " "))
+		b.kv("Wants", strings.Join(c.After, " "))
 	}
 	b.WriteString("\n[Container]\n")
-	w("ContainerName", c.Name)
-	w("Image", c.Image)
+	b.kv("ContainerName", c.Name)
+	b.kv("Image", c.Image)
 	if c.Network == "host" {
-		w("Network", "host")
+		b.kv("Network", "host")
 	} else if c.Network != "" {
-		w("Network", c.Network)
-		w("HostName", c.Name)
+		b.kv("Network", c.Network)
+		b.kv("HostName", c.Name)
 	}
 	for _, p := range c.Publish {
-		w("PublishPort", fmt.Sprintf("%s:%d:%d", p.HostIP, p.HostPort, p.ContainerPort))
+		b.kv("PublishPort", fmt.Sprintf("%s:%d:%d", p.HostIP, p.HostPort, p.ContainerPort))
 	}
-	for _, k := range sortedKeys(c.Env) {
-		w("Environment", quoteEnv(k, c.Env[k]))
+	for _, k := range slices.Sorted(maps.Keys(c.Env)) {
+		b.kv("Environment", quoteEnv(k, c.Env[k]))
 	}
 	for _, s := range c.Secrets {
 		opts := []string{s.Name, "type=mount", "target=" + s.Target}
@@ -171,7 +171,7 @@ func (c Container) Unit() Unit {
 		if s.Mode != "" {
 			opts = append(opts, "mode="+s.Mode)
 		}
-		w("Secret", strings.Join(opts, ","))
+		b.kv("Secret", strings.Join(opts, ","))
 	}
 	for _, m := range c.Mounts {
 		// kiln's own directories and named volumes get the shared label
@@ -193,73 +193,73 @@ func (c Container) Unit() Unit {
 		if len(opts) > 0 {
 			v += ":" + strings.Join(opts, ",")
 		}
-		w("Volume", v)
+		b.kv("Volume", v)
 	}
 	if c.User != "" {
-		w("User", c.User)
+		b.kv("User", c.User)
 	}
 	for _, g := range c.GroupAdd {
-		w("GroupAdd", g)
+		b.kv("GroupAdd", g)
 	}
 	if c.NoNewPrivileges {
-		w("NoNewPrivileges", "true")
+		b.kv("NoNewPrivileges", "true")
 	}
 	if len(c.DropCapability) > 0 {
-		w("DropCapability", strings.Join(c.DropCapability, " "))
+		b.kv("DropCapability", strings.Join(c.DropCapability, " "))
 	}
 	if len(c.AddCapability) > 0 {
-		w("AddCapability", strings.Join(c.AddCapability, " "))
+		b.kv("AddCapability", strings.Join(c.AddCapability, " "))
 	}
 	if c.ReadOnly {
-		w("ReadOnly", "true")
+		b.kv("ReadOnly", "true")
 	}
 	if c.SecurityLabelDisable {
-		w("SecurityLabelDisable", "true")
+		b.kv("SecurityLabelDisable", "true")
 	}
 	for _, t := range c.Tmpfs {
-		w("Tmpfs", t)
+		b.kv("Tmpfs", t)
 	}
-	w("LogDriver", "journald")
+	b.kv("LogDriver", "journald")
 	if h := c.Health; h.Command != "" {
-		w("HealthCmd", h.Command)
-		w("HealthInterval", h.Interval)
-		w("HealthTimeout", h.Timeout)
-		w("HealthRetries", fmt.Sprint(h.Retries))
-		w("HealthStartPeriod", h.StartPeriod)
-		w("HealthOnFailure", "kill")
+		b.kv("HealthCmd", h.Command)
+		b.kv("HealthInterval", h.Interval)
+		b.kv("HealthTimeout", h.Timeout)
+		b.kv("HealthRetries", fmt.Sprint(h.Retries))
+		b.kv("HealthStartPeriod", h.StartPeriod)
+		b.kv("HealthOnFailure", "kill")
 		if c.Notify {
-			w("Notify", "healthy")
+			b.kv("Notify", "healthy")
 		}
 	}
 	if len(c.Exec) > 0 {
-		w("Exec", shellJoin(c.Exec))
+		b.kv("Exec", shellJoin(c.Exec))
 	}
 	args := c.PodmanArgs
 	if c.Entrypoint != "" {
 		args = append([]string{"--entrypoint=" + c.Entrypoint}, args...)
 	}
 	if len(args) > 0 {
-		w("PodmanArgs", shellJoin(args))
+		b.kv("PodmanArgs", shellJoin(args))
 	}
 	b.WriteString("\n[Service]\n")
-	w("Restart", "always")
-	w("RestartSec", "5s")
+	b.kv("Restart", "always")
+	b.kv("RestartSec", "5s")
 	for _, e := range c.ExecStartPre {
-		w("ExecStartPre", e)
+		b.kv("ExecStartPre", e)
 	}
 	if c.ExecReload != "" {
-		w("ExecReload", c.ExecReload)
+		b.kv("ExecReload", c.ExecReload)
 	}
 	// Pulling an image on a fresh server can take longer than the default.
-	w("TimeoutStartSec", "900")
+	b.kv("TimeoutStartSec", "900")
 	if c.MemoryMax != "" {
-		w("MemoryMax", c.MemoryMax)
+		b.kv("MemoryMax", c.MemoryMax)
 	}
 	if c.CPUQuota != "" {
-		w("CPUQuota", c.CPUQuota)
+		b.kv("CPUQuota", c.CPUQuota)
 	}
 	b.WriteString("\n[Install]\n")
-	w("WantedBy", "multi-user.target")
+	b.kv("WantedBy", "multi-user.target")
 	return Unit{Name: c.Name + ".container", Contents: b.String(), Enabled: true}
 }
 
@@ -293,15 +293,6 @@ Device=%s
 Type=none
 Options=bind
 `, name, after, name, dir)}
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // quoteEnv writes KEY=value in the systemd quoting Quadlet understands.
@@ -352,18 +343,17 @@ type Image struct {
 // `podman image pull` asks the registry every time, and a server must
 // restart its containers without the registry.
 func (i Image) Unit() Unit {
-	var b strings.Builder
-	w := func(k, v string) { fmt.Fprintf(&b, "%s=%s\n", k, v) }
+	var b unitWriter
 	b.WriteString("[Unit]\n")
-	w("Description", i.Description)
+	b.kv("Description", i.Description)
 	b.WriteString("\n[Image]\n")
-	w("Image", i.Ref)
+	b.kv("Image", i.Ref)
 	if i.AuthFile != "" {
-		w("AuthFile", i.AuthFile)
+		b.kv("AuthFile", i.AuthFile)
 	}
-	w("PodmanArgs", fmt.Sprintf("--retry %d --retry-delay %s", i.Retries, i.RetryDelay))
+	b.kv("PodmanArgs", fmt.Sprintf("--retry %d --retry-delay %s", i.Retries, i.RetryDelay))
 	b.WriteString("\n[Service]\n")
-	w("ExecCondition", "/bin/sh -c "+shellJoin([]string{"! /usr/bin/podman image exists " + shellJoin([]string{i.Ref})}))
-	w("TimeoutStartSec", fmt.Sprint(i.TimeoutSec))
+	b.kv("ExecCondition", "/bin/sh -c "+shellJoin([]string{"! /usr/bin/podman image exists " + shellJoin([]string{i.Ref})}))
+	b.kv("TimeoutStartSec", fmt.Sprint(i.TimeoutSec))
 	return Unit{Name: i.Name + ".image", Contents: b.String()}
 }

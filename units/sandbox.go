@@ -1,7 +1,6 @@
 package units
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 )
@@ -35,61 +34,60 @@ type Confined struct {
 
 // Directives returns the [Service] lines of the sandbox, one per line.
 func (c Confined) Directives() string {
-	var b strings.Builder
-	line := func(k, v string) { fmt.Fprintf(&b, "%s=%s\n", k, v) }
+	var b unitWriter
 	writable := slices.Clone(c.Writable)
 	if c.Podman {
 		writable = append(writable, podmanWritable...)
 	}
-	line("ProtectSystem", "strict")
+	b.kv("ProtectSystem", "strict")
 	if len(writable) > 0 {
-		line("ReadWritePaths", readWritePaths(writable))
+		b.kv("ReadWritePaths", readWritePaths(writable))
 	}
-	line("ProtectHome", protectHome(c.Podman))
-	line("PrivateTmp", "yes")
+	b.kv("ProtectHome", protectHome(c.Podman))
+	b.kv("PrivateTmp", "yes")
 	if c.Podman {
 		// The storage probe creates an overlay whiteout, a device node.
-		line("DevicePolicy", "closed")
+		b.kv("DevicePolicy", "closed")
 	} else {
-		line("PrivateDevices", "yes")
+		b.kv("PrivateDevices", "yes")
 	}
-	line("PrivateMounts", "yes")
-	line("PrivateIPC", "yes")
+	b.kv("PrivateMounts", "yes")
+	b.kv("PrivateIPC", "yes")
 	if !c.HostNetwork {
-		line("PrivateNetwork", "yes")
-		line("IPAddressDeny", "any")
+		b.kv("PrivateNetwork", "yes")
+		b.kv("IPAddressDeny", "any")
 	}
 	if !c.HostNetwork && !c.Podman {
 		// root is mapped to itself: files keep their owners, but no
 		// capability reaches beyond the namespace. nft needs the host's.
-		line("PrivateUsers", "yes")
+		b.kv("PrivateUsers", "yes")
 	}
-	line("ProtectHostname", "yes")
-	line("ProtectClock", "yes")
-	line("ProtectKernelTunables", "yes")
-	line("ProtectKernelModules", "yes")
-	line("ProtectKernelLogs", "yes")
-	line("ProtectControlGroups", "yes")
-	line("ProtectProc", "invisible")
+	b.kv("ProtectHostname", "yes")
+	b.kv("ProtectClock", "yes")
+	b.kv("ProtectKernelTunables", "yes")
+	b.kv("ProtectKernelModules", "yes")
+	b.kv("ProtectKernelLogs", "yes")
+	b.kv("ProtectControlGroups", "yes")
+	b.kv("ProtectProc", "invisible")
 	if !c.Podman {
 		// podman reads /proc/filesystems and /proc/sys to pick its
 		// storage driver.
-		line("ProcSubset", "pid")
+		b.kv("ProcSubset", "pid")
 	}
 	families := []string{"AF_UNIX"}
 	if c.HostNetwork || c.Podman {
 		families = append(families, "AF_NETLINK")
 	}
-	line("RestrictAddressFamilies", strings.Join(families, " "))
-	line("RestrictNamespaces", "yes")
-	line("RestrictRealtime", "yes")
-	line("RestrictSUIDSGID", "yes")
-	line("LockPersonality", "yes")
-	line("MemoryDenyWriteExecute", "yes")
+	b.kv("RestrictAddressFamilies", strings.Join(families, " "))
+	b.kv("RestrictNamespaces", "yes")
+	b.kv("RestrictRealtime", "yes")
+	b.kv("RestrictSUIDSGID", "yes")
+	b.kv("LockPersonality", "yes")
+	b.kv("MemoryDenyWriteExecute", "yes")
 	if !c.Podman {
 		// Under NoNewPrivileges SELinux refuses the transition into
 		// podman's domain (container_runtime_t).
-		line("NoNewPrivileges", "yes")
+		b.kv("NoNewPrivileges", "yes")
 	}
 	caps := slices.Clone(c.Capabilities)
 	if c.Podman && !slices.Contains(caps, "CAP_SYS_ADMIN") {
@@ -97,17 +95,17 @@ func (c Confined) Directives() string {
 		// rootless and fails to join a user namespace; it also mounts.
 		caps = append(caps, "CAP_SYS_ADMIN")
 	}
-	line("CapabilityBoundingSet", strings.Join(caps, " "))
-	line("SystemCallArchitectures", "native")
+	b.kv("CapabilityBoundingSet", strings.Join(caps, " "))
+	b.kv("SystemCallArchitectures", "native")
 	if c.Podman {
 		// podman raises its rlimits (@resources) and mounts (@mount).
-		line("SystemCallFilter", "@system-service @mount")
+		b.kv("SystemCallFilter", "@system-service @mount")
 	} else {
-		line("SystemCallFilter", "@system-service")
-		line("SystemCallFilter", "~@privileged @resources")
+		b.kv("SystemCallFilter", "@system-service")
+		b.kv("SystemCallFilter", "~@privileged @resources")
 	}
-	line("UMask", "0077")
-	line("KeyringMode", "private")
+	b.kv("UMask", "0077")
+	b.kv("KeyringMode", "private")
 	return b.String()
 }
 
@@ -187,45 +185,44 @@ var podmanDroppedCaps = []string{
 
 // Directives returns the [Service] lines of the sandbox, one per line.
 func (p PodmanRunner) Directives() string {
-	var b strings.Builder
-	line := func(k, v string) { fmt.Fprintf(&b, "%s=%s\n", k, v) }
-	line("ProtectSystem", "strict")
-	line("ReadWritePaths", readWritePaths(append(slices.Clone(p.Writable), podmanWritable...)))
-	line("ProtectHome", protectHome(false)) // podman keeps CAP_DAC_OVERRIDE
-	line("PrivateTmp", "yes")
+	var b unitWriter
+	b.kv("ProtectSystem", "strict")
+	b.kv("ReadWritePaths", readWritePaths(append(slices.Clone(p.Writable), podmanWritable...)))
+	b.kv("ProtectHome", protectHome(false)) // podman keeps CAP_DAC_OVERRIDE
+	b.kv("PrivateTmp", "yes")
 	// The unit's mounts (container root filesystems) never reach the
 	// host; podman run --rm removes them before the unit ends.
-	line("PrivateMounts", "yes")
+	b.kv("PrivateMounts", "yes")
 	// ProtectClock's device list (the real-time clock, read-only) already
 	// closes the unit's devices but the pseudo devices (/dev/null…);
 	// DevicePolicy says so. Containers live in their own cgroups
 	// (machine.slice), so the list binds podman alone, which opens no
 	// other device.
-	line("ProtectClock", "yes")
-	line("DevicePolicy", "closed")
+	b.kv("ProtectClock", "yes")
+	b.kv("DevicePolicy", "closed")
 	if !p.Bridge {
-		line("ProtectKernelTunables", "yes")
+		b.kv("ProtectKernelTunables", "yes")
 	}
-	line("ProtectKernelModules", "yes")
-	line("ProtectKernelLogs", "yes")
-	line("ProtectProc", "invisible")
+	b.kv("ProtectKernelModules", "yes")
+	b.kv("ProtectKernelLogs", "yes")
+	b.kv("ProtectProc", "invisible")
 	if !p.PrivateHostname {
-		line("ProtectHostname", "yes")
+		b.kv("ProtectHostname", "yes")
 	}
-	line("RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6 AF_NETLINK")
+	b.kv("RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6 AF_NETLINK")
 	if !p.Exec {
 		// Root containers use every namespace but the user namespace.
 		// podman exec cannot have even that: crun joins the container's
 		// namespaces with setns(fd, 0), which systemd's filter refuses
 		// unless every namespace type is allowed ("setns `mnt`:
 		// Operation not permitted", seen under systemd 257).
-		line("RestrictNamespaces", "~user")
+		b.kv("RestrictNamespaces", "~user")
 	}
-	line("RestrictRealtime", "yes")
-	line("LockPersonality", "yes")
+	b.kv("RestrictRealtime", "yes")
+	b.kv("LockPersonality", "yes")
 	// Inherited by the containers: none of kiln's runs a JIT (restic is
 	// Go, certbot CPython with cffi in API mode, pg_dump and redis-cli C).
-	line("MemoryDenyWriteExecute", "yes")
+	b.kv("MemoryDenyWriteExecute", "yes")
 	drop := slices.Clone(podmanDroppedCaps)
 	if !p.Exec {
 		drop = append(drop, "CAP_SYS_PTRACE")
@@ -234,9 +231,9 @@ func (p PodmanRunner) Directives() string {
 		drop = append(drop, "CAP_NET_ADMIN")
 	}
 	slices.Sort(drop)
-	line("CapabilityBoundingSet", "~"+strings.Join(drop, " "))
-	line("SystemCallArchitectures", "native")
-	line("SystemCallFilter", "~@clock @cpu-emulation @debug @module @obsolete @raw-io @reboot @swap")
-	line("KeyringMode", "private")
+	b.kv("CapabilityBoundingSet", "~"+strings.Join(drop, " "))
+	b.kv("SystemCallArchitectures", "native")
+	b.kv("SystemCallFilter", "~@clock @cpu-emulation @debug @module @obsolete @raw-io @reboot @swap")
+	b.kv("KeyringMode", "private")
 	return b.String()
 }

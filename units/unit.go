@@ -1,6 +1,10 @@
 package units
 
-import "path"
+import (
+	"fmt"
+	"path"
+	"strings"
+)
 
 // Unit is one systemd unit or Podman Quadlet file. The extension of Name
 // decides where it goes: Quadlet files (.container, .network, .volume, .pod,
@@ -28,3 +32,10 @@ func (u Unit) IsQuadlet() bool {
 	}
 	return false
 }
+
+// unitWriter writes a unit file's Key=value lines; sections are written
+// as they are.
+type unitWriter struct{ strings.Builder }
+
+// kv writes one Key=value line.
+func (w *unitWriter) kv(k, v string) { fmt.Fprintf(w, "%s=%s\n", k, v) }

@@ -8,12 +8,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -183,7 +185,7 @@ func newEnv(t *testing.T) *env {
 	e.run("runuser", "-u", "postgres", "--", pgBin+"/initdb", "-D", e.pgData, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C")
 	conf := fmt.Sprintf("port = %d\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\nfsync = off\nmax_wal_size = '64MB'\n", e.pgPort, e.pgSock)
 	settings := PostgresSettings(cfg)
-	for _, k := range sortedKeys(settings) {
+	for _, k := range slices.Sorted(maps.Keys(settings)) {
 		// Quoted as postgresql.conf wants a string, which every setting
 		// may be written as.
 		conf += k + " = '" + strings.ReplaceAll(settings[k], "'", "''") + "'\n"
@@ -552,8 +554,8 @@ INSERT INTO events (kind, payload) SELECT 'seed', jsonb_build_object('n', g, 'h'
 				segments = append(segments, b)
 			}
 		}
-		sortStrings(backups)
-		sortStrings(segments)
+		slices.Sort(backups)
+		slices.Sort(segments)
 		if len(backups) != 2 || len(segments) == 0 {
 			t.Fatalf("shipped directory keeps %d backup labels and %d segments; want 2 labels: %v", len(backups), len(segments), names)
 		}
@@ -642,7 +644,7 @@ INSERT INTO events (kind, payload) SELECT 'seed', jsonb_build_object('n', g, 'h'
 func (e *env) redisDump() string {
 	e.t.Helper()
 	keys := strings.Fields(e.redisCLI("--scan"))
-	sortStrings(keys)
+	slices.Sort(keys)
 	var b strings.Builder
 	for _, k := range keys {
 		typ := e.redisCLI("TYPE", k)
