@@ -3,11 +3,11 @@ package services
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/kiln-dev/kiln/internal/judge"
 	"github.com/kiln-dev/kiln/internal/testutil"
 	"gopkg.in/yaml.v3"
 )
@@ -48,7 +48,6 @@ func TestAlertmanagerGolden(t *testing.T) {
 // critical ones, a warning only those that take warnings, and nothing
 // reaches anyone when no receiver is configured.
 func TestAlertmanagerAmtool(t *testing.T) {
-	amtool := testutil.Tool(t, "amtool")
 	for name, tc := range map[string]struct {
 		cfg               AlertmanagerConfig
 		critical, warning string
@@ -63,20 +62,19 @@ func TestAlertmanagerAmtool(t *testing.T) {
 			}
 			dir := writeUnder(t, t.TempDir(), AlertmanagerConfigDir, files)
 			conf := filepath.Join(dir, "alertmanager.yml")
-			out := runTool(t, dir, amtool, "check-config", conf)
+			out := runTool(t, dir, "amtool", "check-config", conf)
 			if !strings.Contains(out, "SUCCESS") || !strings.Contains(out, "3 inhibit rules") {
 				t.Errorf("amtool check-config:\n%s", out)
 			}
 			for sev, want := range map[string]string{"critical": tc.critical, "warning": tc.warning} {
 				// stdout only: amtool warns on stderr that the file
 				// overrides its default server URL.
-				cmd := exec.Command(amtool, "config", "routes", "test", "--config.file="+conf,
-					"--verify.receivers="+want, "alertname=DiskSpaceLow", "severity="+sev)
-				outb, err := cmd.Output()
+				res, err := judge.Exec(t, judge.Command{Name: "amtool", Args: []string{"config", "routes", "test", "--config.file=" + conf,
+					"--verify.receivers=" + want, "alertname=DiskSpaceLow", "severity=" + sev}})
 				if err != nil {
-					t.Errorf("severity %s: amtool config routes test: %v\n%s", sev, err, outb)
+					t.Errorf("severity %s: %v\n%s", sev, err, res.Combined())
 				}
-				out := string(outb)
+				out := res.Stdout
 				if strings.TrimSpace(out) != want {
 					t.Errorf("severity %s goes to %q, want %q", sev, strings.TrimSpace(out), want)
 				}

@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/kiln-dev/kiln/internal/testutil"
 )
 
 // grafanaDatasources mirrors Grafana's datasource provisioning schema
@@ -166,7 +164,6 @@ func decodeDashboard(t *testing.T, data []byte) grafanaDashboard {
 // in a recording rule: there is no offline PromQL checker otherwise.
 func checkPromQL(t *testing.T, exprs []string) {
 	t.Helper()
-	promtool := testutil.Tool(t, "promtool")
 	var b strings.Builder
 	b.WriteString("groups:\n  - name: dashboard\n    rules:\n")
 	for i, e := range exprs {
@@ -177,7 +174,7 @@ func checkPromQL(t *testing.T, exprs []string) {
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out := runTool(t, filepath.Dir(path), promtool, "check", "rules", path)
+	out := runTool(t, filepath.Dir(path), "promtool", "check", "rules", path)
 	if want := fmt.Sprintf("SUCCESS: %d rules found", len(exprs)); !strings.Contains(out, want) {
 		t.Errorf("promtool: %s", out)
 	}

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/kiln-dev/kiln/internal/judge"
-	"github.com/kiln-dev/kiln/internal/testutil"
 )
 
 // hostMetricsEnv is a scratch server for kiln-host-metrics: a release
@@ -74,11 +73,8 @@ func (e *hostMetricsEnv) run(t *testing.T, extraEnv ...string) string {
 		t.Fatal(err)
 	}
 	out := string(raw)
-	promtool := testutil.Tool(t, "promtool")
-	check := exec.Command(promtool, "check", "metrics")
-	check.Stdin = strings.NewReader(out)
-	if res, err := check.CombinedOutput(); err != nil {
-		t.Fatalf("promtool check metrics: %v\n%s\n%s", err, res, out)
+	if res, err := judge.Exec(t, judge.Command{Name: "promtool", Args: []string{"check", "metrics"}, Stdin: []byte(out)}); err != nil {
+		t.Fatalf("%v\n%s\n%s", err, res.Combined(), out)
 	}
 	entries, _ := os.ReadDir(e.textfile)
 	if len(entries) != 1 {

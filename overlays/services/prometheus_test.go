@@ -3,13 +3,12 @@ package services
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/kiln-dev/kiln/internal/testutil"
+	"github.com/kiln-dev/kiln/internal/judge"
 )
 
 func renderPrometheus(t *testing.T) string {
@@ -38,27 +37,25 @@ func TestPrometheusGolden(t *testing.T) {
 	}
 }
 
+// runTool runs the judge name in dir, failing the test when it does.
 func runTool(t *testing.T, dir string, name string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
+	out, err := judge.Exec(t, judge.Command{Name: name, Args: args, Dir: dir})
 	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out)
+		t.Fatalf("%v\n%s", err, out.Combined())
 	}
-	return string(out)
+	return out.Combined()
 }
 
 func TestPrometheusPromtoolCheck(t *testing.T) {
-	promtool := testutil.Tool(t, "promtool")
 	dir := renderPrometheus(t)
-	out := runTool(t, dir, promtool, "check", "config", filepath.Join(dir, "prometheus.yml"))
+	out := runTool(t, dir, "promtool", "check", "config", filepath.Join(dir, "prometheus.yml"))
 	// check config also checks the rule files it finds: make sure it found
 	// ours, or a broken glob would pass silently.
 	if !strings.Contains(out, "rules/clipper-alerts.yml") || !strings.Contains(out, "SUCCESS") {
 		t.Errorf("promtool check config did not check the rule file:\n%s", out)
 	}
-	out = runTool(t, dir, promtool, "check", "rules", filepath.Join(dir, "rules", "clipper-alerts.yml"))
+	out = runTool(t, dir, "promtool", "check", "rules", filepath.Join(dir, "rules", "clipper-alerts.yml"))
 	if !strings.Contains(out, "SUCCESS: 40 rules found") {
 		t.Errorf("unexpected rule count:\n%s", out)
 	}
@@ -70,7 +67,7 @@ var ruleTestFiles = []string{"clipper-alerts_test.yml", "clipper-backup-alerts_t
 
 // promtoolTestRules renders the rules from cfg, places the unit tests
 // beside them and runs promtool test rules.
-func promtoolTestRules(t *testing.T, promtool string, cfg PrometheusConfig) (string, string, error) {
+func promtoolTestRules(t *testing.T, cfg PrometheusConfig) (string, string, error) {
 	t.Helper()
 	files, err := filesOf(Prometheus(cfg))
 	if err != nil {
@@ -91,17 +88,14 @@ func promtoolTestRules(t *testing.T, promtool string, cfg PrometheusConfig) (str
 		}
 		args = append(args, name)
 	}
-	cmd := exec.Command(promtool, args...)
-	cmd.Dir = rulesDir
-	out, err := cmd.CombinedOutput()
-	return string(out), all.String(), err
+	out, err := judge.Exec(t, judge.Command{Name: "promtool", Args: args, Dir: rulesDir})
+	return out.Combined(), all.String(), err
 }
 
 // TestPrometheusAlertRules makes every alert fire and not fire with
 // promtool's rule unit tests (testdata/prometheus/*_test.yml).
 func TestPrometheusAlertRules(t *testing.T) {
-	promtool := testutil.Tool(t, "promtool")
-	out, tests, err := promtoolTestRules(t, promtool, clipperPrometheus())
+	out, tests, err := promtoolTestRules(t, clipperPrometheus())
 	if err != nil {
 		t.Fatalf("promtool test rules: %v\n%s", err, out)
 	}
@@ -130,10 +124,9 @@ func TestPrometheusAlertRules(t *testing.T) {
 // TestPrometheusAlertRulesCanFail proves the rule tests catch a wrong
 // threshold: with the daily backup window widened to 30h they must fail.
 func TestPrometheusAlertRulesCanFail(t *testing.T) {
-	promtool := testutil.Tool(t, "promtool")
 	cfg := clipperPrometheus()
 	cfg.Alerts.DailyBackupMaxAge = 30 * time.Hour
-	out, _, err := promtoolTestRules(t, promtool, cfg)
+	out, _, err := promtoolTestRules(t, cfg)
 	if err == nil {
 		t.Fatalf("promtool test rules passed with a 30h daily backup window:\n%s", out)
 	}
