@@ -2,7 +2,6 @@ package firewall
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -93,7 +92,6 @@ func TestValidate(t *testing.T) {
 // twice in a row, as a reload does.
 func TestNftCheck(t *testing.T) {
 	nft := testutil.Tool(t, "nft")
-	unshare := testutil.Tool(t, "unshare")
 	noSSH := DefaultConfig()
 	noSSH.SSHPort = 0
 	noSSH.ContainerInterfaces = nil
@@ -107,16 +105,12 @@ func TestNftCheck(t *testing.T) {
 			if err := os.WriteFile(p, rs, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			out, err := exec.Command(unshare, "-rn", nft, "-c", "-f", p).CombinedOutput()
-			if err != nil || len(out) > 0 {
-				t.Fatalf("nft -c: %v\n%s", err, out)
+			if out := judge.RunJudge(t, "unshare", "-rn", nft, "-c", "-f", p); len(out) > 0 {
+				t.Fatalf("nft -c:\n%s", out)
 			}
 			// Loading, then loading again, proves the flush makes a reload valid.
-			out, err = exec.Command(unshare, "-rn", "sh", "-c", `"$0" -f "$1" && "$0" -f "$1" && "$0" list table inet kiln`, nft, p).CombinedOutput()
-			if err != nil {
-				t.Fatalf("nft load twice: %v\n%s", err, out)
-			}
-			if n := strings.Count(string(out), "policy drop"); n != 2 {
+			out := judge.RunJudge(t, "unshare", "-rn", "sh", "-c", `"$0" -f "$1" && "$0" -f "$1" && "$0" list table inet kiln`, nft, p)
+			if n := strings.Count(out, "policy drop"); n != 2 {
 				t.Errorf("listing has %d drop policies, want 2 (input, forward):\n%s", n, out)
 			}
 		})

@@ -2,12 +2,12 @@ package sshd
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/kiln-dev/kiln/internal/judge"
 	"github.com/kiln-dev/kiln/internal/testutil"
 )
 
@@ -91,16 +91,12 @@ func TestValidate(t *testing.T) {
 // The main config includes the drop-in first and then contradicts it, as
 // Fedora's 50-redhat.conf does, to prove the drop-in's values win.
 func TestSshd(t *testing.T) {
-	sshd := testutil.Tool(t, "sshd")
-	keygen := testutil.Tool(t, "ssh-keygen")
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil && !testutil.InCI() {
 		t.Skipf("cannot create sshd's privilege separation directory: %v", err)
 	}
 	dir := t.TempDir()
 	key := filepath.Join(dir, "ssh_host_ed25519_key")
-	if out, err := exec.Command(keygen, "-q", "-t", "ed25519", "-N", "", "-f", key).CombinedOutput(); err != nil {
-		t.Fatalf("ssh-keygen: %v\n%s", err, out)
-	}
+	judge.RunJudge(t, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key)
 	// Debian 12's sshd is OpenSSH 9.2: the lists for versions before 9.9.
 	c := DefaultConfig("core", "ops")
 	c.OpenSSH = OpenSSH{9, 2}
@@ -122,13 +118,10 @@ func TestSshd(t *testing.T) {
 	if err := os.WriteFile(mainPath, []byte(mainCfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(sshd, "-t", "-f", mainPath).CombinedOutput(); err != nil || len(out) > 0 {
-		t.Fatalf("sshd -t: %v\n%s", err, out)
+	if out := judge.RunJudge(t, "sshd", "-t", "-f", mainPath); len(out) > 0 {
+		t.Fatalf("sshd -t:\n%s", out)
 	}
-	out, err := exec.Command(sshd, "-T", "-f", mainPath).CombinedOutput()
-	if err != nil {
-		t.Fatalf("sshd -T: %v\n%s", err, out)
-	}
+	out := judge.RunJudge(t, "sshd", "-T", "-f", mainPath)
 	eff := map[string]string{}
 	for _, line := range strings.Split(string(out), "\n") {
 		k, v, _ := strings.Cut(line, " ")
