@@ -8,6 +8,10 @@
 // keeps for each image, which this adds to.
 //
 //	standin-digest IMAGE sha256:HEX…
+//
+// It is a module of its own so that kiln's module does not depend on
+// containers/storage; build and test it with
+// -tags "exclude_graphdriver_btrfs containers_image_openpgp" (no cgo).
 package main
 
 import (
@@ -42,13 +46,18 @@ func run(args []string) error {
 		return err
 	}
 	defer func() { _, _ = store.Shutdown(false) }()
-	img, err := store.Image(args[0])
+	return record(store, args[0], want)
+}
+
+// record adds want to the digests the store keeps for the image named ref.
+func record(store storage.Store, ref string, want digest.Digest) error {
+	img, err := store.Image(ref)
 	if err != nil {
-		return fmt.Errorf("image %s: %w", args[0], err)
+		return fmt.Errorf("image %s: %w", ref, err)
 	}
 	manifest, err := store.ImageBigData(img.ID, storage.ImageDigestBigDataKey)
 	if err != nil {
-		return fmt.Errorf("image %s has no manifest: %w", args[0], err)
+		return fmt.Errorf("image %s has no manifest: %w", ref, err)
 	}
 	// The same manifest under a second key whose digest is the one asked
 	// for: the storage lists every manifest key's digest as the image's.
