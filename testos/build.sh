@@ -58,7 +58,10 @@ mv "$ign.tmp" "$ign"
 rootfs_hash=$( { echo "$suite"; sed -e 's/#.*//' -e 's/[[:space:]]//g' "$here/packages" | grep -v '^$'; } | sha256sum | cut -c1-16)
 inputs_hash=$( {
 	echo "$rootfs_hash"
-	sha256sum "$here/build.sh" "$here/grub.cfg" "$here/standins" "$here/standin/main.go" "$ign" | cut -d' ' -f1
+	sha256sum "$here/build.sh" "$here/grub.cfg" "$here/standins" "$ign" | cut -d' ' -f1
+	(cd "$here" && find standin \( -type f -o -type l \) ! -name '*_test.go' | LC_ALL=C sort | while read -r f; do
+		printf '%s ' "$f"; if [ -L "$f" ]; then readlink "$f"; else stat -c %a "$f"; sha256sum <"$f"; fi
+	done)
 	(cd "$here/rootfs" && find . -type f -o -type l | LC_ALL=C sort | while read -r f; do
 		printf '%s ' "$f"; if [ -L "$f" ]; then readlink "$f"; else stat -c %a "$f"; sha256sum <"$f"; fi
 	done)
@@ -78,8 +81,15 @@ fi
 
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/kiln-testos.XXXXXX")
 loop=""
+standin_pid=""
 cleanup() {
 	set +e
+	if [ -n "$standin_pid" ] && kill -0 "$standin_pid" 2>/dev/null; then
+		pkill -P "$standin_pid"
+		kill "$standin_pid"
+		wait "$standin_pid"
+		rm -f "$standin_tar.tmp"
+	fi
 	for m in "$work/root/mnt" "$work/root/sys" "$work/root/proc" "$work/root/dev" "$work/root"; do
 		mountpoint -q "$m" && umount -l "$m"
 	done
@@ -89,7 +99,21 @@ cleanup() {
 trap cleanup EXIT
 
 # 3. The root filesystem from Debian packages, cached on its own (keyed by
-#    the package list only) because it is the slow step (~6 minutes).
+#    the package list only) because it is the slow step (~6 minutes). The
+#    stand-in images' root (standin/packages) is cached the same way and
+#    made at the same time, in the background: mmdebstrap mostly waits for
+#    the mirror and for dpkg, one core each.
+standin_hash=$( { echo "$suite"; sed -e 's/#.*//' -e 's/[[:space:]]//g' "$here/standin/packages" | grep -v '^$'; } | sha256sum | cut -c1-16)
+standin_tar="$cache/standin-$suite-$standin_hash.tar"
+if [ ! -f "$standin_tar" ]; then
+	log "mmdebstrap $suite for the stand-in images"
+	(mmdebstrap --variant=essential --format=tar --include="$(sed -e 's/#.*//' -e 's/[[:space:]]//g' "$here/standin/packages" | grep -v '^$' | paste -sd,)" \
+		--dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+		--dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-include=/usr/share/locale/locale.alias' \
+		"$suite" "$standin_tar.tmp" "deb [signed-by=$keyring] $mirror $suite main" >"$work/standin-mmdebstrap.log" 2>&1 &&
+		mv "$standin_tar.tmp" "$standin_tar") &
+	standin_pid=$!
+fi
 rootfs_tar="$cache/rootfs-$suite-$rootfs_hash.tar"
 if [ ! -f "$rootfs_tar" ]; then
 	packages=$(sed -e 's/#.*//' -e 's/[[:space:]]//g' "$here/packages" | grep -v '^$' | paste -sd,)
@@ -124,30 +148,67 @@ chroot "$root" /bin/sh -euc '
 		dracut --force --kver "$v" "/boot/initrd.img-$v"
 	done
 '
-# Stand-in images, imported with the trixie Podman of the image itself so
-# the storage is in the format the test OS reads. Podman unpacks layers
-# through a remount of /, so the chroot's root must be a mount point.
-log "stand-in images (testos/standins)"
+# Stand-in images (standins, standin/): one Debian 13 root with the
+# packages of every stand-in, imported once with the trixie Podman of the
+# image itself (so the storage is in the format the test OS reads), and one
+# image per reference built from standin/images/NAME.Containerfile (or the
+# Go server's, go-standin.Containerfile, for a NAME without one). The
+# Containerfiles have no RUN step: they only set the entrypoint, command,
+# user and environment, so building needs no container runtime and every
+# image shares the root's one layer. Podman unpacks layers through a
+# remount of /, so the chroot's root must be a mount point.
+log "stand-in images (testos/standins, testos/standin)"
 CGO_ENABLED=0 "$GO" build -C "$repo" -trimpath -ldflags "-s -w -buildid=" -o "$work/standin" ./testos/standin
-mkdir -p "$work/si/bin" "$work/si/usr/local/bin" "$work/si/tmp"
-cp /bin/busybox "$work/si/bin/busybox"
-for a in sh wget nc cat ls sleep env; do ln -s busybox "$work/si/bin/$a"; done
-cp "$work/standin" "$work/si/usr/local/bin/kiln-standin"
-tar -C "$work/si" --numeric-owner --owner=0 --group=0 --mtime=@"$SOURCE_DATE_EPOCH" --sort=name -cf "$root/tmp/standin.tar" .
+CGO_ENABLED=0 "$GO" build -C "$here/standin/digest" -trimpath -ldflags "-s -w -buildid=" \
+	-tags "exclude_graphdriver_btrfs containers_image_openpgp" -o "$root/tmp/standin-digest" .
+if [ -n "$standin_pid" ]; then
+	wait "$standin_pid" || { cat "$work/standin-mmdebstrap.log" >&2; die "mmdebstrap of the stand-in root failed"; }
+fi
+mkdir -p "$work/si"
+tar -C "$work/si" --numeric-owner -xpf "$standin_tar"
+sh "$here/standin/customize.sh" "$work/si"
+cp -a --no-preserve=ownership "$here/standin/rootfs/." "$work/si/"
+install -D -m 0755 "$work/standin" "$work/si/usr/local/bin/kiln-standin"
+tar -C "$work/si" --numeric-owner --mtime=@"$SOURCE_DATE_EPOCH" --sort=name -cf "$root/tmp/standin-root.tar" .
+rm -rf "$work/si"
+cp -r "$here/standin/images" "$root/tmp/standin-images"
 umount "$root/sys" "$root/proc" "$root/dev"
 mount --bind "$root" "$root"
 mount --bind /dev "$root/dev"
 mount -t proc proc "$root/proc"
 mount -t sysfs sys "$root/sys"
+# podman runs in the chroot with a quiet environment; a failed step prints
+# what Podman said.
+podman_() {
+	chroot "$root" env PODMAN_IGNORE_CGROUPSV1_WARNING=1 podman "$@" >"$work/podman.out" 2>&1 ||
+		{ cat "$work/podman.out" >&2; die "podman $*"; }
+}
+build_() { # build_ REFERENCE CONTAINERFILE [ARG…]
+	local ref=$1 file=$2
+	shift 2
+	[ -f "$here/standin/images/$file" ] || die "standin/images/$file is missing (for $ref)"
+	podman_ build --pull=never --network=none -f "/tmp/standin-images/$file" -t "$ref" "$@" /tmp/standin-images
+}
+podman_ import --quiet /tmp/standin-root.tar localhost/kiln-standin:root
 sed -e 's/#.*//' "$here/standins" | while read -r ref name listen dial; do
 	[ -n "$ref" ] || continue
-	[ "$dial" = - ] && dial=
-	chroot "$root" podman import --quiet \
-		--change 'ENTRYPOINT ["/usr/local/bin/kiln-standin"]' \
-		--change "ENV STANDIN_NAME=$name" --change "ENV STANDIN_LISTEN=$listen" --change "ENV STANDIN_DIAL=$dial" \
-		/tmp/standin.tar "$ref" >/dev/null 2>"$work/podman.err" || { cat "$work/podman.err" >&2; die "podman import $ref"; }
+	if [ -f "$here/standin/images/$name.Containerfile" ]; then
+		build_ "$ref" "$name.Containerfile"
+	else
+		[ "$dial" = - ] && dial=
+		build_ "$ref" go-standin.Containerfile --build-arg NAME="$name" --build-arg LISTEN="$listen" --build-arg DIAL="$dial"
+	fi
 done
-rm -f "$root/tmp/standin.tar"
+# kiln pins its own images by digest; Podman finds a pinned reference only
+# among an image's recorded digests, so the stand-in gets the pinned one.
+sed -e 's/#.*//' "$here/standin/jobs" | while read -r ref digest name; do
+	[ -n "$ref" ] || continue
+	build_ "$ref" "$name.Containerfile"
+	chroot "$root" /tmp/standin-digest "$ref" "$digest" || die "recording $digest on $ref"
+	podman_ image exists "$ref@$digest"
+done
+podman_ untag localhost/kiln-standin:root
+rm -rf "$root/tmp/standin-root.tar" "$root/tmp/standin-images" "$root/tmp/standin-digest"
 umount "$root/sys" "$root/proc" "$root/dev"
 umount "$root"
 # FCOS generates host keys (sshd-keygen.service) and the machine id on first

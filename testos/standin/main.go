@@ -2,7 +2,7 @@
 // whole-appliance VM test, where no registry is reachable. It listens where
 // the real service would (STANDIN_LISTEN, comma-separated addresses) and
 // answers every HTTP request with 200, which is what kiln's HTTP health
-// checks ask of the real images. It also resolves and dials, by name, the
+// checks ask of the real images, and /metrics in Prometheus's text format. It also resolves and dials, by name, the
 // services the real one talks to (STANDIN_DIAL, comma-separated host:port)
 // and reports what it found at /standin/deps, so the test can check that
 // containers reach each other by name.
@@ -16,6 +16,7 @@ import (
 	"context"
 	"encoding/json"
 	"log"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -54,15 +55,10 @@ func main() {
 		}
 	}()
 
-	mux := http.NewServeMux()
-	mux.HandleFunc("/standin/deps", func(w http.ResponseWriter, _ *http.Request) {
+	mux := newMux(name, func() map[string]dep {
 		mu.Lock()
 		defer mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(deps)
-	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = w.Write([]byte("ok " + name + "\n"))
+		return maps.Clone(deps)
 	})
 	listen := split(os.Getenv("STANDIN_LISTEN"))
 	if len(listen) == 0 {
@@ -75,6 +71,27 @@ func main() {
 		log.Printf("listening on %s", addr)
 	}
 	log.Fatal(<-errc)
+}
+
+// newMux answers like the real service's health and metrics endpoints, and
+// reports what the dials by name found (deps) at /standin/deps.
+func newMux(name string, deps func() map[string]dep) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/standin/deps", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(deps())
+	})
+	// Prometheus scrapes the real services at /metrics: answer in its text
+	// format, with the Content-Type Prometheus 3 requires, so the scrape
+	// counts as up rather than failing to parse.
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		_, _ = w.Write([]byte("# HELP standin_up 1 while the stand-in serves.\n# TYPE standin_up gauge\nstandin_up 1\n"))
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok " + name + "\n"))
+	})
+	return mux
 }
 
 func probe(target string) dep {
