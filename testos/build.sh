@@ -232,7 +232,7 @@ rm -f "$root/vmlinuz" "$root/initrd.img"
 cat >"$boot/loader.1/entries/testos-1.conf" <<EOF
 title kiln test OS (Debian 13, $kver)
 version 1
-options ignition.platform.id=metal \$ignition_firstboot root=LABEL=root rw console=tty0 console=ttyS0,115200n8
+options ignition.platform.id=metal \$ignition_firstboot root=LABEL=root rw console=tty0 console=ttyS0,115200n8 tsc=reliable
 linux /vmlinuz-$kver
 initrd /initrd.img-$kver
 EOF

@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/pem"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +22,7 @@ type Key struct {
 	Signer ssh.Signer
 	// Authorized is the public key as a line of authorized_keys (no newline).
 	Authorized string
+	priv       ed25519.PrivateKey
 }
 
 // NewKey makes an ed25519 key pair with the given comment.
@@ -36,7 +39,17 @@ func NewKey(comment string) (*Key, error) {
 	if comment != "" {
 		line += " " + comment
 	}
-	return &Key{Signer: signer, Authorized: line}, nil
+	return &Key{Signer: signer, Authorized: line, priv: priv}, nil
+}
+
+// WritePrivate writes the private key to path (mode 0600, OpenSSH format),
+// so that a person can log in to the machine while a test runs.
+func (k *Key) WritePrivate(path string) error {
+	block, err := ssh.MarshalPrivateKey(k.priv, "")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, pem.EncodeToMemory(block), 0o600)
 }
 
 // Client is an SSH session to the guest.
@@ -96,14 +109,19 @@ func PasswordRefused(port int, user string) (bool, error) {
 
 // Run runs a shell command in the guest and returns its standard output.
 // A non-zero exit is an error that carries the command's standard error.
-func (c *Client) Run(cmd string) (string, error) {
+func (c *Client) Run(cmd string) (string, error) { return c.RunInput(cmd, "") }
+
+// RunInput runs a shell command in the guest with stdin as its standard
+// input (a script for `bash -s`, say) and returns its standard output, as
+// Run does.
+func (c *Client) RunInput(cmd, stdin string) (string, error) {
 	s, err := c.c.NewSession()
 	if err != nil {
 		return "", err
 	}
 	defer s.Close()
 	var out, errb bytes.Buffer
-	s.Stdout, s.Stderr = &out, &errb
+	s.Stdin, s.Stdout, s.Stderr = strings.NewReader(stdin), &out, &errb
 	if err := s.Run(cmd); err != nil {
 		return out.String(), fmt.Errorf("%s: %w: %s", cmd, err, strings.TrimSpace(errb.String()))
 	}

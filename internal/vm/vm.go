@@ -50,6 +50,14 @@ type Config struct {
 	SerialLog string
 	// QEMU is the emulator binary (default qemu-system-x86_64 on PATH).
 	QEMU string
+	// SingleThread runs every vCPU of a TCG machine on one host thread.
+	// Multi-threaded TCG (the default) races a guest kernel that patches
+	// its own code while other vCPUs run it: Debian 13's 6.12 kernel
+	// oopsed ("Oops: int3" in sched_clock_cpu) when the clocksource
+	// watchdog marked the TSC unstable minutes into the boot and flipped
+	// the sched_clock static key. A guest booted with tsc=reliable (the
+	// test OS is) has no such flip; other guests may need this.
+	SingleThread bool
 }
 
 // Machine is a running QEMU process.
@@ -100,11 +108,7 @@ func (c Config) Args() []string {
 		nic += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", f.Host, f.Guest)
 	}
 	accelArg := accel
-	if accel == AccelTCG {
-		// Multi-threaded TCG occasionally oopses the guest kernel while it
-		// patches its own code at boot ("Oops: int3" in sched_clock_cpu,
-		// seen with Debian 13's 6.12 kernel): one host thread for every
-		// vCPU avoids that cross-CPU self-modifying-code race.
+	if accel == AccelTCG && c.SingleThread {
 		accelArg = "tcg,thread=single"
 	}
 	args := []string{
@@ -119,10 +123,15 @@ func (c Config) Args() []string {
 		// into QEMU exiting, so a waiting caller fails fast.
 		"-no-reboot",
 	}
-	if accel == AccelKVM {
+	switch accel {
+	case AccelKVM:
 		// The host's CPU model, as a cloud VM gets; QEMU's default model
 		// asks for features a KVM host may not offer.
 		args = append(args, "-cpu", "host")
+	case AccelTCG:
+		// Every feature TCG emulates, as a cloud CPU offers them, instead
+		// of the default qemu64 (x86-64 as of 2003).
+		args = append(args, "-cpu", "max")
 	}
 	if c.SerialLog != "" {
 		args = append(args, "-serial", "file:"+c.SerialLog)

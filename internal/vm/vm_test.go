@@ -3,6 +3,8 @@ package vm
 import (
 	"context"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -21,13 +23,20 @@ func TestArgsForwardOnlyLoopback(t *testing.T) {
 	if args[i+1] != want {
 		t.Errorf("-nic %q, want %q", args[i+1], want)
 	}
-	for _, a := range []string{"-no-reboot", "file:/s.log", "tcg,thread=single"} {
+	for _, a := range []string{"-no-reboot", "file:/s.log"} {
 		if !slices.Contains(args, a) {
 			t.Errorf("%q missing from %q", a, args)
 		}
 	}
-	if slices.Contains(args, "-cpu") {
-		t.Errorf("TCG run asks for a CPU model: %q", args)
+	if i := slices.Index(args, "-accel"); i < 0 || args[i+1] != "tcg" {
+		t.Errorf("TCG run is not multi-threaded TCG: %q", args)
+	}
+	if i := slices.Index(args, "-cpu"); i < 0 || args[i+1] != "max" {
+		t.Errorf("TCG run does not ask for -cpu max: %q", args)
+	}
+	single := Config{Disk: "/d.raw", Accel: AccelTCG, SingleThread: true}.Args()
+	if i := slices.Index(single, "-accel"); i < 0 || single[i+1] != "tcg,thread=single" {
+		t.Errorf("SingleThread: %q", single)
 	}
 	if !strings.Contains(strings.Join(args, " "), "file=/d.raw,format=raw,if=virtio") {
 		t.Errorf("disk not attached as raw virtio: %q", args)
@@ -77,6 +86,24 @@ func TestNewKey(t *testing.T) {
 	}
 	if string(pub.Marshal()) != string(k.Signer.PublicKey().Marshal()) {
 		t.Error("authorized key and signer differ")
+	}
+	path := filepath.Join(t.TempDir(), "key")
+	if err := k.WritePrivate(path); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.ParsePrivateKey(data)
+	if err != nil {
+		t.Fatalf("the written key does not parse: %v", err)
+	}
+	if string(signer.PublicKey().Marshal()) != string(pub.Marshal()) {
+		t.Error("the written private key is not the key's")
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
+		t.Errorf("key file mode %v, want 0600", st.Mode().Perm())
 	}
 }
 
