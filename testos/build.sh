@@ -229,8 +229,14 @@ mv "$root/boot/vmlinuz-$kver" "$boot/vmlinuz-$kver"
 mv "$root/boot/initrd.img-$kver" "$boot/initrd.img-$kver"
 rm -rf "$root"/boot/*
 rm -f "$root/vmlinuz" "$root/initrd.img"
+# The title names the FCOS release the test OS stands in for, where kiln
+# reads a base's release (FCOS: "Fedora CoreOS 42.… (ostree:0)"), so the
+# spec's base.release is checked as on a real base: FCOS 42 has the same
+# systemd (257) and Podman (5.4) generation; its OpenSSH is 9.9, whose
+# algorithm lists Debian 13's OpenSSH 10.0 accepts.
+fcos_release=42.20251012.3.0
 cat >"$boot/loader.1/entries/testos-1.conf" <<EOF
-title kiln test OS (Debian 13, $kver)
+title kiln test OS (Debian 13, $kver) standing in for Fedora CoreOS $fcos_release
 version 1
 options ignition.platform.id=metal \$ignition_firstboot root=LABEL=root rw console=tty0 console=ttyS0,115200n8 tsc=reliable
 linux /vmlinuz-$kver
