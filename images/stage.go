@@ -48,7 +48,8 @@ func streamInto(out string, src source, size int64, comp Compression, write func
 		return "", 0, err
 	}
 	defer dst.Close()
-	hw := newHashingWriter(dst)
+	wf := newWritebackFile(dst)
+	hw := newHashingWriter(wf)
 	finished := false
 	defer func() {
 		if !finished {
@@ -71,6 +72,7 @@ func streamInto(out string, src source, size int64, comp Compression, write func
 		return "", 0, err
 	}
 	finished = true
+	wf.wb.kick()
 	sum, n := hw.sum()
 	if err := dst.Sync(); err != nil {
 		return "", 0, err
