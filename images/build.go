@@ -67,6 +67,7 @@ func Build(ctx context.Context, req Request) (*Manifest, error) {
 		return nil, err
 	}
 	b := &builder{req: &req, ctx: ctx, digests: digestStore{req.DigestDir}}
+	defer b.closeShares()
 	planned, err := b.plannedNames()
 	if err != nil {
 		return nil, err
@@ -188,6 +189,9 @@ type builder struct {
 	disk    string
 	release string // read from the bases
 	bases   []*baseUse
+	// shares are the compressed members disk targets have in common,
+	// by format.
+	shares map[string]*memberShare
 }
 
 // baseUse is one base artifact of the build and its digest, known or
@@ -197,6 +201,12 @@ type baseUse struct {
 	sha256                    string
 	done                      chan struct{}
 	err                       error
+}
+
+func (b *builder) closeShares() {
+	for _, s := range b.shares {
+		s.close()
+	}
 }
 
 func (b *builder) progress(artifact, step string) func(done, total int64) {
@@ -317,11 +327,39 @@ func (b *builder) target(t Target) ([]Artifact, error) {
 	}
 	defer os.Remove(d.head.f.Name())
 	defer d.close()
-	sum, size, err := b.convert(out, d, f, comp, name)
+	share := b.share(t.Format, out, d)
+	sum, size, err := b.convert(out, d, f, comp, name, share)
 	if err != nil {
 		return nil, err
 	}
+	if share != nil && share.path == out {
+		share.finish()
+	}
 	return art(sum, size), nil
+}
+
+// share returns the compressed members the raw disk target writing out
+// can have in common with the build's other targets of the same format
+// (see memberShare), or nil for formats whose members depend on the
+// head (qcow2 places clusters after the metadata, vhd ends in a footer)
+// or are not independent (zstd).
+func (b *builder) share(format, out string, d *stagedDisk) *memberShare {
+	f, comp, _ := ParseFormat(format)
+	if f != FormatRaw || (comp != CompressXZ && comp != CompressGzip) {
+		return nil
+	}
+	if s, ok := b.shares[format]; ok {
+		if s.lo != d.split || s.hi != d.size {
+			return nil
+		}
+		return s
+	}
+	if b.shares == nil {
+		b.shares = map[string]*memberShare{}
+	}
+	s := &memberShare{lo: d.split, hi: d.size, path: out, members: map[int64]memberRef{}}
+	b.shares[format] = s
+	return s
 }
 
 // liveConfig is the config ISO and PXE boots run.

@@ -26,6 +26,8 @@ const (
 
 // chunkJob is one member being compressed.
 type chunkJob struct {
+	index int64 // the chunk's place in the input
+	reuse *memberRef
 	in    []byte
 	out   *bytes.Buffer
 	err   error
@@ -51,6 +53,12 @@ type parallelCompressor struct {
 	pool     sync.Pool // input chunks
 	outs     sync.Pool // output buffers, reused so the heap stays flat
 	workers  sync.WaitGroup
+	// share, when set, holds members other targets of the build made
+	// from the same input (see memberShare); next is the index of the
+	// chunk being filled and written the output's length so far.
+	share   *memberShare
+	next    int64
+	written int64
 }
 
 func newParallelCompressor(w io.Writer, workers int, newEnc func(io.Writer) (io.WriteCloser, error)) *parallelCompressor {
@@ -88,7 +96,9 @@ func (p *parallelCompressor) compress(out *bytes.Buffer, in []byte) error {
 func (p *parallelCompressor) work() {
 	defer p.workers.Done()
 	for j := range p.jobs {
-		if len(j.in) == parallelChunk && isZero(j.in) {
+		if j.reuse != nil {
+			j.err = p.share.read(*j.reuse, j.out)
+		} else if len(j.in) == parallelChunk && isZero(j.in) {
 			p.zeroOnce.Do(func() {
 				var b bytes.Buffer
 				p.zeroErr = p.compress(&b, j.in)
@@ -111,7 +121,10 @@ func (p *parallelCompressor) drain() {
 		<-j.ready
 		err := j.err
 		if err == nil && p.failed() == nil {
-			_, err = p.w.Write(j.out.Bytes())
+			p.share.record(j.index, len(j.in), p.written, int64(j.out.Len()))
+			var n int
+			n, err = p.w.Write(j.out.Bytes())
+			p.written += int64(n)
 		}
 		if err != nil {
 			p.fail(err)
@@ -139,7 +152,11 @@ func (p *parallelCompressor) failed() error {
 
 func (p *parallelCompressor) submit() {
 	p.inflight <- struct{}{}
-	j := &chunkJob{in: p.buf, out: p.outs.Get().(*bytes.Buffer), ready: make(chan struct{})}
+	j := &chunkJob{index: p.next, in: p.buf, out: p.outs.Get().(*bytes.Buffer), ready: make(chan struct{})}
+	if r, ok := p.share.lookup(j.index, len(j.in)); ok {
+		j.reuse = &r
+	}
+	p.next++
 	p.order <- j
 	p.jobs <- j
 	p.buf = p.pool.Get().([]byte)

@@ -16,9 +16,9 @@ func (b *builder) vhdSeed(name string) []byte {
 
 // convert streams the disk into format f, compressed with comp, and
 // returns the output's sha256 and size.
-func (b *builder) convert(out string, d *stagedDisk, f Format, comp Compression, name string) (string, int64, error) {
+func (b *builder) convert(out string, d *stagedDisk, f Format, comp Compression, name string, share *memberShare) (string, int64, error) {
 	prog := b.progress(name, "write")
-	return streamInto(out, d, d.size, comp, func(w io.Writer, src source, size int64) error {
+	return streamInto(out, d, d.size, comp, share, func(w io.Writer, src source, size int64) error {
 		switch f {
 		case FormatQcow2:
 			return writeQcow2(b.ctx, w, src, size, prog)
@@ -41,8 +41,9 @@ func (b *builder) convert(out string, d *stagedDisk, f Format, comp Compression,
 // streamInto creates out (which must not exist) and lets write stream src
 // into it through the compressor and a buffer; the bytes that reach the
 // file are hashed on their way. It returns the digest and size of out,
-// synced to disk.
-func streamInto(out string, src source, size int64, comp Compression, write func(w io.Writer, src source, size int64) error) (string, int64, error) {
+// synced to disk. share, when not nil, is the compressed members this
+// output has in common with others of the build.
+func streamInto(out string, src source, size int64, comp Compression, share *memberShare, write func(w io.Writer, src source, size int64) error) (string, int64, error) {
 	dst, err := os.OpenFile(out, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return "", 0, err
@@ -60,6 +61,9 @@ func streamInto(out string, src source, size int64, comp Compression, write func
 	cw, err := compressor(bw, comp)
 	if err != nil {
 		return "", 0, err
+	}
+	if pc, ok := cw.(*parallelCompressor); ok {
+		pc.share = share
 	}
 	if err := write(cw, src, size); err != nil {
 		cw.Close()
