@@ -114,7 +114,13 @@ func streamSparse(ctx context.Context, w io.Writer, src source, size int64, prog
 	return nil
 }
 
+// zeroWriter is a writer that takes zeros without their bytes.
+type zeroWriter interface{ WriteZeros(n int64) error }
+
 func writeZeros(w io.Writer, n int64) error {
+	if zw, ok := w.(zeroWriter); ok {
+		return zw.WriteZeros(n)
+	}
 	for n > 0 {
 		k := min(n, int64(len(zeroChunk)))
 		if _, err := w.Write(zeroChunk[:k]); err != nil {
