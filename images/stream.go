@@ -388,6 +388,10 @@ func hashSource(ctx context.Context, src source, size, pad int64, trailer []byte
 	go func() {
 		defer close(pieces)
 		for off := int64(0); off < size; {
+			if err := ctx.Err(); err != nil {
+				readErr = err
+				return
+			}
 			if d := src.dataAt(off); d > off {
 				pieces <- piece{zeros: d - off}
 				off = d
@@ -402,7 +406,9 @@ func hashSource(ctx context.Context, src source, size, pad int64, trailer []byte
 				select {
 				case b = <-free:
 				case <-ctx.Done():
-					readErr = ctx.Err()
+				}
+				if err := ctx.Err(); err != nil {
+					readErr = err
 					return
 				}
 				n := min(int64(len(b)), end-off)
