@@ -1,7 +1,6 @@
 package images
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -57,8 +56,7 @@ func streamInto(out string, src source, size int64, comp Compression, share *mem
 			hw.sum()
 		}
 	}()
-	bw := bufio.NewWriterSize(hw, 1<<20)
-	cw, err := compressor(bw, comp)
+	cw, err := compressor(hw, comp)
 	if err != nil {
 		return "", 0, err
 	}
@@ -72,7 +70,7 @@ func streamInto(out string, src source, size int64, comp Compression, share *mem
 	if err := cw.Close(); err != nil {
 		return "", 0, err
 	}
-	if err := bw.Flush(); err != nil {
+	if err := hw.Flush(); err != nil {
 		return "", 0, err
 	}
 	finished = true

@@ -224,11 +224,14 @@ func (a *asyncHash) sum() (string, int64) {
 	return hex.EncodeToString(a.h.Sum(nil)), a.n
 }
 
-// hashingWriter hashes what passes through it to w, on another core.
+// hashingWriter buffers what is written to it in pooled chunks and
+// passes each full chunk both to w and to a hash on another core: the
+// bytes are copied once, and the chunk is reused when both are done.
 type hashingWriter struct {
 	w    io.Writer
 	pool *chunkPool
 	h    *asyncHash
+	cur  *chunk // being filled
 }
 
 func newHashingWriter(w io.Writer) *hashingWriter {
@@ -236,14 +239,38 @@ func newHashingWriter(w io.Writer) *hashingWriter {
 }
 
 func (hw *hashingWriter) Write(p []byte) (int, error) {
-	for rest := p; len(rest) > 0; {
-		c := hw.pool.get()
-		c.n = copy(c.b, rest)
-		rest = rest[c.n:]
-		hw.h.data(c)
-		hw.pool.put(c)
+	done := 0
+	for done < len(p) {
+		if hw.cur == nil {
+			hw.cur = hw.pool.get()
+			hw.cur.n = 0
+		}
+		k := copy(hw.cur.b[hw.cur.n:], p[done:])
+		hw.cur.n += k
+		done += k
+		if hw.cur.n == len(hw.cur.b) {
+			if err := hw.Flush(); err != nil {
+				return done, err
+			}
+		}
 	}
-	return hw.w.Write(p)
+	return done, nil
+}
+
+// Flush writes and hashes what is buffered.
+func (hw *hashingWriter) Flush() error {
+	c := hw.cur
+	if c == nil {
+		return nil
+	}
+	hw.cur = nil
+	defer hw.pool.put(c)
+	if c.n == 0 {
+		return nil
+	}
+	hw.h.data(c)
+	_, err := hw.w.Write(c.b[:c.n])
+	return err
 }
 
 func (hw *hashingWriter) sum() (string, int64) { return hw.h.sum() }
