@@ -171,35 +171,19 @@ func (p *chunkPool) put(c *chunk) {
 // costs another core rather than time on the writer's.
 type asyncHash struct {
 	h    hash.Hash
-	jobs chan hashJob
+	jobs chan *chunk
 	done chan struct{}
 	n    int64
 }
 
-type hashJob struct {
-	c     *chunk
-	zeros int64
-}
-
 func newAsyncHash() *asyncHash {
-	a := &asyncHash{h: sha256.New(), jobs: make(chan hashJob, poolChunks), done: make(chan struct{})}
+	a := &asyncHash{h: sha256.New(), jobs: make(chan *chunk, poolChunks), done: make(chan struct{})}
 	go func() {
 		defer close(a.done)
-		for j := range a.jobs {
-			if j.c != nil {
-				a.h.Write(j.c.b[:j.c.n])
-				a.n += int64(j.c.n)
-				j.c.refs.Done()
-				continue
-			}
-			// A hole hashes as the zeros it reads as: the digest is the
-			// standard sha256 of the file.
-			for z := j.zeros; z > 0; {
-				k := min(z, int64(len(zeroChunk)))
-				a.h.Write(zeroChunk[:k])
-				z -= k
-			}
-			a.n += j.zeros
+		for c := range a.jobs {
+			a.h.Write(c.b[:c.n])
+			a.n += int64(c.n)
+			c.refs.Done()
 		}
 	}()
 	return a
@@ -207,13 +191,7 @@ func newAsyncHash() *asyncHash {
 
 func (a *asyncHash) data(c *chunk) {
 	c.refs.Add(1)
-	a.jobs <- hashJob{c: c}
-}
-
-func (a *asyncHash) zeros(n int64) {
-	if n > 0 {
-		a.jobs <- hashJob{zeros: n}
-	}
+	a.jobs <- c
 }
 
 // sum waits for every queued chunk and returns the hex digest and the
