@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -113,11 +114,11 @@ func chooseTargets(a *spec.Appliance, platforms, formats []string) ([]images.Tar
 		chosen = a.Targets
 	}
 	for _, p := range platforms {
-		def, known := spec.Platforms[p]
+		pl, known := images.LookupPlatform(p)
 		if !known {
-			return nil, fmt.Errorf("unknown platform %q (known: %s)", p, strings.Join(sortedKeys(spec.Platforms), ", "))
+			return nil, fmt.Errorf("unknown platform %q (known: %s)", p, strings.Join(images.PlatformNames(), ", "))
 		}
-		t := spec.Target{Platform: p, Formats: def}
+		t := spec.Target{Platform: p, Formats: pl.Formats}
 		for _, st := range a.Targets {
 			if st.Platform == p {
 				t.Install, t.DiskGiB = st.Install, st.DiskGiB
@@ -129,8 +130,8 @@ func chooseTargets(a *spec.Appliance, platforms, formats []string) ([]images.Tar
 		chosen = append(chosen, t)
 	}
 	for _, f := range formats {
-		if !slices.Contains(spec.Formats, f) {
-			return nil, fmt.Errorf("unknown format %q (known: %s)", f, strings.Join(spec.Formats, ", "))
+		if _, known := images.LookupFormat(f); !known {
+			return nil, fmt.Errorf("unknown format %q (known: %s)", f, strings.Join(images.FormatNames(), ", "))
 		}
 	}
 	// --format applies to every chosen platform it fits: iso and pxe boot
@@ -141,14 +142,15 @@ func chooseTargets(a *spec.Appliance, platforms, formats []string) ([]images.Tar
 	for _, t := range chosen {
 		fs := t.Formats
 		if len(fs) == 0 {
-			fs = spec.Platforms[t.Platform]
+			pl, _ := images.LookupPlatform(t.Platform)
+			fs = pl.Formats
 		}
 		override := len(formats) > 0
 		if override {
 			fs = formats
 		}
 		for _, f := range fs {
-			if (f == "iso" || f == "pxe") && t.Platform != "metal" {
+			if fi, _ := images.LookupFormat(f); !fi.Fits(t.Platform) {
 				if override {
 					continue
 				}
@@ -174,14 +176,7 @@ func chooseTargets(a *spec.Appliance, platforms, formats []string) ([]images.Tar
 	return out, nil
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 type bases struct {
 	disk, iso, pxe string
@@ -196,16 +191,10 @@ type bases struct {
 // is reported, each with what fixes it, in one error.
 func findBases(ctx context.Context, req BuildRequest, a *spec.Appliance, targets []images.Target) (bases, error) {
 	b := bases{sums: map[string]string{}, names: map[string]string{}}
-	need := map[string]bool{}
+	need := map[images.BaseKind]bool{}
 	for _, t := range targets {
-		switch {
-		case t.Format == "iso":
-			need["iso"] = true
-		case t.Format == "pxe":
-			need["pxe"] = true
-		default:
-			need["disk"] = true
-		}
+		fi, _ := images.LookupFormat(t.Format)
+		need[fi.Base] = true
 	}
 	status := func(step string) func(done, total int64) {
 		return func(done, total int64) {
@@ -231,10 +220,10 @@ func findBases(ctx context.Context, req BuildRequest, a *spec.Appliance, targets
 		b.digests = filepath.Join(cacheDir, "digests")
 	}
 	var errs []error
-	fetch := func(format, flag string) (base.Fetched, bool) {
-		f, err := client.Get(ctx, a.Base.Stream, a.Base.Release, "metal", format)
+	fetch := func(bi images.BaseInfo) (base.Fetched, bool) {
+		f, err := client.Get(ctx, a.Base.Stream, a.Base.Release, images.MetalPlatform, bi.FCOSFormat)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("base %s (stream %s, release %q): %w — fix: `kiln base fetch --format %s` while online, `kiln base import FILE`, or %s FILE", format, a.Base.Stream, a.Base.Release, err, format, flag))
+			errs = append(errs, fmt.Errorf("base %s (stream %s, release %q): %w — fix: `kiln base fetch --format %s` while online, `kiln base import FILE`, or %s FILE", bi.FCOSFormat, a.Base.Stream, a.Base.Release, err, bi.FCOSFormat, bi.Flag))
 			return f, false
 		}
 		b.release = f.Release
@@ -243,24 +232,37 @@ func findBases(ctx context.Context, req BuildRequest, a *spec.Appliance, targets
 		}
 		return f, true
 	}
-	local := func(p string) (string, bool) {
+	local := func(p string) string {
 		lb, err := base.CheckLocal(p, req.InsecureBase, nil)
 		if err != nil {
 			errs = append(errs, err)
-			return "", false
+			return ""
 		}
 		abs, _ := filepath.Abs(p)
 		if lb.SHA256 != "" {
 			b.sums[p], b.sums[abs] = lb.SHA256, lb.SHA256
 		}
-		return p, true
+		return p
 	}
-	if need["disk"] {
-		if req.BaseImage != "" {
-			// A compressed local base is decompressed by images.Build, into
-			// the output directory's staging area.
-			b.disk, _ = local(req.BaseImage)
-		} else if f, ok := fetch("raw.xz", "--base-image"); ok {
+	given := map[images.BaseKind]string{images.DiskBase: req.BaseImage, images.ISOBase: req.BaseISO, images.PXEBase: req.BasePXE}
+	found := map[images.BaseKind]*string{images.DiskBase: &b.disk, images.ISOBase: &b.iso, images.PXEBase: &b.pxe}
+	for _, bi := range images.Bases() {
+		if !need[bi.Kind] {
+			continue
+		}
+		if p := given[bi.Kind]; p != "" {
+			// A compressed local disk base is decompressed by
+			// images.Build, into the output directory's staging area.
+			*found[bi.Kind] = local(p)
+			continue
+		}
+		f, ok := fetch(bi)
+		switch {
+		case !ok:
+		case bi.Kind == images.PXEBase:
+			b.pxe = f.Dir // the live kernel, initramfs and rootfs
+		case bi.Kind == images.DiskBase:
+			// The stream's raw.xz, decompressed once into the cache.
 			p, _ := f.Path(base.RoleDisk)
 			dst := strings.TrimSuffix(p, ".xz")
 			if err := base.Uncompress(ctx, p, dst, status("decompress "+filepath.Base(p))); err != nil {
@@ -268,20 +270,8 @@ func findBases(ctx context.Context, req BuildRequest, a *spec.Appliance, targets
 			}
 			b.disk = dst
 			b.sums[dst], b.names[dst] = b.sums[p], filepath.Base(p)
-		}
-	}
-	if need["iso"] {
-		if req.BaseISO != "" {
-			b.iso, _ = local(req.BaseISO)
-		} else if f, ok := fetch("iso", "--base-iso"); ok {
-			b.iso, _ = f.Path(base.RoleDisk)
-		}
-	}
-	if need["pxe"] {
-		if req.BasePXE != "" {
-			b.pxe, _ = local(req.BasePXE)
-		} else if f, ok := fetch("pxe", "--base-pxe"); ok {
-			b.pxe = f.Dir
+		default:
+			*found[bi.Kind], _ = f.Path(base.RoleDisk)
 		}
 	}
 	return b, errors.Join(errs...)

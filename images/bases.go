@@ -19,8 +19,8 @@ import (
 func (b *builder) checkBases() error {
 	disk, iso, pxe := b.needs()
 	var errs []error
-	add := func(kind, path, release string) {
-		if err := checkRelease(kind, path, release, b.req.BaseConstraint); err != nil {
+	add := func(kind BaseKind, path, release string) {
+		if err := checkRelease(string(kind), path, release, b.req.BaseConstraint); err != nil {
 			errs = append(errs, err)
 		}
 		if b.release == "" {
@@ -41,7 +41,7 @@ func (b *builder) checkBases() error {
 			} else if rel, err := diskRelease(b.req.BaseImage); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", b.req.BaseImage, err))
 			} else {
-				add("image", b.req.BaseImage, rel)
+				add(DiskBase, b.req.BaseImage, rel)
 			}
 		}
 	}
@@ -49,14 +49,14 @@ func (b *builder) checkBases() error {
 		if volid, err := checkISOBase(b.req.BaseISO); err != nil {
 			errs = append(errs, err)
 		} else {
-			add("iso", b.req.BaseISO, findRelease(volid))
+			add(ISOBase, b.req.BaseISO, findRelease(volid))
 		}
 	}
 	if pxe {
 		if rel, err := pxeRelease(b.req.BasePXE); err != nil {
 			errs = append(errs, err)
 		} else {
-			add("pxe", b.req.BasePXE, rel)
+			add(PXEBase, b.req.BasePXE, rel)
 		}
 	}
 	return errors.Join(errs...)
@@ -91,7 +91,7 @@ func (b *builder) prepareDiskBase() error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", b.req.BaseImage, err)
 	}
-	if err := checkRelease("image", b.req.BaseImage, rel, b.req.BaseConstraint); err != nil {
+	if err := checkRelease(string(DiskBase), b.req.BaseImage, rel, b.req.BaseConstraint); err != nil {
 		return err
 	}
 	if b.release == "" {
@@ -102,7 +102,7 @@ func (b *builder) prepareDiskBase() error {
 	if n, ok := b.req.BaseNames[b.req.BaseImage]; ok {
 		name = n
 	}
-	u := &baseUse{kind: "image", path: b.req.BaseImage, name: name, release: rel, sha256: sum}
+	u := &baseUse{kind: DiskBase, path: b.req.BaseImage, name: name, release: rel, sha256: sum}
 	if s, ok := b.req.BaseSHA256[b.req.BaseImage]; ok {
 		u.sha256 = s
 	}
@@ -154,14 +154,14 @@ func (b *builder) hashBases(ctx context.Context) {
 		if u.sha256 == "" {
 			u.sha256, _ = b.digests.get(u.path)
 		}
-		if u.sha256 != "" || u.kind == "pxe" {
+		if u.sha256 != "" || u.kind == PXEBase {
 			// A PXE base is hashed from its copies (target).
 			close(u.done)
 			continue
 		}
 		go func() {
 			defer close(u.done)
-			if u.kind == "pxe" {
+			if u.kind == PXEBase {
 				u.sha256, u.err = hashDir(u.path)
 			} else {
 				u.sha256, u.err = hashPath(ctx, u.path)
@@ -194,7 +194,7 @@ func (b *builder) waitBases(finish bool) ([]BaseArtifact, error) {
 			errs = append(errs, fmt.Errorf("hashing base %s: %w", u.path, u.err))
 			continue
 		}
-		out = append(out, BaseArtifact{Kind: u.kind, Name: u.name, Release: u.release, SHA256: u.sha256})
+		out = append(out, BaseArtifact{Kind: string(u.kind), Name: u.name, Release: u.release, SHA256: u.sha256})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Kind < out[j].Kind })
 	return out, errors.Join(errs...)

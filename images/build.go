@@ -17,11 +17,8 @@ const buildGCPercent = 20
 
 // OutputName returns the file name Build gives a target.
 func OutputName(name, version string, t Target) string {
-	switch {
-	case t.Format == string(FormatISO):
-		return name + "-" + version + "-live.iso"
-	case t.Format == string(FormatPXE):
-		return name + "-" + version + "-pxe.ign.img"
+	if fi, ok := LookupFormat(t.Format); ok && fi.Output != "" {
+		return name + "-" + version + "-" + fi.Output
 	}
 	return name + "-" + version + "-" + t.Platform + "." + t.Format
 }
@@ -158,24 +155,26 @@ func (r *Request) validate() error {
 		return fmt.Errorf("%w: no targets", ErrBadRequest)
 	}
 	for _, t := range r.Targets {
-		f, _, err := ParseFormat(t.Format)
+		fi, err := checkTarget(t)
 		if err != nil {
 			return err
 		}
-		if _, ok := Platforms[t.Platform]; !ok && !(f == FormatISO || f == FormatPXE) {
-			return fmt.Errorf("%w: %q", ErrUnknownPlatform, t.Platform)
-		}
-		if (f == FormatISO || f == FormatPXE) && t.Platform != "" && t.Platform != "metal" {
-			return fmt.Errorf("%w: %s boots as metal, not %q", ErrUnknownPlatform, f, t.Platform)
-		}
-		switch {
-		case f == FormatISO && r.BaseISO == "":
-			return fmt.Errorf("%w: iso needs BaseISO", ErrMissingBase)
-		case (f == FormatRaw || f == FormatQcow2 || f == FormatVHD) && r.BaseImage == "":
-			return fmt.Errorf("%w: %s needs BaseImage", ErrMissingBase, f)
+		if bi := baseInfo(fi.Base); !bi.Optional && r.base(fi.Base) == "" {
+			return fmt.Errorf("%w: %s needs %s", ErrMissingBase, fi.Name, bi.Field)
 		}
 	}
 	return nil
+}
+
+// base returns the path of the base artifact of kind k.
+func (r *Request) base(k BaseKind) string {
+	switch k {
+	case ISOBase:
+		return r.BaseISO
+	case PXEBase:
+		return r.BasePXE
+	}
+	return r.BaseImage
 }
 
 // builder is the state of one Build.
@@ -197,10 +196,11 @@ type builder struct {
 // baseUse is one base artifact of the build and its digest, known or
 // being computed.
 type baseUse struct {
-	kind, path, name, release string
-	sha256                    string
-	done                      chan struct{}
-	err                       error
+	kind                BaseKind
+	path, name, release string
+	sha256              string
+	done                chan struct{}
+	err                 error
 }
 
 func (b *builder) closeShares() {
@@ -218,19 +218,15 @@ func (b *builder) progress(artifact, step string) func(done, total int64) {
 	}
 }
 
-// needs reports which kinds of base the targets read.
+// needs reports which kinds of base the targets read (an optional base
+// only when it is given).
 func (b *builder) needs() (disk, iso, pxe bool) {
+	need := map[BaseKind]bool{}
 	for _, t := range b.req.Targets {
-		switch f, _, _ := ParseFormat(t.Format); f {
-		case FormatISO:
-			iso = true
-		case FormatPXE:
-			pxe = b.req.BasePXE != ""
-		default:
-			disk = true
-		}
+		fi, _ := LookupFormat(t.Format)
+		need[fi.Base] = need[fi.Base] || !baseInfo(fi.Base).Optional || b.req.base(fi.Base) != ""
 	}
-	return
+	return need[DiskBase], need[ISOBase], need[PXEBase]
 }
 
 // plannedNames lists every artifact the build will put in OutDir
@@ -239,127 +235,33 @@ func (b *builder) plannedNames() ([]string, error) {
 	var names []string
 	for _, t := range b.req.Targets {
 		names = append(names, OutputName(b.req.Name, b.req.Version, t))
-		if f, _, _ := ParseFormat(t.Format); f == FormatPXE {
-			p := b.req.Name + "-" + b.req.Version
-			names = append(names, p+"-pxe.ipxe", p+"-pxe.grub.cfg", "matchbox/profiles/"+p+".json", "matchbox/groups/"+b.req.Name+".json")
-			if b.req.BasePXE != "" {
-				files, err := findPXEFiles(b.req.BasePXE)
-				if err != nil {
-					return nil, err
-				}
-				names = append(names, files.Kernel, files.Initramfs, files.Rootfs)
+		if fi, _ := LookupFormat(t.Format); fi.extra != nil {
+			more, err := fi.extra(b.req)
+			if err != nil {
+				return nil, err
 			}
+			names = append(names, more...)
 		}
 	}
 	return names, nil
 }
 
-// target writes one target and returns the artifacts it produced, each
-// with the digest taken while writing it.
+// target writes one target with its format's writer and returns the
+// artifacts it produced, each with the digest taken while writing it.
 func (b *builder) target(t Target) ([]Artifact, error) {
-	f, comp, _ := ParseFormat(t.Format)
+	fi, comp, _ := parseFormat(t.Format)
 	name := OutputName(b.req.Name, b.req.Version, t)
-	art := func(sum string, size int64) []Artifact {
-		a := Artifact{Name: name, Platform: t.Platform, Format: t.Format, Size: size, SHA256: sum}
-		b.bootInfo(&a)
-		return []Artifact{a}
-	}
-	switch f {
-	case FormatPXE:
-		initrd, err := ConfigInitrd(b.req.liveConfig())
-		if err != nil {
-			return nil, err
-		}
-		arts, err := buildPXE(b.ctx, b.stage, b.req, initrd)
-		if err != nil {
-			return nil, err
-		}
-		sums := map[string]string{}
-		for i := range arts {
-			if arts[i].Name == name {
-				arts[i].Platform, arts[i].Format = t.Platform, t.Format
-				b.bootInfo(&arts[i])
-			}
-			sums[arts[i].Name] = arts[i].SHA256
-		}
-		// The base PXE files were copied whole: their digests are the
-		// copies', so the base directory is not read a second time.
-		for _, u := range b.bases {
-			if u.kind == "pxe" && u.sha256 == "" {
-				if files, err := findPXEFiles(u.path); err == nil {
-					u.sha256 = listingDigest(map[string]string{files.Kernel: sums[files.Kernel], files.Initramfs: sums[files.Initramfs], files.Rootfs: sums[files.Rootfs]})
-				}
-			}
-		}
-		return arts, nil
-	case FormatISO:
-		sum, size, err := writeISO(b.ctx, filepath.Join(b.stage, name), b.req.BaseISO, b.req.liveConfig(), b.req.KernelArgs, b.progress(name, "write"))
-		if err != nil {
-			return nil, err
-		}
-		return art(sum, size), nil
-	}
-	id := Platforms[t.Platform]
-	out := filepath.Join(b.stage, name)
-	if comp == CompressNone && (f == FormatRaw || f == FormatVHD) {
-		// The staged head becomes the output: the rest of the disk is
-		// written around it, sparsely, and hashed in the same pass.
-		d, err := stageDisk(b.ctx, out, b.disk, b.req.Ignition, id, b.req.SourceDateEpoch)
-		if err != nil {
-			return nil, err
-		}
-		defer d.close()
-		var pad int64
-		var trailer []byte
-		if f == FormatVHD {
-			pad = vhdSize(d.size) - d.size
-			trailer = vhdFooter(d.size+pad, b.req.SourceDateEpoch, b.vhdSeed(name))
-		}
-		sum, err := copyHashed(b.ctx, d.head.f, d, d.size, d.split, pad, trailer, b.progress(name, "write"))
-		if err != nil {
-			return nil, err
-		}
-		return art(sum, d.size+pad+int64(len(trailer))), nil
-	}
-	d, err := stageDisk(b.ctx, filepath.Join(b.stage, "."+name+".head"), b.disk, b.req.Ignition, id, b.req.SourceDateEpoch)
+	arts, err := fi.write(b, t, name, comp)
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(d.head.f.Name())
-	defer d.close()
-	share := b.share(t.Format, out, d)
-	sum, size, err := b.convert(out, d, f, comp, name, share)
-	if err != nil {
-		return nil, err
-	}
-	if share != nil && share.path == out {
-		share.finish()
-	}
-	return art(sum, size), nil
-}
-
-// share returns the compressed members the raw disk target writing out
-// can have in common with the build's other targets of the same format
-// (see memberShare), or nil for formats whose members depend on the
-// head (qcow2 places clusters after the metadata, vhd ends in a footer)
-// or are not independent (zstd).
-func (b *builder) share(format, out string, d *stagedDisk) *memberShare {
-	f, comp, _ := ParseFormat(format)
-	if f != FormatRaw || (comp != CompressXZ && comp != CompressGzip) {
-		return nil
-	}
-	if s, ok := b.shares[format]; ok {
-		if s.lo != d.split || s.hi != d.size {
-			return nil
+	for i := range arts {
+		if arts[i].Name == name {
+			arts[i].Platform, arts[i].Format = t.Platform, t.Format
+			b.bootInfo(&arts[i], fi)
 		}
-		return s
 	}
-	if b.shares == nil {
-		b.shares = map[string]*memberShare{}
-	}
-	s := &memberShare{lo: d.split, hi: d.size, path: out, members: map[int64]memberRef{}}
-	b.shares[format] = s
-	return s
+	return arts, nil
 }
 
 // liveConfig is the config ISO and PXE boots run.
@@ -373,8 +275,7 @@ func (r *Request) liveConfig() []byte {
 // bootInfo records how an artifact boots and the disk it needs: at least
 // the base image (FCOS's are 10 GiB) and what the spec's data partition
 // adds.
-func (b *builder) bootInfo(a *Artifact) {
-	f, _, _ := ParseFormat(a.Format)
+func (b *builder) bootInfo(a *Artifact, fi FormatInfo) {
 	minDisk := b.req.MinDiskMiB
 	disk := b.disk // the raw disk, also when BaseImage is compressed
 	if disk == "" {
@@ -384,11 +285,11 @@ func (b *builder) bootInfo(a *Artifact) {
 		minDisk = max(minDisk, (st.Size()+1<<20-1)>>20)
 	}
 	switch {
-	case f != FormatISO && f != FormatPXE:
-		a.Boot, a.MinDiskMiB = "disk", minDisk
+	case !fi.Live:
+		a.Boot, a.MinDiskMiB = string(BootDisk), minDisk
 	case len(b.req.LiveIgnition) > 0:
-		a.Boot, a.InstallDevice, a.MinDiskMiB = "installer", b.req.InstallDevice, minDisk
+		a.Boot, a.InstallDevice, a.MinDiskMiB = string(BootInstaller), b.req.InstallDevice, minDisk
 	default:
-		a.Boot = "live"
+		a.Boot = string(BootLive)
 	}
 }

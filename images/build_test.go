@@ -39,7 +39,7 @@ func (f *buildFixture) request(out string, targets ...Target) Request {
 }
 
 var allTargets = []Target{
-	{Platform: "proxmox", Format: "raw"},
+	{Platform: "proxmoxve", Format: "raw"},
 	{Platform: "qemu", Format: "qcow2"},
 	{Platform: "azure", Format: "vhd"},
 	{Platform: "digitalocean", Format: "qcow2.zst"},
@@ -106,7 +106,7 @@ func TestBuildAllFormats(t *testing.T) {
 		t.Errorf("manifest.json: %v %+v", err, mj)
 	}
 
-	raw := filepath.Join(out1, "clipper-1.2.0-proxmox.raw")
+	raw := filepath.Join(out1, "clipper-1.2.0-proxmoxve.raw")
 	qcow := filepath.Join(out1, "clipper-1.2.0-qemu.qcow2")
 	vhd := filepath.Join(out1, "clipper-1.2.0-azure.vhd")
 	iso := filepath.Join(out1, "clipper-1.2.0-live.iso")

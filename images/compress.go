@@ -3,58 +3,11 @@ package images
 import (
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 )
-
-// Compression is an output compression, named by its file suffix.
-type Compression string
-
-// The compressions kiln writes.
-const (
-	CompressNone Compression = ""
-	CompressXZ   Compression = "xz"
-	CompressGzip Compression = "gz"
-	CompressZstd Compression = "zst"
-)
-
-// Format is a disk or boot artifact format.
-type Format string
-
-// The formats kiln writes.
-const (
-	FormatRaw   Format = "raw"
-	FormatQcow2 Format = "qcow2"
-	FormatVHD   Format = "vhd"
-	FormatISO   Format = "iso"
-	FormatPXE   Format = "pxe"
-)
-
-// ParseFormat splits a format name such as "qcow2.xz" or "raw" into its
-// format and compression.
-func ParseFormat(s string) (Format, Compression, error) {
-	base, comp, _ := strings.Cut(s, ".")
-	f := Format(base)
-	switch f {
-	case FormatRaw, FormatQcow2, FormatVHD:
-	case FormatISO, FormatPXE:
-		if comp != "" {
-			return "", "", fmt.Errorf("%w: %s cannot be compressed", ErrUnknownFormat, s)
-		}
-	default:
-		return "", "", fmt.Errorf("%w: %q", ErrUnknownFormat, s)
-	}
-	c := Compression(comp)
-	switch c {
-	case CompressNone, CompressXZ, CompressGzip, CompressZstd:
-	default:
-		return "", "", fmt.Errorf("%w: compression %q", ErrUnknownFormat, comp)
-	}
-	return f, c, nil
-}
 
 // xzDictCap is the xz dictionary of each parallel member; see compressor.
 const xzDictCap = 512 << 10

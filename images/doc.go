@@ -3,7 +3,7 @@
 // base artifacts they start from.
 //
 // Build is the one entry point for writing: it takes a Request (config,
-// name, version, targets such as {Platform: "proxmox", Format: "qcow2.xz"},
+// name, version, targets such as {Platform: "proxmoxve", Format: "qcow2.xz"},
 // base artifacts, SOURCE_DATE_EPOCH) and writes every output, manifest.json
 // and SHA256SUMS into the output directory, or nothing at all when it fails
 // or its context is cancelled. It checks the bases first (whole, of the
@@ -13,8 +13,9 @@
 // the bytes as they are written and never read back; a disk target copies
 // only the disk's head (GPT, ESP, boot partition) to embed the config and
 // streams the rest from the base. Inspect reads the config back out of any
-// output. WriteRaw, WriteQcow2, WriteISO and ConfigInitrd are the single
-// writers Build is made of.
+// output. What each platform, format and base is (and which writer and
+// reader a format uses) is said once, in format.go's tables; WriteRaw,
+// WriteQcow2, WriteISO and ConfigInitrd are the writers on their own.
 //
 // Where the config goes follows coreos-installer byte for byte: on disks,
 // /ignition/config.ign on the ext4 partition labelled boot (plus the

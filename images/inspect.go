@@ -73,51 +73,20 @@ func Inspect(path string) (*InspectResult, error) {
 	n, _ := f.ReadAt(head, 0)
 	head = head[:n]
 	res := &InspectResult{}
-	if comp := sniffCompression(head); comp != CompressNone {
-		// A config initrd is itself xz: tell it apart by its cpio magic.
-		if comp == CompressXZ && isConfigInitrd(f) {
-			res.Kind = KindInitrd
-			if res.Config, err = readConfigInitrd(io.NewSectionReader(f, 0, st.Size())); err != nil {
-				return nil, err
-			}
-			return res.finish(), nil
+	for _, fi := range formatTable {
+		if !fi.sniff(head, f, st.Size()) {
+			continue
 		}
+		res.Kind = fi.InspectKind
+		if res.Config, res.Platform, err = fi.read(path, f, st.Size()); err != nil {
+			return nil, err
+		}
+		return res.finish(), nil
+	}
+	if comp := sniffCompression(head); comp != CompressNone {
 		return inspectCompressed(f, comp)
 	}
-	switch {
-	case bytes.HasPrefix(head, qcowMagic):
-		q, err := openQcow2(f)
-		if err != nil {
-			return nil, err
-		}
-		res.Kind = KindQcow2
-		res.Config, res.Platform, err = diskConfig(q)
-		if err != nil {
-			return nil, err
-		}
-	case len(head) >= 0x8006 && string(head[0x8001:0x8006]) == "CD001":
-		res.Kind = KindISO
-		if res.Config, err = readISOConfig(path); err != nil {
-			return nil, err
-		}
-	case len(head) >= 520 && string(head[512:520]) == "EFI PART":
-		res.Kind = KindRaw
-		size := st.Size()
-		footer := make([]byte, 8)
-		if size >= vhdFooterSize {
-			if _, err := f.ReadAt(footer, size-vhdFooterSize); err == nil && string(footer) == "conectix" {
-				res.Kind = KindVHD
-				size -= vhdFooterSize
-			}
-		}
-		res.Config, res.Platform, err = diskConfig(io.NewSectionReader(f, 0, size))
-		if err != nil {
-			return nil, err
-		}
-	default:
-		return nil, fmt.Errorf("%w: %s", ErrUnknownArtifact, path)
-	}
-	return res.finish(), nil
+	return nil, fmt.Errorf("%w: %s", ErrUnknownArtifact, path)
 }
 
 func (res *InspectResult) finish() *InspectResult {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	diskfs "github.com/diskfs/go-diskfs"
@@ -116,26 +117,37 @@ func readISOLayout(isoPath string) (*isoLayout, error) {
 	return l, nil
 }
 
+// openEmbedArea reads the ISO's layout and the contents of its embed
+// area; the caller closes f.
+func openEmbedArea(isoPath string) (*isoLayout, *os.File, []byte, error) {
+	l, err := readISOLayout(isoPath)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	f, err := os.Open(isoPath)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	area := make([]byte, l.Ignition.Len)
+	if _, err := f.ReadAt(area, l.Ignition.Off); err != nil {
+		f.Close()
+		return nil, nil, nil, err
+	}
+	return l, f, area, nil
+}
+
 // isoPatches computes what an embed changes in the live ISO at isoPath:
 // the config initrd over the embed area, and the kernel arguments
 // appended in every kargs area. The ISO's directory records and every
 // other byte stay as they were.
 func isoPatches(isoPath string, initrd []byte, extraKargs []string) ([]patch, error) {
-	l, err := readISOLayout(isoPath)
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(initrd)) > l.Ignition.Len {
-		return nil, fmt.Errorf("%w: config archive of %d bytes, embed area of %d", ErrConfigTooLarge, len(initrd), l.Ignition.Len)
-	}
-	f, err := os.Open(isoPath)
+	l, f, area, err := openEmbedArea(isoPath)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	area := make([]byte, l.Ignition.Len)
-	if _, err := f.ReadAt(area, l.Ignition.Off); err != nil {
-		return nil, err
+	if int64(len(initrd)) > l.Ignition.Len {
+		return nil, fmt.Errorf("%w: config archive of %d bytes, embed area of %d", ErrConfigTooLarge, len(initrd), l.Ignition.Len)
 	}
 	// An area already in use means the base was customised before; refuse
 	// rather than stack two configs' worth of intent.
@@ -173,21 +185,33 @@ func isoPatches(isoPath string, initrd []byte, extraKargs []string) ([]patch, er
 
 // readISOConfig returns the config embedded in an ISO.
 func readISOConfig(isoPath string) ([]byte, error) {
-	l, err := readISOLayout(isoPath)
+	_, f, area, err := openEmbedArea(isoPath)
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(isoPath)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	area := make([]byte, l.Ignition.Len)
-	if _, err := f.ReadAt(area, l.Ignition.Off); err != nil {
-		return nil, err
-	}
+	f.Close()
 	if isZero(area) {
 		return nil, ErrNoConfig
 	}
 	return readConfigInitrd(bytes.NewReader(area))
+}
+
+// isoWriter writes the live ISO with the live config embedded.
+func isoWriter(b *builder, _ Target, name string, _ Compression) ([]Artifact, error) {
+	sum, size, err := writeISO(b.ctx, filepath.Join(b.stage, name), b.req.BaseISO, b.req.liveConfig(), b.req.KernelArgs, b.progress(name, "write"))
+	if err != nil {
+		return nil, err
+	}
+	return []Artifact{{Name: name, Size: size, SHA256: sum}}, nil
+}
+
+// isISO recognises an ISO 9660 image by its primary volume descriptor.
+func isISO(head []byte, _ *os.File, _ int64) bool {
+	return len(head) >= 0x8006 && string(head[0x8001:0x8006]) == "CD001"
+}
+
+// readISO reads the config embedded in a live ISO.
+func readISO(path string, _ *os.File, _ int64) ([]byte, string, error) {
+	cfg, err := readISOConfig(path)
+	return cfg, "", err
 }

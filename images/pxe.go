@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -256,4 +257,57 @@ func writeSynced(p string, data []byte) error {
 		return err
 	}
 	return f.Close()
+}
+
+// pxeWriter writes the PXE bundle: the config initrd (the target's
+// artifact), the boot scripts, Matchbox's profile and group, and the live
+// files when there is a base PXE directory.
+func pxeWriter(b *builder, _ Target, _ string, _ Compression) ([]Artifact, error) {
+	initrd, err := ConfigInitrd(b.req.liveConfig())
+	if err != nil {
+		return nil, err
+	}
+	arts, err := buildPXE(b.ctx, b.stage, b.req, initrd)
+	if err != nil {
+		return nil, err
+	}
+	sums := map[string]string{}
+	for _, a := range arts {
+		sums[a.Name] = a.SHA256
+	}
+	// The base PXE files were copied whole: their digests are the
+	// copies', so the base directory is not read a second time.
+	for _, u := range b.bases {
+		if u.kind == PXEBase && u.sha256 == "" {
+			if files, err := findPXEFiles(u.path); err == nil {
+				u.sha256 = listingDigest(map[string]string{files.Kernel: sums[files.Kernel], files.Initramfs: sums[files.Initramfs], files.Rootfs: sums[files.Rootfs]})
+			}
+		}
+	}
+	return arts, nil
+}
+
+// pxeExtra lists the files pxeWriter writes besides the config initrd.
+func pxeExtra(r *Request) ([]string, error) {
+	p := r.Name + "-" + r.Version
+	names := []string{p + "-pxe.ipxe", p + "-pxe.grub.cfg", "matchbox/profiles/" + p + ".json", "matchbox/groups/" + r.Name + ".json"}
+	if r.BasePXE != "" {
+		files, err := findPXEFiles(r.BasePXE)
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, files.Kernel, files.Initramfs, files.Rootfs)
+	}
+	return names, nil
+}
+
+// isInitrd recognises a config initrd: xz holding a newc archive.
+func isInitrd(head []byte, f *os.File, _ int64) bool {
+	return sniffCompression(head) == CompressXZ && isConfigInitrd(f)
+}
+
+// readInitrd reads the config out of a config initrd.
+func readInitrd(_ string, f *os.File, size int64) ([]byte, string, error) {
+	cfg, err := readConfigInitrd(io.NewSectionReader(f, 0, size))
+	return cfg, "", err
 }

@@ -1,6 +1,7 @@
 package images
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -355,4 +356,21 @@ func (q *qcowReader) ReadAt(p []byte, off int64) (int, error) {
 		done += int(n)
 	}
 	return done, nil
+}
+
+// qcow2Layout: a qcow2 image is written front to back by writeQcow2.
+var qcow2Layout = diskLayout{stream: func(b *builder, w io.Writer, src source, size int64, progress func(done, total int64)) error {
+	return writeQcow2(b.ctx, w, src, size, progress)
+}}
+
+// isQcow2 recognises a qcow2 image by its magic.
+func isQcow2(head []byte, _ *os.File, _ int64) bool { return bytes.HasPrefix(head, qcowMagic) }
+
+// readQcow2Disk reads the config of the disk inside a qcow2 image.
+func readQcow2Disk(_ string, f *os.File, _ int64) ([]byte, string, error) {
+	q, err := openQcow2(f)
+	if err != nil {
+		return nil, "", err
+	}
+	return diskConfig(q)
 }

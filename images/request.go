@@ -2,23 +2,8 @@ package images
 
 import "time"
 
-// Platforms maps kiln's platform names to the ignition.platform.id values
-// Fedora CoreOS knows.
-var Platforms = map[string]string{
-	"metal":        "metal",
-	"qemu":         "qemu",
-	"digitalocean": "digitalocean",
-	"vultr":        "vultr",
-	"hetzner":      "hetzner",
-	"openstack":    "openstack",
-	"azure":        "azure",
-	"aws":          "aws",
-	"proxmox":      "proxmoxve",
-	"proxmoxve":    "proxmoxve",
-	"gcp":          "gcp",
-}
-
-// Target is one output: a platform and a format such as "qcow2.xz".
+// Target is one output: a platform and a format such as "qcow2.xz", both
+// rows of the tables in format.go.
 type Target struct {
 	Platform string
 	Format   string
@@ -102,7 +87,7 @@ type Artifact struct {
 
 // BaseArtifact describes one base artifact an output was made from.
 type BaseArtifact struct {
-	Kind    string `json:"kind"`
+	Kind    string `json:"kind"` // a BaseKind: image, iso or pxe
 	Name    string `json:"name"`
 	Release string `json:"release,omitempty"`
 	SHA256  string `json:"sha256"`

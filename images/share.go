@@ -85,3 +85,27 @@ func (s *memberShare) close() {
 		s.f.Close()
 	}
 }
+
+// share returns the compressed members the disk target writing out in
+// format can have in common with the build's other targets of the same
+// format, or nil when its members are not independent of the head: a
+// layout that streams its own structure (qcow2 places data clusters by
+// what the head holds), or a compression whose members are not
+// independent chunks (zstd).
+func (b *builder) share(format string, l diskLayout, comp Compression, out string, d *stagedDisk) *memberShare {
+	if l.stream != nil || (comp != CompressXZ && comp != CompressGzip) {
+		return nil
+	}
+	if s, ok := b.shares[format]; ok {
+		if s.lo != d.split || s.hi != d.size {
+			return nil
+		}
+		return s
+	}
+	if b.shares == nil {
+		b.shares = map[string]*memberShare{}
+	}
+	s := &memberShare{lo: d.split, hi: d.size, path: out, members: map[int64]memberRef{}}
+	b.shares[format] = s
+	return s
+}

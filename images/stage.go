@@ -9,34 +9,6 @@ import (
 	"time"
 )
 
-func (b *builder) vhdSeed(name string) []byte {
-	return append([]byte(name+"\x00"), b.req.Ignition...)
-}
-
-// convert streams the disk into format f, compressed with comp, and
-// returns the output's sha256 and size.
-func (b *builder) convert(out string, d *stagedDisk, f Format, comp Compression, name string, share *memberShare) (string, int64, error) {
-	prog := b.progress(name, "write")
-	return streamInto(out, d, d.size, comp, share, func(w io.Writer, src source, size int64) error {
-		switch f {
-		case FormatQcow2:
-			return writeQcow2(b.ctx, w, src, size, prog)
-		case FormatVHD:
-			vsize := vhdSize(size)
-			if err := streamSparse(b.ctx, w, src, size, prog); err != nil {
-				return err
-			}
-			if err := writeZeros(w, vsize-size); err != nil {
-				return err
-			}
-			_, err := w.Write(vhdFooter(vsize, b.req.SourceDateEpoch, b.vhdSeed(name)))
-			return err
-		default:
-			return streamSparse(b.ctx, w, src, size, prog)
-		}
-	})
-}
-
 // streamInto creates out (which must not exist) and lets write stream src
 // into it through the compressor and a buffer; the bytes that reach the
 // file are hashed on their way. It returns the digest and size of out,
@@ -229,11 +201,10 @@ func WriteRaw(ctx context.Context, out, base string, config []byte, platform str
 
 // writeRaw is WriteRaw returning the output's sha256.
 func writeRaw(ctx context.Context, out, base string, config []byte, platform string, epoch time.Time, progress func(done, total int64)) (string, error) {
-	id, ok := Platforms[platform]
-	if !ok {
+	if _, ok := LookupPlatform(platform); !ok {
 		return "", fmt.Errorf("%w: %q", ErrUnknownPlatform, platform)
 	}
-	d, err := stageDisk(ctx, out, base, config, id, epoch)
+	d, err := stageDisk(ctx, out, base, config, platform, epoch)
 	if err != nil {
 		return "", err
 	}

@@ -3,6 +3,8 @@ package images
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"io"
+	"os"
 	"time"
 )
 
@@ -84,4 +86,37 @@ func vhdCHS(size int64) (cyl uint16, heads, spt uint8) {
 		}
 	}
 	return uint16(cth / h), uint8(h), uint8(s)
+}
+
+// vhdLayout: a fixed VHD is the disk, padded to Azure's alignment, then
+// the footer.
+var vhdLayout = diskLayout{tail: func(b *builder, name string, size int64) (int64, []byte) {
+	pad := vhdSize(size) - size
+	return pad, vhdFooter(size+pad, b.req.SourceDateEpoch, b.vhdSeed(name))
+}}
+
+// vhdSeed makes a VHD's unique id depend on the output's name and config
+// only, so rebuilds are byte-identical and two outputs still differ.
+func (b *builder) vhdSeed(name string) []byte {
+	return append([]byte(name+"\x00"), b.req.Ignition...)
+}
+
+// isVHD recognises a fixed VHD kiln wrote: a GPT disk with the footer.
+func isVHD(head []byte, f *os.File, size int64) bool {
+	return isGPTDisk(head) && hasVHDFooter(f, size)
+}
+
+// hasVHDFooter reports whether the file ends with a VHD footer.
+func hasVHDFooter(f *os.File, size int64) bool {
+	footer := make([]byte, 8)
+	if size < vhdFooterSize {
+		return false
+	}
+	_, err := f.ReadAt(footer, size-vhdFooterSize)
+	return err == nil && string(footer) == "conectix"
+}
+
+// readVHDDisk reads the config of the disk before the footer.
+func readVHDDisk(_ string, f *os.File, size int64) ([]byte, string, error) {
+	return diskConfig(io.NewSectionReader(f, 0, size-vhdFooterSize))
 }

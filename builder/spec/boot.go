@@ -3,27 +3,27 @@ package spec
 import (
 	"fmt"
 	"strings"
+
+	"github.com/kiln-dev/kiln/images"
 )
 
 // Boot is how an artifact starts the appliance. It decides which devices
 // exist at first boot, and so which data modes can work.
-type Boot string
+type Boot = images.Boot
 
-// Boots.
+// Boots, as the manifest records them.
 const (
-	// BootDisk: a disk image (raw, qcow2, vhd) that is the server's disk.
-	BootDisk Boot = "disk"
-	// BootLive: an iso or pxe boot that runs the appliance from RAM.
-	// /dev/disk/by-id/coreos-boot-disk does not exist there.
-	BootLive Boot = "live"
-	// BootInstaller: an iso or pxe boot that installs FCOS with the
-	// appliance's config to Target.Install.Device and reboots into it.
-	BootInstaller Boot = "installer"
+	BootDisk      = images.BootDisk
+	BootLive      = images.BootLive
+	BootInstaller = images.BootInstaller
 )
 
 // IsLiveFormat reports whether a format boots the FCOS live system (ISO
 // or PXE) rather than being a disk image.
-func IsLiveFormat(format string) bool { return format == "iso" || format == "pxe" }
+func IsLiveFormat(format string) bool {
+	fi, ok := images.LookupFormat(format)
+	return ok && fi.Live
+}
 
 // BootOf returns how an artifact of format built for t boots.
 func BootOf(t Target, format string) Boot {
@@ -34,6 +34,16 @@ func BootOf(t Target, format string) Boot {
 		return BootInstaller
 	}
 	return BootLive
+}
+
+// formats returns the target's formats: those it lists, or its
+// platform's defaults.
+func (t Target) formats() []string {
+	if len(t.Formats) > 0 {
+		return t.Formats
+	}
+	p, _ := images.LookupPlatform(t.Platform)
+	return p.Formats
 }
 
 // LiveBootProblem says why the appliance's data cannot work on a live
@@ -77,13 +87,8 @@ func (v *validator) install(p string, a *Appliance, t Target) {
 		v.errorf(p+".install.device", "install to another disk, or use data.mode partition to keep the data on this one", "%s is also data.device: installing would wipe the data volume", t.Install.Device)
 	}
 	live := false
-	for _, f := range t.Formats {
+	for _, f := range t.formats() {
 		live = live || IsLiveFormat(f)
-	}
-	if len(t.Formats) == 0 {
-		for _, f := range Platforms[t.Platform] {
-			live = live || IsLiveFormat(f)
-		}
 	}
 	if !live {
 		v.errorf(p+".install", "remove `install:`, or add iso or pxe to this target's formats", "install applies only to the iso and pxe formats, and this target builds neither")

@@ -1,8 +1,11 @@
 package spec
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/kiln-dev/kiln/images"
 )
 
 // TestBootModels: the combinations that can boot load cleanly, and the
@@ -37,6 +40,54 @@ func TestBootModels(t *testing.T) {
 	} {
 		if got := BootOf(tc.t, tc.format); got != tc.want {
 			t.Errorf("BootOf(%+v, %s) = %s, want %s", tc.t, tc.format, got, tc.want)
+		}
+	}
+}
+
+// TestTargetsFollowImagesTables: the spec accepts exactly the platforms
+// and formats of images' tables — each platform with its default formats,
+// each format under a platform it fits — and lists them in its fixes and
+// its schema.
+func TestTargetsFollowImagesTables(t *testing.T) {
+	load := func(targets string) (*Appliance, []Diagnostic) {
+		data := "data: {mode: volume, device: /dev/sdb}\n"
+		app, _, ds := Load("t.yaml", []byte(strings.Replace(minimal, "name: web\n", "name: web\n"+data+targets, 1)))
+		return app, ds
+	}
+	for _, p := range images.PlatformNames() {
+		if app, ds := load("targets: [{platform: " + p + ", disk_gib: 30}]\n"); app == nil {
+			t.Errorf("platform %s refused:\n%s", p, diagLines(ds))
+		}
+	}
+	for _, f := range images.FormatNames() {
+		p := "qemu"
+		if IsLiveFormat(f) {
+			p = images.MetalPlatform
+		}
+		if app, ds := load("targets: [{platform: " + p + ", formats: [" + f + "], disk_gib: 30}]\n"); app == nil {
+			t.Errorf("format %s refused:\n%s", f, diagLines(ds))
+		}
+	}
+	for targets, fix := range map[string]string{
+		"targets: [{platform: gcp}]\n":                     strings.Join(images.PlatformNames(), ", "),
+		"targets: [{platform: qemu, formats: [vmdk]}]\n":   strings.Join(images.FormatNames(), ", "),
+		"targets: [{platform: qemu, formats: [iso]}]\n":    "list iso and pxe under platform metal",
+		"targets: [{platform: qemu, formats: [raw.]}]\n":   strings.Join(images.FormatNames(), ", "),
+		"targets: [{platform: proxmox, formats: [raw]}]\n": strings.Join(images.PlatformNames(), ", "),
+	} {
+		app, ds := load(targets)
+		if app != nil || !strings.Contains(diagLines(ds), fix) {
+			t.Errorf("%s: want an error with fix %q, got:\n%s", targets, fix, diagLines(ds))
+		}
+	}
+	schema, err := Schema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, list := range [][]string{images.PlatformNames(), images.FormatNames()} {
+		enum, _ := json.Marshal(list)
+		if !strings.Contains(strings.Join(strings.Fields(string(schema)), ""), string(enum)) {
+			t.Errorf("schema has no enum %s", enum)
 		}
 	}
 }

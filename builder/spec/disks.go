@@ -1,11 +1,13 @@
 package spec
 
-import "fmt"
+import (
+	"fmt"
 
-// FCOSImageMiB is the size of Fedora CoreOS's disk images (metal, qemu,
-// and the cloud images kiln derives from metal): 10 GiB. A server's disk
-// can be larger (the root filesystem grows into it) but never smaller.
-const FCOSImageMiB = 10240
+	"github.com/kiln-dev/kiln/images"
+)
+
+// FCOSImageMiB is the size of Fedora CoreOS's disk images: 10 GiB.
+const FCOSImageMiB = images.FCOSImageMiB
 
 // MinDataMiB is the least a data partition that takes "the rest of the
 // disk" (size_mib 0) is given, including the backup GPT at the disk's end.
@@ -28,18 +30,6 @@ func MinDiskMiB(a *Appliance) int {
 	return min
 }
 
-// smallDisks are platforms whose providers fix the disk by plan, with the
-// smallest disk a current plan gives, in GiB. Elsewhere (metal, qemu,
-// aws, azure, openstack, proxmoxve) the user chooses the disk size.
-var smallDisks = map[string]struct {
-	GiB  int
-	Plan string
-}{
-	"digitalocean": {10, "DigitalOcean's smallest droplets"},
-	"vultr":        {10, "Vultr's smallest plans"},
-	"hetzner":      {20, "Hetzner's smallest servers"},
-}
-
 // ceilGiB rounds MiB up to whole GiB.
 func ceilGiB(mib int) int { return (mib + 1023) / 1024 }
 
@@ -49,11 +39,8 @@ func ceilGiB(mib int) int { return (mib + 1023) / 1024 }
 func (v *validator) diskSize(p string, a *Appliance, t Target) {
 	need := MinDiskMiB(a)
 	disk := false
-	for _, f := range t.Formats {
+	for _, f := range t.formats() {
 		disk = disk || BootOf(t, f) != BootLive
-	}
-	if len(t.Formats) == 0 {
-		disk = true // every platform's defaults include a disk image
 	}
 	if !disk {
 		return
@@ -69,9 +56,11 @@ func (v *validator) diskSize(p string, a *Appliance, t Target) {
 		v.errorf(p+".disk_gib", fmt.Sprintf("use a disk of at least %d GiB, or lower data.partition.start_mib/size_mib, or use data.mode volume", ceilGiB(need)),
 			"a %d GiB disk is too small: %s", t.DiskGiB, why)
 	case t.DiskGiB == 0:
-		if sd, ok := smallDisks[t.Platform]; ok && sd.GiB*1024 < need {
+		// Providers that fix the disk by plan: their smallest plan's disk
+		// may not hold the data partition. Elsewhere the user chooses.
+		if pl, _ := images.LookupPlatform(t.Platform); pl.SmallDiskGiB > 0 && pl.SmallDiskGiB*1024 < need {
 			v.warnf(p+".platform", fmt.Sprintf("choose a plan with a disk of at least %d GiB and say so with `disk_gib:`, or use data.mode volume", ceilGiB(need)),
-				"%s have %d GiB disks, and this appliance needs %d GiB (%s)", sd.Plan, sd.GiB, ceilGiB(need), why)
+				"%s have %d GiB disks, and this appliance needs %d GiB (%s)", pl.SmallDiskPlan, pl.SmallDiskGiB, ceilGiB(need), why)
 		}
 	}
 }

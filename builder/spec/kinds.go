@@ -127,25 +127,3 @@ func serviceKindNames() []string {
 	}
 	return names
 }
-
-// Platforms maps each FCOS platform id kiln builds for to its default
-// output formats, as FCOS publishes them.
-var Platforms = map[string][]string{
-	"metal":        {"raw.xz", "iso", "pxe"},
-	"qemu":         {"qcow2"},
-	"digitalocean": {"qcow2.gz"},
-	"vultr":        {"raw.xz"},
-	"hetzner":      {"raw.xz"},
-	"openstack":    {"qcow2"},
-	"proxmoxve":    {"qcow2"},
-	"azure":        {"vhd"},
-	"aws":          {"raw"},
-}
-
-// Formats lists every output format kiln can write, compressed or not.
-var Formats = []string{
-	"raw", "raw.gz", "raw.xz", "raw.zst",
-	"qcow2", "qcow2.gz", "qcow2.xz", "qcow2.zst",
-	"vhd", "vhd.gz", "vhd.xz", "vhd.zst",
-	"iso", "pxe",
-}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 
 	"github.com/invopop/jsonschema"
+
+	"github.com/kiln-dev/kiln/images"
 )
 
 // SchemaID is the JSON Schema's identifier.
@@ -40,5 +42,23 @@ func (Service) JSONSchemaExtend(s *jsonschema.Schema) {
 	k.Enum = nil
 	for _, name := range serviceKindNames() {
 		k.Enum = append(k.Enum, name)
+	}
+}
+
+// JSONSchemaExtend lists the platforms and formats of images' tables as
+// the schema's enums for a target, so that editors offer exactly what the
+// validator accepts.
+func (Target) JSONSchemaExtend(s *jsonschema.Schema) {
+	if p, ok := s.Properties.Get("platform"); ok {
+		p.Enum = nil
+		for _, name := range images.PlatformNames() {
+			p.Enum = append(p.Enum, name)
+		}
+	}
+	if f, ok := s.Properties.Get("formats"); ok && f.Items != nil {
+		f.Items.Enum = nil
+		for _, name := range images.FormatNames() {
+			f.Items.Enum = append(f.Items.Enum, name)
+		}
 	}
 }

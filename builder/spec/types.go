@@ -303,10 +303,11 @@ type S3 struct {
 
 // Target is one platform and its output formats.
 type Target struct {
-	// Platform is an FCOS platform id: metal, qemu, digitalocean, vultr,
-	// hetzner, openstack, proxmox, azure, aws.
+	// Platform is an FCOS platform id, one of images.PlatformNames: aws,
+	// azure, digitalocean, hetzner, metal, openstack, proxmoxve, qemu, vultr.
 	Platform string `yaml:"platform" json:"platform"`
-	// Formats, e.g. raw.xz, qcow2.gz, iso, pxe. Default: the platform's.
+	// Formats, e.g. raw.xz, qcow2.gz, iso, pxe (images.FormatNames).
+	// Default: the platform's (images.PlatformInfo.Formats).
 	Formats []string `yaml:"formats,omitempty" json:"formats,omitempty"`
 	// Install turns the iso and pxe formats into installers: booted, they
 	// write the appliance to a disk with coreos-installer and reboot into

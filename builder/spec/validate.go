@@ -11,6 +11,7 @@ import (
 
 	version "github.com/hashicorp/go-version"
 
+	"github.com/kiln-dev/kiln/images"
 	"github.com/kiln-dev/kiln/internal/valid"
 )
 
@@ -316,25 +317,21 @@ func (v *validator) registry(r *Registry) {
 }
 
 func (v *validator) targets(a *Appliance) {
-	ts := a.Targets
-	known := map[string]bool{}
-	for _, f := range Formats {
-		known[f] = true
-	}
 	seen := map[string]bool{}
-	for i, t := range ts {
+	for i, t := range a.Targets {
 		p := fmt.Sprintf("targets[%d]", i)
-		if _, ok := Platforms[t.Platform]; !ok {
-			v.errorf(p+".platform", "use one of: "+strings.Join(platformNames(), ", "), "unknown platform %q", t.Platform)
+		if _, ok := images.LookupPlatform(t.Platform); !ok {
+			v.errorf(p+".platform", "use one of: "+strings.Join(images.PlatformNames(), ", "), "unknown platform %q", t.Platform)
 		}
 		if seen[t.Platform] {
 			v.errorf(p+".platform", "list each platform once, with all its formats", "platform %q is listed twice", t.Platform)
 		}
 		seen[t.Platform] = true
 		for j, f := range t.Formats {
-			if !known[f] {
-				v.errorf(fmt.Sprintf("%s.formats[%d]", p, j), "use one of: "+strings.Join(Formats, ", "), "unknown format %q", f)
-			} else if IsLiveFormat(f) && t.Platform != "metal" {
+			fi, known := images.LookupFormat(f)
+			if !known {
+				v.errorf(fmt.Sprintf("%s.formats[%d]", p, j), "use one of: "+strings.Join(images.FormatNames(), ", "), "unknown format %q", f)
+			} else if !fi.Fits(t.Platform) {
 				v.errorf(fmt.Sprintf("%s.formats[%d]", p, j), "list iso and pxe under platform metal", "%s boots bare metal; it is not a %s format", f, t.Platform)
 			} else if BootOf(t, f) == BootLive {
 				if prob := LiveBootProblem(a.Data); prob != "" {
@@ -343,7 +340,7 @@ func (v *validator) targets(a *Appliance) {
 			}
 		}
 		if len(t.Formats) == 0 {
-			for _, f := range Platforms[t.Platform] {
+			for _, f := range t.formats() {
 				if BootOf(t, f) != BootLive {
 					continue
 				}
@@ -356,8 +353,4 @@ func (v *validator) targets(a *Appliance) {
 		v.install(p, a, t)
 		v.diskSize(p, a, t)
 	}
-}
-
-func platformNames() []string {
-	return []string{"aws", "azure", "digitalocean", "hetzner", "metal", "openstack", "proxmoxve", "qemu", "vultr"}
 }

@@ -2,10 +2,12 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/kiln-dev/kiln/images"
 	"github.com/kiln-dev/kiln/images/base"
 )
 
@@ -97,7 +99,8 @@ func newBaseFetchCmd() *cobra.Command {
 				return err
 			}
 			if len(formats) == 0 {
-				formats = []string{"raw.xz"}
+				// The disk image, the base of every platform's disk formats.
+				formats = []string{images.Bases()[0].FCOSFormat}
 			}
 			ctx, stop := interruptible(cmd.Context())
 			defer stop()
@@ -118,7 +121,7 @@ func newBaseFetchCmd() *cobra.Command {
 	}
 	bf.register(cmd)
 	sf.register(cmd)
-	cmd.Flags().StringArrayVar(&formats, "format", nil, "FCOS format to fetch (repeatable): raw.xz (default), iso, pxe")
+	cmd.Flags().StringArrayVar(&formats, "format", nil, "FCOS format to fetch (repeatable): "+baseFormatsHelp())
 	return cmd
 }
 
@@ -173,4 +176,18 @@ func newBaseImportCmd() *cobra.Command {
 	}
 	bf.register(cmd)
 	return cmd
+}
+
+// baseFormatsHelp lists the FCOS formats of the base artifacts, the first
+// being the default: "raw.xz (default), iso, pxe".
+func baseFormatsHelp() string {
+	var names []string
+	for i, b := range images.Bases() {
+		if i == 0 {
+			names = append(names, b.FCOSFormat+" (default)")
+		} else {
+			names = append(names, b.FCOSFormat)
+		}
+	}
+	return strings.Join(names, ", ")
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -136,8 +137,8 @@ Set SOURCE_DATE_EPOCH for byte-identical rebuilds.`,
 	sf.register(cmd)
 	bf.register(cmd)
 	cmd.Flags().StringVarP(&outDir, "output", "o", "out", "output directory")
-	cmd.Flags().StringArrayVar(&platforms, "platform", nil, "build only this platform (repeatable): metal, qemu, digitalocean, vultr, hetzner, openstack, proxmoxve, azure, aws")
-	cmd.Flags().StringArrayVar(&formats, "format", nil, "override the formats (repeatable): raw, qcow2, vhd (each with .gz, .xz or .zst), iso, pxe")
+	cmd.Flags().StringArrayVar(&platforms, "platform", nil, "build only this platform (repeatable): "+strings.Join(images.PlatformNames(), ", "))
+	cmd.Flags().StringArrayVar(&formats, "format", nil, "override the formats (repeatable): "+formatsHelp())
 	cmd.Flags().StringVar(&req.BaseImage, "base-image", "", "local FCOS metal raw image (.raw, .raw.xz or .raw.gz)")
 	cmd.Flags().StringVar(&req.BaseISO, "base-iso", "", "local FCOS live ISO")
 	cmd.Flags().StringVar(&req.BasePXE, "base-pxe", "", "local directory with the FCOS live kernel, initramfs and rootfs")
@@ -199,4 +200,22 @@ file first.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON, for scripts")
 	cmd.Flags().BoolVar(&showConfig, "config", false, "print the embedded Ignition config itself")
 	return cmd
+}
+
+// formatsHelp lists the output formats as --format takes them: "raw,
+// qcow2, vhd (each with .gz, .xz or .zst), iso, pxe".
+func formatsHelp() string {
+	var comp, plain, sufs []string
+	for _, f := range images.Formats() {
+		if f.Compressible {
+			comp = append(comp, string(f.Name))
+		} else {
+			plain = append(plain, string(f.Name))
+		}
+	}
+	for _, c := range images.Compressions() {
+		sufs = append(sufs, "."+string(c))
+	}
+	each := strings.Join(sufs[:len(sufs)-1], ", ") + " or " + sufs[len(sufs)-1]
+	return strings.Join(comp, ", ") + " (each with " + each + "), " + strings.Join(plain, ", ")
 }

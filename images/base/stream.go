@@ -9,7 +9,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 )
 
 // DefaultArch is the only architecture kiln builds for today.
@@ -217,11 +218,4 @@ func (s *Stream) Formats(arch, platform string) []string {
 	return sortedKeys(s.Architectures[arch].Artifacts[platform].Formats)
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
