@@ -8,13 +8,19 @@
 # Each row runs kiln and its reference once to warm the page cache, then
 # BENCH_RUNS (default 3) times in pairs, kiln then reference, so both see
 # the same machine load; it prints the median of the per-pair ratios and
-# kiln's peak RSS. Every reference is followed by `sync FILE` because kiln
-# fsyncs each artifact before renaming it into place. kiln's side includes
-# everything the command does: rendering the spec, checking the base,
-# writing, hashing, manifest.json and SHA256SUMS.
+# kiln's peak RSS, and the 1-minute load average before each pair (the
+# machine may be shared: a ratio taken under load says less). Every
+# reference is followed by `sync FILE` because kiln fsyncs each artifact
+# before renaming it into place. kiln's side includes everything the
+# command does: rendering the spec, checking the base, writing, hashing,
+# manifest.json and SHA256SUMS. The `default` row is one `kiln build` of
+# the default spec's targets (Clipper: digitalocean qcow2.gz, hetzner and
+# metal raw.xz, the ISO and PXE) against the sum of the reference tools
+# making the same outputs.
 #
-# BENCH_RUNS sets the pairs per row (default 3); BENCH_ROWS selects rows (default: raw qcow2 raw.zst raw.gz raw.xz iso pxe
-# default); BENCH_DIR says where the fixture goes (it needs ~8 GiB free).
+# BENCH_RUNS sets the pairs per row (default 3); BENCH_ROWS selects rows
+# (default: raw qcow2 raw.zst raw.gz raw.xz iso pxe default); BENCH_DIR
+# says where the fixture goes (it needs ~8 GiB free).
 set -euo pipefail
 [ -n "${BENCH_TRACE:-}" ] && set -x
 
@@ -146,8 +152,9 @@ for row in $rows; do
 		ref "$row" >/dev/null 2>&1
 		;;
 	esac
-	ks="" rs="" ratios=""
+	ks="" rs="" ratios="" loads="" rowpeak=0
 	for ((i = 0; i < n; i++)); do
+		loads="$loads $(cut -d' ' -f1 /proc/loadavg)"
 		timed "$work/tk" kiln_row "$row"
 		timed "$work/tr" ref "$row"
 		read -r kt km <"$work/tk"
@@ -155,10 +162,10 @@ for row in $rows; do
 		ks="$ks $kt" rs="$rs $rt"
 		ratios="$ratios $(awk -v a="$kt" -v b="$rt" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
 		[ "$km" -gt "$peak" ] && peak=$km
-		rowpeak=$km
+		[ "$km" -gt "$rowpeak" ] && rowpeak=$km
 	done
 	med=$(printf '%s\n' $ratios | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
-	printf '%-8s %-44s %-44s %.2fx (target <= %sx), kiln peak RSS %.1f MiB\n' "$row" "$ks" "$rs" "$med" "${target[$row]}" "$(awk -v k="$rowpeak" 'BEGIN { print k / 1024 }')"
+	printf '%-8s %-44s %-44s %.2fx (target <= %sx), kiln peak RSS %.1f MiB, load avg%s\n' "$row" "$ks" "$rs" "$med" "${target[$row]}" "$(awk -v k="$rowpeak" 'BEGIN { print k / 1024 }')" "$loads"
 done
 awk -v p="$peak" 'BEGIN { printf "peak RSS of kiln build: %.1f MiB (target <= 64 MiB)\n", p / 1024 }'
 # Every kiln output above was checked against its own SHA256SUMS.

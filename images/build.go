@@ -64,6 +64,7 @@ func Build(ctx context.Context, req Request) (*Manifest, error) {
 		return nil, err
 	}
 	b := &builder{req: &req, ctx: ctx, digests: digestStore{req.DigestDir}}
+	defer b.closeShares()
 	planned, err := b.plannedNames()
 	if err != nil {
 		return nil, err
@@ -187,6 +188,9 @@ type builder struct {
 	disk    string
 	release string // read from the bases
 	bases   []*baseUse
+	// shares are the compressed members disk targets have in common,
+	// by format.
+	shares map[string]*memberShare
 }
 
 // baseUse is one base artifact of the build and its digest, known or
@@ -197,6 +201,12 @@ type baseUse struct {
 	sha256              string
 	done                chan struct{}
 	err                 error
+}
+
+func (b *builder) closeShares() {
+	for _, s := range b.shares {
+		s.close()
+	}
 }
 
 func (b *builder) progress(artifact, step string) func(done, total int64) {

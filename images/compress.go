@@ -3,7 +3,6 @@ package images
 import (
 	"fmt"
 	"io"
-	"runtime"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -33,9 +32,7 @@ func compressor(w io.Writer, c Compression) (io.WriteCloser, error) {
 			return gzip.NewWriterLevel(w, gzip.DefaultCompression)
 		}), nil
 	case CompressZstd:
-		// Each concurrent zstd block encoder holds its own window: two keep
-		// the peak RSS within budget on any machine.
-		return zstd.NewWriter(w, zstd.WithEncoderConcurrency(min(runtime.GOMAXPROCS(0), 2)))
+		return newZstdWriter(w)
 	case CompressNone:
 		return nopCloser{w}, nil
 	}

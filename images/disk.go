@@ -62,7 +62,8 @@ func (b *builder) writeDisk(l diskLayout, t Target, name string, comp Compressio
 	}
 	defer os.Remove(d.head.f.Name())
 	defer d.close()
-	sum, size, err := streamInto(out, d, d.size, comp, func(w io.Writer, src source, size int64) error {
+	share := b.share(t.Format, l, comp, out, d)
+	sum, size, err := streamInto(out, d, d.size, comp, share, func(w io.Writer, src source, size int64) error {
 		if l.stream != nil {
 			return l.stream(b, w, src, size, prog)
 		}
@@ -81,6 +82,9 @@ func (b *builder) writeDisk(l diskLayout, t Target, name string, comp Compressio
 	})
 	if err != nil {
 		return nil, err
+	}
+	if share != nil && share.path == out {
+		share.finish()
 	}
 	return []Artifact{{Name: name, Size: size, SHA256: sum}}, nil
 }

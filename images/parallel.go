@@ -26,6 +26,9 @@ const (
 
 // chunkJob is one member being compressed.
 type chunkJob struct {
+	index int64 // the chunk's place in the input
+	reuse *memberRef
+	zero  bool // a whole chunk of zeros, given without its bytes (see WriteZeros)
 	in    []byte
 	out   *bytes.Buffer
 	err   error
@@ -51,6 +54,12 @@ type parallelCompressor struct {
 	pool     sync.Pool // input chunks
 	outs     sync.Pool // output buffers, reused so the heap stays flat
 	workers  sync.WaitGroup
+	// share, when set, holds members other targets of the build made
+	// from the same input (see memberShare); next is the index of the
+	// chunk being filled and written the output's length so far.
+	share   *memberShare
+	next    int64
+	written int64
 }
 
 func newParallelCompressor(w io.Writer, workers int, newEnc func(io.Writer) (io.WriteCloser, error)) *parallelCompressor {
@@ -85,13 +94,23 @@ func (p *parallelCompressor) compress(out *bytes.Buffer, in []byte) error {
 	return enc.Close()
 }
 
+// size is the number of input bytes of j.
+func (j *chunkJob) size() int {
+	if j.zero {
+		return parallelChunk
+	}
+	return len(j.in)
+}
+
 func (p *parallelCompressor) work() {
 	defer p.workers.Done()
 	for j := range p.jobs {
-		if len(j.in) == parallelChunk && isZero(j.in) {
+		if j.reuse != nil {
+			j.err = p.share.read(*j.reuse, j.out)
+		} else if j.zero || len(j.in) == parallelChunk && isZero(j.in) {
 			p.zeroOnce.Do(func() {
 				var b bytes.Buffer
-				p.zeroErr = p.compress(&b, j.in)
+				p.zeroErr = p.compress(&b, make([]byte, parallelChunk))
 				p.zero = b.Bytes()
 			})
 			j.out.Write(p.zero)
@@ -111,12 +130,17 @@ func (p *parallelCompressor) drain() {
 		<-j.ready
 		err := j.err
 		if err == nil && p.failed() == nil {
-			_, err = p.w.Write(j.out.Bytes())
+			p.share.record(j.index, j.size(), p.written, int64(j.out.Len()))
+			var n int
+			n, err = p.w.Write(j.out.Bytes())
+			p.written += int64(n)
 		}
 		if err != nil {
 			p.fail(err)
 		}
-		p.pool.Put(j.in[:0])
+		if j.in != nil {
+			p.pool.Put(j.in[:0])
+		}
 		j.out.Reset()
 		p.outs.Put(j.out)
 		<-p.inflight
@@ -138,11 +162,42 @@ func (p *parallelCompressor) failed() error {
 }
 
 func (p *parallelCompressor) submit() {
+	p.queue(&chunkJob{in: p.buf})
+	p.buf = p.pool.Get().([]byte)
+}
+
+func (p *parallelCompressor) queue(j *chunkJob) {
 	p.inflight <- struct{}{}
-	j := &chunkJob{in: p.buf, out: p.outs.Get().(*bytes.Buffer), ready: make(chan struct{})}
+	j.index, j.out, j.ready = p.next, p.outs.Get().(*bytes.Buffer), make(chan struct{})
+	if r, ok := p.share.lookup(j.index, j.size()); ok {
+		j.reuse = &r
+	}
+	p.next++
 	p.order <- j
 	p.jobs <- j
-	p.buf = p.pool.Get().([]byte)
+}
+
+// WriteZeros writes n zero bytes. The holes of a disk image are most of
+// it: whole chunks of them are queued without being copied or scanned.
+func (p *parallelCompressor) WriteZeros(n int64) error {
+	if err := p.failed(); err != nil {
+		return err
+	}
+	for n > 0 {
+		if len(p.buf) == 0 && n >= parallelChunk {
+			p.queue(&chunkJob{zero: true})
+			n -= parallelChunk
+			continue
+		}
+		k := min(n, int64(parallelChunk-len(p.buf)))
+		p.buf = p.buf[:len(p.buf)+int(k)]
+		clear(p.buf[len(p.buf)-int(k):])
+		n -= k
+		if len(p.buf) == parallelChunk {
+			p.submit()
+		}
+	}
+	return nil
 }
 
 // Write buffers data and hands every full chunk to a worker.

@@ -1,7 +1,6 @@
 package images
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -13,24 +12,28 @@ import (
 // streamInto creates out (which must not exist) and lets write stream src
 // into it through the compressor and a buffer; the bytes that reach the
 // file are hashed on their way. It returns the digest and size of out,
-// synced to disk.
-func streamInto(out string, src source, size int64, comp Compression, write func(w io.Writer, src source, size int64) error) (string, int64, error) {
+// synced to disk. share, when not nil, is the compressed members this
+// output has in common with others of the build.
+func streamInto(out string, src source, size int64, comp Compression, share *memberShare, write func(w io.Writer, src source, size int64) error) (string, int64, error) {
 	dst, err := os.OpenFile(out, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return "", 0, err
 	}
 	defer dst.Close()
-	hw := newHashingWriter(dst)
+	wf := newWritebackFile(dst)
+	hw := newHashingWriter(wf)
 	finished := false
 	defer func() {
 		if !finished {
 			hw.sum()
 		}
 	}()
-	bw := bufio.NewWriterSize(hw, 1<<20)
-	cw, err := compressor(bw, comp)
+	cw, err := compressor(hw, comp)
 	if err != nil {
 		return "", 0, err
+	}
+	if pc, ok := cw.(*parallelCompressor); ok {
+		pc.share = share
 	}
 	if err := write(cw, src, size); err != nil {
 		cw.Close()
@@ -39,10 +42,11 @@ func streamInto(out string, src source, size int64, comp Compression, write func
 	if err := cw.Close(); err != nil {
 		return "", 0, err
 	}
-	if err := bw.Flush(); err != nil {
+	if err := hw.Flush(); err != nil {
 		return "", 0, err
 	}
 	finished = true
+	wf.wb.kick()
 	sum, n := hw.sum()
 	if err := dst.Sync(); err != nil {
 		return "", 0, err
@@ -80,7 +84,13 @@ func streamSparse(ctx context.Context, w io.Writer, src source, size int64, prog
 	return nil
 }
 
+// zeroWriter is a writer that takes zeros without their bytes.
+type zeroWriter interface{ WriteZeros(n int64) error }
+
 func writeZeros(w io.Writer, n int64) error {
+	if zw, ok := w.(zeroWriter); ok {
+		return zw.WriteZeros(n)
+	}
 	for n > 0 {
 		k := min(n, int64(len(zeroChunk)))
 		if _, err := w.Write(zeroChunk[:k]); err != nil {

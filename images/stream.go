@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -169,35 +171,19 @@ func (p *chunkPool) put(c *chunk) {
 // costs another core rather than time on the writer's.
 type asyncHash struct {
 	h    hash.Hash
-	jobs chan hashJob
+	jobs chan *chunk
 	done chan struct{}
 	n    int64
 }
 
-type hashJob struct {
-	c     *chunk
-	zeros int64
-}
-
 func newAsyncHash() *asyncHash {
-	a := &asyncHash{h: sha256.New(), jobs: make(chan hashJob, poolChunks), done: make(chan struct{})}
+	a := &asyncHash{h: sha256.New(), jobs: make(chan *chunk, poolChunks), done: make(chan struct{})}
 	go func() {
 		defer close(a.done)
-		for j := range a.jobs {
-			if j.c != nil {
-				a.h.Write(j.c.b[:j.c.n])
-				a.n += int64(j.c.n)
-				j.c.refs.Done()
-				continue
-			}
-			// A hole hashes as the zeros it reads as: the digest is the
-			// standard sha256 of the file.
-			for z := j.zeros; z > 0; {
-				k := min(z, int64(len(zeroChunk)))
-				a.h.Write(zeroChunk[:k])
-				z -= k
-			}
-			a.n += j.zeros
+		for c := range a.jobs {
+			a.h.Write(c.b[:c.n])
+			a.n += int64(c.n)
+			c.refs.Done()
 		}
 	}()
 	return a
@@ -205,13 +191,7 @@ func newAsyncHash() *asyncHash {
 
 func (a *asyncHash) data(c *chunk) {
 	c.refs.Add(1)
-	a.jobs <- hashJob{c: c}
-}
-
-func (a *asyncHash) zeros(n int64) {
-	if n > 0 {
-		a.jobs <- hashJob{zeros: n}
-	}
+	a.jobs <- c
 }
 
 // sum waits for every queued chunk and returns the hex digest and the
@@ -222,11 +202,14 @@ func (a *asyncHash) sum() (string, int64) {
 	return hex.EncodeToString(a.h.Sum(nil)), a.n
 }
 
-// hashingWriter hashes what passes through it to w, on another core.
+// hashingWriter buffers what is written to it in pooled chunks and
+// passes each full chunk both to w and to a hash on another core: the
+// bytes are copied once, and the chunk is reused when both are done.
 type hashingWriter struct {
 	w    io.Writer
 	pool *chunkPool
 	h    *asyncHash
+	cur  *chunk // being filled
 }
 
 func newHashingWriter(w io.Writer) *hashingWriter {
@@ -234,43 +217,134 @@ func newHashingWriter(w io.Writer) *hashingWriter {
 }
 
 func (hw *hashingWriter) Write(p []byte) (int, error) {
-	for rest := p; len(rest) > 0; {
-		c := hw.pool.get()
-		c.n = copy(c.b, rest)
-		rest = rest[c.n:]
-		hw.h.data(c)
-		hw.pool.put(c)
+	done := 0
+	for done < len(p) {
+		if hw.cur == nil {
+			hw.cur = hw.pool.get()
+			hw.cur.n = 0
+		}
+		k := copy(hw.cur.b[hw.cur.n:], p[done:])
+		hw.cur.n += k
+		done += k
+		if hw.cur.n == len(hw.cur.b) {
+			if err := hw.Flush(); err != nil {
+				return done, err
+			}
+		}
 	}
-	return hw.w.Write(p)
+	return done, nil
+}
+
+// Flush writes and hashes what is buffered.
+func (hw *hashingWriter) Flush() error {
+	c := hw.cur
+	if c == nil {
+		return nil
+	}
+	hw.cur = nil
+	defer hw.pool.put(c)
+	if c.n == 0 {
+		return nil
+	}
+	hw.h.data(c)
+	_, err := hw.w.Write(c.b[:c.n])
+	return err
 }
 
 func (hw *hashingWriter) sum() (string, int64) { return hw.h.sum() }
 
 // copyHashed writes src (size bytes) into dst, storing only data (holes
 // and all-zero chunks stay holes), then pad zero bytes and trailer, and
-// returns the sha256 of what dst now holds, computed from the bytes in
-// hand: the output is never read back. Bytes below skip are already in
-// dst and are hashed but not written again. The file is synced, so a
+// returns the sha256 of what dst now holds. Bytes below skip are already
+// in dst and are hashed but not written again. The file is synced, so a
 // finished artifact is on disk before it is renamed into place.
+//
+// Copying and hashing run side by side, each reading src on its own:
+// hashing a disk image costs more than copying its data (every hole is
+// hashed as the zeros it reads as, and sha256 cannot skip them), so a
+// copy paced by the hash would wait, and its fsync would only start once
+// the hash was done. Apart, the copy finishes and is written back to disk
+// while the hash is still running, and the build takes about as long as
+// the hash alone. The output is never read back: the hash reads the
+// source (the staged head and the base), whose bytes the output holds.
 func copyHashed(ctx context.Context, dst *os.File, src source, size, skip, pad int64, trailer []byte, progress func(done, total int64)) (string, error) {
 	total := size + pad + int64(len(trailer))
 	if err := dst.Truncate(size + pad); err != nil {
 		return "", err
 	}
-	pool := newChunkPool()
-	h := newAsyncHash()
-	finished := false
-	defer func() {
-		if !finished {
-			h.sum()
-		}
+	hctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var hashed atomic.Int64
+	type result struct {
+		sum string
+		n   int64
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		sum, n, err := hashSource(hctx, src, size, pad, trailer, &hashed)
+		res <- result{sum, n, err}
 	}()
-	for off := int64(0); off < size; {
+	report := func(copied int64) {
+		if progress != nil {
+			progress(min(copied, hashed.Load()), total)
+		}
+	}
+	err := copyData(ctx, dst, src, size, skip, report)
+	if err == nil && len(trailer) > 0 {
+		_, err = dst.WriteAt(trailer, size+pad)
+	}
+	if err == nil {
+		err = dst.Sync()
+	}
+	if err != nil {
+		stop()
+		<-res
+		return "", err
+	}
+	// Progress comes from the calling goroutine (Request.Progress says
+	// so): while the hash finishes, report it from here.
+	var r result
+	if progress == nil {
+		r = <-res
+	} else {
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+	wait:
+		for {
+			select {
+			case r = <-res:
+				break wait
+			case <-tick.C:
+				report(total)
+			}
+		}
+	}
+	if r.err != nil {
+		return "", r.err
+	}
+	if r.n != total {
+		return "", fmt.Errorf("internal: hashed %d bytes of a %d-byte output", r.n, total)
+	}
+	report(total)
+	return r.sum, nil
+}
+
+// copyData copies the data of src at and above skip into dst at the same
+// offsets, leaving holes and all-zero chunks unwritten, and starts the
+// written ranges' writeback as it goes (see writeback).
+func copyData(ctx context.Context, dst *os.File, src source, size, skip int64, report func(copied int64)) error {
+	wb := newWriteback(dst)
+	// The staged head below skip was written before: start writing it
+	// back now rather than at the final fsync.
+	wb.wrote(0, skip)
+	wb.kick()
+	buf := make([]byte, copyChunk)
+	for off := skip; off < size; {
 		if err := ctx.Err(); err != nil {
-			return "", err
+			return err
 		}
 		if d := src.dataAt(off); d > off {
-			h.zeros(d - off)
 			off = d
 			continue
 		}
@@ -279,43 +353,115 @@ func copyHashed(ctx context.Context, dst *os.File, src source, size, skip, pad i
 			end = size
 		}
 		for off < end {
-			c := pool.get()
-			c.n = int(min(int64(len(c.b)), end-off))
-			if _, err := src.ReadAt(c.b[:c.n], off); err != nil && !errors.Is(err, io.EOF) {
-				pool.put(c)
-				return "", err
+			if err := ctx.Err(); err != nil {
+				return err
 			}
-			h.data(c)
-			if off >= skip && !isZero(c.b[:c.n]) {
-				if _, err := dst.WriteAt(c.b[:c.n], off); err != nil {
-					pool.put(c)
-					return "", err
+			n := min(int64(len(buf)), end-off)
+			if _, err := src.ReadAt(buf[:n], off); err != nil && !errors.Is(err, io.EOF) {
+				return err
+			}
+			if !isZero(buf[:n]) {
+				if _, err := dst.WriteAt(buf[:n], off); err != nil {
+					return err
 				}
+				wb.wrote(off, n)
 			}
-			pool.put(c)
-			off += int64(c.n)
-			if progress != nil {
-				progress(off, size)
-			}
+			off += n
+			report(off)
 		}
 	}
-	h.zeros(pad)
-	if len(trailer) > 0 {
-		if _, err := dst.WriteAt(trailer, size+pad); err != nil {
-			return "", err
+	wb.kick()
+	return nil
+}
+
+// hashSource returns the sha256 of src's size bytes followed by pad zero
+// bytes and trailer, and the number of bytes hashed, keeping done up to
+// date. Holes are hashed as zeros without being read. One goroutine reads
+// the data ahead into a few buffers while this one hashes, so the hash,
+// the longest job of a raw build, never waits for a read.
+func hashSource(ctx context.Context, src source, size, pad int64, trailer []byte, done *atomic.Int64) (string, int64, error) {
+	type piece struct {
+		buf   []byte
+		zeros int64
+	}
+	free := make(chan []byte, poolChunks)
+	for range poolChunks {
+		free <- make([]byte, copyChunk)
+	}
+	pieces := make(chan piece, poolChunks)
+	var readErr error
+	go func() {
+		defer close(pieces)
+		for off := int64(0); off < size; {
+			if err := ctx.Err(); err != nil {
+				readErr = err
+				return
+			}
+			if d := src.dataAt(off); d > off {
+				pieces <- piece{zeros: d - off}
+				off = d
+				continue
+			}
+			end := min(src.holeAt(off), size)
+			if end <= off {
+				end = size
+			}
+			for off < end {
+				var b []byte
+				select {
+				case b = <-free:
+				case <-ctx.Done():
+				}
+				if err := ctx.Err(); err != nil {
+					readErr = err
+					return
+				}
+				n := min(int64(len(b)), end-off)
+				if _, err := src.ReadAt(b[:n], off); err != nil && !errors.Is(err, io.EOF) {
+					readErr = err
+					return
+				}
+				pieces <- piece{buf: b[:n]}
+				off += n
+			}
 		}
-		c := pool.get()
-		c.n = copy(c.b, trailer)
-		h.data(c)
-		pool.put(c)
+	}()
+	h := sha256.New()
+	var n int64
+	zeros := func(z int64) {
+		for z > 0 && ctx.Err() == nil {
+			k := min(z, int64(len(zeroChunk)))
+			h.Write(zeroChunk[:k])
+			z -= k
+			n += k
+			done.Store(n)
+		}
 	}
-	finished = true
-	sum, n := h.sum()
-	if n != total {
-		return "", fmt.Errorf("internal: hashed %d bytes of a %d-byte output", n, total)
+	// Every piece is taken, even after a cancellation, so the reader is
+	// never left blocked.
+	for p := range pieces {
+		if p.buf == nil {
+			// A hole hashes as the zeros it reads as: the digest is the
+			// standard sha256 of the file.
+			zeros(p.zeros)
+			continue
+		}
+		if ctx.Err() == nil {
+			h.Write(p.buf)
+			n += int64(len(p.buf))
+			done.Store(n)
+		}
+		free <- p.buf[:cap(p.buf)]
 	}
-	if err := dst.Sync(); err != nil {
-		return "", err
+	if readErr != nil {
+		return "", 0, readErr
 	}
-	return sum, nil
+	if err := ctx.Err(); err != nil {
+		return "", 0, err
+	}
+	zeros(pad)
+	h.Write(trailer)
+	n += int64(len(trailer))
+	done.Store(n)
+	return hex.EncodeToString(h.Sum(nil)), n, ctx.Err()
 }

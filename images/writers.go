@@ -21,7 +21,7 @@ func WriteQcow2(ctx context.Context, out, raw string, progress func(done, total 
 	if err != nil {
 		return err
 	}
-	_, _, err = streamInto(out, fileSource{f, st.Size()}, st.Size(), CompressNone, func(w io.Writer, src source, size int64) error {
+	_, _, err = streamInto(out, fileSource{f, st.Size()}, st.Size(), CompressNone, nil, func(w io.Writer, src source, size int64) error {
 		return writeQcow2(ctx, w, src, size, progress)
 	})
 	if err != nil && !errors.Is(err, fs.ErrExist) {
