@@ -187,7 +187,11 @@ build_() { # build_ REFERENCE CONTAINERFILE [ARG…]
 	local ref=$1 file=$2
 	shift 2
 	[ -f "$here/standin/images/$file" ] || die "standin/images/$file is missing (for $ref)"
-	podman_ build --pull=never --network=none -f "/tmp/standin-images/$file" -t "$ref" "$@" /tmp/standin-images
+	# --no-cache: Podman's layer cache takes the Go server's Containerfile
+	# built with other --build-arg values for the same image, and every Go
+	# stand-in would then be the first one built (seen: loki listening as
+	# the backend on :8080).
+	podman_ build --pull=never --network=none --no-cache -f "/tmp/standin-images/$file" -t "$ref" "$@" /tmp/standin-images
 }
 podman_ import --quiet /tmp/standin-root.tar localhost/kiln-standin:root
 sed -e 's/#.*//' "$here/standins" | while read -r ref name listen dial; do
@@ -197,6 +201,8 @@ sed -e 's/#.*//' "$here/standins" | while read -r ref name listen dial; do
 	else
 		[ "$dial" = - ] && dial=
 		build_ "$ref" go-standin.Containerfile --build-arg NAME="$name" --build-arg LISTEN="$listen" --build-arg DIAL="$dial"
+		podman_ image inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$ref"
+		grep -qx "STANDIN_NAME=$name" "$work/podman.out" || die "$ref: the stand-in image is not configured as $name: $(cat "$work/podman.out")"
 	fi
 done
 # kiln pins its own images by digest; Podman finds a pinned reference only
