@@ -330,7 +330,7 @@ func (p *plan) services() error {
 			Exec:            s.Command,
 			Network:         p.App.Name + ".network",
 			Env:             map[string]string{},
-			Requires:        s.DependsOn,
+			DependsOn:       s.DependsOn,
 			After:           p.mountDeps(),
 			User:            s.User,
 			NoNewPrivileges: !s.AllowPrivilegeEscalation,

@@ -75,9 +75,14 @@ func readQuadlets(out string) ([]quadlet, error) {
 			q.Health = true
 		case "Network":
 			q.HostNetwork = value == "host"
-		case "Requires":
+		case "Requires", "Wants":
+			// kiln's containers want their peers (units.Container.DependsOn);
+			// a peer that cannot run leaves them without it, as Requires=
+			// would.
 			for _, u := range strings.Fields(value) {
-				q.Requires = append(q.Requires, strings.TrimSuffix(u, ".service"))
+				if name, ok := strings.CutSuffix(u, ".service"); ok {
+					q.Requires = append(q.Requires, name)
+				}
 			}
 		}
 	}

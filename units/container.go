@@ -27,8 +27,18 @@ type Container struct {
 	Secrets []SecretMount
 	// Mounts are named volumes (Source ends in .volume) or host paths.
 	Mounts []Mount
-	// Requires lists services started (and required) before this one.
-	Requires []string
+	// DependsOn lists the services this one starts after (once they are
+	// healthy, with Notify=healthy) and pulls in. They are wanted, not
+	// required: with Requires=, a dependency that fails its first start
+	// fails this unit's start job with result "dependency", and nothing
+	// starts it again when the dependency's Restart= brings it back
+	// (systemd.unit(5), Requires=: "If one of the other units fails to
+	// activate, and an ordering dependency After= on the failing unit is
+	// set, this unit will not be started"). Seen on the booted appliance:
+	// redis failed its first start, and the redis and nginx exporters
+	// stayed down for good. A container whose peer is not up yet retries
+	// on its own (Restart=always, health checks).
+	DependsOn []string
 	// After lists further units to order after (e.g. the data mount).
 	After  []string
 	Health Health
@@ -131,22 +141,13 @@ func (c Container) Unit() Unit {
 	var b unitWriter
 	b.WriteString("[Unit]\n")
 	b.kv("Description", c.Description)
-	after := append([]string{}, c.After...)
-	for _, r := range c.Requires {
-		after = append(after, r+".service")
+	wants := append([]string{}, c.After...)
+	for _, r := range c.DependsOn {
+		wants = append(wants, r+".service")
 	}
-	if len(c.Requires) > 0 {
-		req := make([]string, len(c.Requires))
-		for i, r := range c.Requires {
-			req[i] = r + ".service"
-		}
-		b.kv("Requires", strings.Join(req, " "))
-	}
-	if len(after) > 0 {
-		b.kv("After", strings.Join(after, " "))
-	}
-	if len(c.After) > 0 {
-		b.kv("Wants", strings.Join(c.After, " "))
+	if len(wants) > 0 {
+		b.kv("After", strings.Join(wants, " "))
+		b.kv("Wants", strings.Join(wants, " "))
 	}
 	b.WriteString("\n[Container]\n")
 	b.kv("ContainerName", c.Name)
