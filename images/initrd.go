@@ -3,8 +3,9 @@ package images
 import (
 	"bytes"
 	"fmt"
-	"github.com/cavaliergopher/cpio"
 	"io"
+
+	"github.com/cavaliergopher/cpio"
 
 	"github.com/ulikunitz/xz"
 )

@@ -50,7 +50,7 @@ func TestBuildRefusesBadBases(t *testing.T) {
 	flip := func(src, name string, at int64) string {
 		p := filepath.Join(bad, name)
 		sh(t, fmt.Sprintf("cp '%s' '%s'", src, p))
-		invertByte(t, p, at)
+		fixture.Corrupt(t, p, at)
 		return p
 	}
 	truncated := "looks truncated or corrupt"
@@ -154,24 +154,6 @@ func TestBuildOutputDirectory(t *testing.T) {
 	run(0, "--format", "qcow2", "--force")
 	run(0, "--format", "iso")
 	sh(t, "cd '"+filepath.Join(dir, "out")+"' && sha256sum --quiet -c SHA256SUMS && grep -q metal.qcow2 SHA256SUMS && grep -q live.iso SHA256SUMS && grep -q metal.qcow2 manifest.json && grep -q live.iso manifest.json")
-}
-
-// invertByte flips every bit of the byte at off, so the file surely changes.
-func invertByte(t *testing.T, p string, off int64) {
-	t.Helper()
-	f, err := os.OpenFile(p, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := make([]byte, 1)
-	if _, err := f.ReadAt(b, off); err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= 0xff
-	if _, err := f.WriteAt(b, off); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestBuildCompressedBaseStaysOutOfTmp: a compressed local base is
