@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -93,6 +94,9 @@ got, from, ok}], ok}, problems [line]. Fields are only ever added.`,
 				req.DiskSize = n
 			}
 			req.Artifact = args[0]
+			if _, err := os.Stat(req.Artifact); err != nil {
+				return fmt.Errorf("%w — give the .raw or .qcow2 that kiln build wrote", err)
+			}
 
 			// The spec, rendered (no network) for its config digest,
 			// which must be the one built into the artifact.
@@ -159,7 +163,7 @@ func sourceName(file string) string {
 
 // sizePattern is a size as qemu-img takes it: a number and an optional
 // binary unit.
-var sizePattern = regexp.MustCompile(`^([0-9]+)\s*([KMGT]?)(?:i?B)?$`)
+var sizePattern = regexp.MustCompile(`^([0-9]+)\s*([KMGT]?)(?:I?B)?$`)
 
 // parseSize reads "16G", "16GiB", "11264M" or a number of bytes.
 func parseSize(s string) (int64, error) {

@@ -2,7 +2,6 @@ package bootcheck
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -61,7 +60,7 @@ var ErrNoLogin = errors.New("no SSH login")
 // login, runs Check and stops the machine. A machine that never lets the
 // user log in gives a report whose only problem says so; an error means
 // the check could not run at all (QEMU missing, the overlay not made).
-func Boot(ctx context.Context, o BootOptions) (*Report, error) {
+func Boot(ctx context.Context, o BootOptions) (report *Report, err error) {
 	logf := func(format string, a ...any) {
 		if o.Log != nil {
 			o.Log(fmt.Sprintf(format, a...))
@@ -79,6 +78,12 @@ func Boot(ctx context.Context, o BootOptions) (*Report, error) {
 			return nil, err
 		}
 		o.ScratchDir = dir
+		// Kept only for the serial log of a machine that started.
+		defer func() {
+			if _, err := os.Stat(o.SerialLog); report == nil || err != nil || filepath.Dir(o.SerialLog) != dir {
+				os.RemoveAll(dir)
+			}
+		}()
 	}
 	if o.SerialLog == "" {
 		o.SerialLog = filepath.Join(o.ScratchDir, "serial.log")
@@ -136,6 +141,11 @@ func Boot(ctx context.Context, o BootOptions) (*Report, error) {
 		r.problem("%v", err)
 		if out := strings.TrimSpace(m.Output()); out != "" {
 			r.problem("QEMU said: %s", out)
+			if o.Accel == vm.AccelKVM && strings.Contains(out, "KVM internal error") {
+				// Seen with nested virtualisation: /dev/kvm opens, but
+				// the guest's first real-mode code fails.
+				r.problem("KVM does not work on this host although /dev/kvm opens: run again with --accel tcg")
+			}
 		}
 		return r, fmt.Errorf("%w: %v", ErrNoLogin, err)
 	}
@@ -190,24 +200,13 @@ func overlay(ctx context.Context, o BootOptions) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	// The image's own size: the overlay may not be smaller.
-	out, err := exec.CommandContext(ctx, qemuImg, "info", "--output=json", "-f", o.Format, abs).Output()
+	// The overlay may not be smaller than the image (qemu-img would make
+	// it so, cutting the root filesystem off).
+	vsize, err := virtualSize(qemuImg, abs, o.Format)
 	if err != nil {
-		return "", fmt.Errorf("qemu-img info %s: %w%s", o.Artifact, err, stderrOf(err))
+		return "", err
 	}
-	var info struct {
-		VirtualSize int64 `json:"virtual-size"`
-	}
-	if err := json.Unmarshal(out, &info); err != nil {
-		return "", fmt.Errorf("qemu-img info %s: %w", o.Artifact, err)
-	}
-	size := o.DiskSize
-	if size == 0 {
-		size = info.VirtualSize
-	}
-	if size < info.VirtualSize {
-		return "", fmt.Errorf("--disk-size %d MiB is smaller than the image %s (%d MiB): give at least its size", size>>20, o.Artifact, info.VirtualSize>>20)
-	}
+	size := max(o.DiskSize, vsize)
 	disk := filepath.Join(o.ScratchDir, "disk.qcow2")
 	cmd := exec.CommandContext(ctx, qemuImg, "create", "-q", "-f", "qcow2", "-b", abs, "-F", o.Format, disk, strconv.FormatInt(size, 10))
 	if b, err := cmd.CombinedOutput(); err != nil {

@@ -65,8 +65,7 @@ type Request struct {
 
 // Prepare checks r (the artifact is a disk image listed in its manifest,
 // the spec is the one it was built from, the key belongs to the user, QEMU
-// is installed) and returns the options of its boot. It reads and writes
-// nothing else.
+// is installed) and returns the options of its boot. It writes nothing.
 func Prepare(r Request) (BootOptions, error) {
 	var o BootOptions
 	// 1. The artifact and what kiln built into it.
@@ -116,10 +115,20 @@ func Prepare(r Request) (BootOptions, error) {
 		return o, err
 	}
 
-	// 6. The machine and what to expect of it.
+	// 6. The machine and what to expect of it: a disk at least as large
+	// as the image, by default as large as the manifest says its servers
+	// need (the data partition lies beyond the image's end).
+	size, err := virtualSize(o.QEMUImg, r.Artifact, o.Format)
+	if err != nil {
+		return o, err
+	}
 	o.DiskSize = r.DiskSize
 	if o.DiskSize == 0 {
-		o.DiskSize = art.MinDiskMiB << 20
+		o.DiskSize = max(art.MinDiskMiB<<20, size)
+	}
+	if o.DiskSize < size {
+		return o, fmt.Errorf("--disk-size %d MiB is smaller than the image %s (%d MiB): give at least its size, or leave it out for the manifest's min_disk_mib (%d MiB)",
+			o.DiskSize>>20, r.Artifact, size>>20, art.MinDiskMiB)
 	}
 	o.Accel, o.MemoryMiB, o.CPUs, o.Timeout, o.SerialLog = r.Accel, r.MemoryMiB, r.CPUs, r.Timeout, r.SerialLog
 	o.SSHPort = r.App.SSH.Port
@@ -242,6 +251,21 @@ func lookTool(name, pkg string) (string, error) {
 		return "", fmt.Errorf("%w: %s is not on PATH — install it (Debian and Ubuntu: apt-get install %s)", ErrTool, name, pkg)
 	}
 	return p, nil
+}
+
+// virtualSize asks qemu-img for the size of the disk an image holds.
+func virtualSize(qemuImg, path, format string) (int64, error) {
+	out, err := exec.Command(qemuImg, "info", "--output=json", "-f", format, path).Output()
+	if err != nil {
+		return 0, fmt.Errorf("qemu-img info %s: %w%s", path, err, stderrOf(err))
+	}
+	var info struct {
+		VirtualSize int64 `json:"virtual-size"`
+	}
+	if err := json.Unmarshal(out, &info); err != nil || info.VirtualSize <= 0 {
+		return 0, fmt.Errorf("qemu-img info %s: no virtual size in %q (%v)", path, out, err)
+	}
+	return info.VirtualSize, nil
 }
 
 // DefaultAccel is the accelerator "auto" stands for: KVM when /dev/kvm
