@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kiln-dev/kiln/builder/spec"
 	"github.com/kiln-dev/kiln/internal/testutil"
 )
 
@@ -217,4 +219,23 @@ func TestReportJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.Golden(t, "testdata/report.json", append(b, '\n'))
+}
+
+// TestPortsFromSpec: sshd's port and every published port, public or not,
+// except one that firewall.allow opens to chosen sources.
+func TestPortsFromSpec(t *testing.T) {
+	app := &spec.Appliance{
+		SSH:      spec.SSH{Port: 2222},
+		Firewall: spec.Firewall{Allow: []spec.AllowRule{{Port: 9090, From: []string{"192.0.2.0/24"}}}},
+		Services: []spec.Service{
+			{Name: "edge", Ports: []spec.Port{{Port: 80, Public: true}, {Port: 443, Public: true}}},
+			{Name: "redis", Ports: []spec.Port{{Port: 6379}}},
+			{Name: "prometheus", Ports: []spec.Port{{Port: 9090}}},
+		},
+	}
+	got := Ports(app)
+	want := []Port{{2222, "sshd", true}, {80, "edge", true}, {443, "edge", true}, {6379, "redis", false}}
+	if !slices.Equal(got, want) {
+		t.Errorf("Ports = %v, want %v", got, want)
+	}
 }

@@ -144,11 +144,20 @@ func Prepare(r Request) (BootOptions, error) {
 }
 
 // Ports lists the spec's ports: sshd's (public), then every port a service
-// publishes on the host, public or loopback-only.
+// publishes on the host, public or loopback-only. A port that
+// firewall.allow opens to some sources only is left out: whether it
+// answers the host depends on those sources, not on kiln.
 func Ports(app *spec.Appliance) []Port {
+	allowed := map[int]bool{}
+	for _, a := range app.Firewall.Allow {
+		allowed[a.Port] = true
+	}
 	ports := []Port{{Port: app.SSH.Port, Owner: "sshd", Public: true}}
 	for _, s := range app.Services {
 		for _, p := range s.Ports {
+			if !p.Public && allowed[p.Port] {
+				continue
+			}
 			ports = append(ports, Port{Port: p.Port, Owner: s.Name, Public: p.Public})
 		}
 	}
