@@ -186,8 +186,9 @@ func parseSize(s string) (int64, error) {
 // problems.
 func printReport(w io.Writer, r *bootcheck.Report) {
 	mark := func(ok bool) string {
+		// One width for every section: tabwriter aligns each alone.
 		if ok {
-			return "ok"
+			return "ok  "
 		}
 		return "FAIL"
 	}
@@ -204,7 +205,7 @@ func printReport(w io.Writer, r *bootcheck.Report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nservices:")
 	for _, s := range r.Services {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t\n", mark(s.OK), s.Name, s.Active, s.Status)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", mark(s.OK), s.Name, s.Active, s.Status)
 	}
 	fmt.Fprintln(tw, "\nports from outside:")
 	for _, p := range r.Ports {
@@ -216,11 +217,11 @@ func printReport(w io.Writer, r *bootcheck.Report) {
 		if p.Answers {
 			got = "answers"
 		}
-		fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s\t\n", mark(p.OK), p.Port, p.Owner, want, got)
+		fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s\n", mark(p.OK), p.Port, p.Owner, want, got)
 	}
 	fmt.Fprintln(tw, "\n/etc/kiln/release.json:")
 	for _, f := range r.Release.Fields {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t(%s)\t\n", mark(f.OK), f.Field, f.Got, f.From)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t(%s)\n", mark(f.OK), f.Field, f.Got, f.From)
 	}
 	tw.Flush()
 	if len(r.FailedUnits) == 0 {

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/kiln-dev/kiln/internal/bootcheck"
 	"github.com/kiln-dev/kiln/internal/fixture"
 	"github.com/kiln-dev/kiln/internal/testutil"
 	"github.com/kiln-dev/kiln/internal/vm"
@@ -176,6 +177,25 @@ func TestParseSize(t *testing.T) {
 	for _, in := range []string{"", "G", "-1G", "1.5G", "12 parsecs", "0"} {
 		if _, err := parseSize(in); err == nil {
 			t.Errorf("parseSize(%q) accepted", in)
+		}
+	}
+}
+
+// TestPrintReport: the report for people marks each failed check and lists
+// every problem after the verdict.
+func TestPrintReport(t *testing.T) {
+	r := &bootcheck.Report{
+		Artifact: "out/a.raw", Accel: "tcg", SerialLog: "/tmp/s.log",
+		Times:    bootcheck.Times{SSHLogin: 158, Settled: 213},
+		Services: []bootcheck.Service{{Name: "redis", Active: "active", Status: "Up 1 minute (unhealthy)", HealthCheck: true, Health: "unhealthy"}},
+		Ports:    []bootcheck.PortResult{{Port: 22, Owner: "sshd", Public: true, Answers: true, OK: true}},
+		Problems: []string{"service redis is not healthy"},
+	}
+	var b strings.Builder
+	printReport(&b, r)
+	for _, want := range []string{"SSH login:   2m38s after power-on", "FAIL  redis", "ok    22", "result: FAILED, 1 problems:\n  - service redis is not healthy\n"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("the report does not say %q:\n%s", want, b.String())
 		}
 	}
 }
