@@ -55,8 +55,9 @@ example) must be the one the image was built from: its public ports are the
 ones checked.
 
 Needs qemu-system-x86_64 and qemu-img (Debian: qemu-system-x86,
-qemu-utils). KVM is used when /dev/kvm works (--accel auto), else TCG, which
-is much slower: a first boot can take ten minutes or more. Progress goes to
+qemu-utils). KVM is used when /dev/kvm opens (--accel auto), else TCG, which
+is much slower: a first boot can take ten minutes or more. Where /dev/kvm
+opens but KVM fails (nested virtualisation), pass --accel tcg. Progress goes to
 standard error while it waits; the report to standard output.
 
 Exit codes: 0 every check passed, 1 a check failed (or the machine never let
@@ -67,7 +68,7 @@ serial_log, times {ssh_login_seconds, settled_seconds}, services [{name,
 active, status, health_check, health, restarts, ok}], failed_units [unit],
 ports [{port, owner, public, answers, ok}], release {fields [{field, want,
 got, from, ok}], ok}, problems [line]. Fields are only ever added.`,
-		Example: `  kiln build -f appliance.yaml --format qcow2 -o out
+		Example: `  kiln build -f appliance.yaml --platform qemu --format qcow2 -o out
   kiln test-boot -f appliance.yaml --key ~/.ssh/id_ed25519 out/clipper-1.0.0-qemu.qcow2
   kiln test-boot --key deploy.key --json out/clipper-1.0.0-metal.raw | jq '.problems[]'`,
 		Args: cobra.ExactArgs(1),
