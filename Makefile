@@ -95,5 +95,11 @@ VMTEST_TIMEOUT ?= 35m
 vmtest: testos
 	$(GO) test -tags vmtest -timeout $(VMTEST_TIMEOUT) -v -run TestClipperBoots ./testos/
 
+# `kiln test-boot` itself, on a small appliance built on the test OS. Run it
+# under the machine's VM lock: flock /tmp/kiln-vm.lock make vmtest-testboot.
+.PHONY: vmtest-testboot
+vmtest-testboot: testos
+	$(GO) test -tags vmtest -timeout 30m -v -run TestTestBootOnTestOS ./cmd/kiln/
+
 clean:
 	rm -rf $(BIN) out kiln

@@ -35,7 +35,7 @@ error (unknown flag or command, wrong arguments), 130 interrupted (SIGINT),
 	}
 	// The same first line as `kiln version`.
 	root.SetVersionTemplate("kiln {{.Version}}\n")
-	root.AddCommand(newInitCmd(), newValidateCmd(), newRenderCmd(), newBuildCmd(), newInspectCmd(), newDiffCmd(), newBaseCmd(), newSchemaCmd(), newVersionCmd())
+	root.AddCommand(newInitCmd(), newValidateCmd(), newRenderCmd(), newBuildCmd(), newInspectCmd(), newDiffCmd(), newTestBootCmd(), newBaseCmd(), newSchemaCmd(), newVersionCmd())
 	markUsageErrors(root)
 	return root
 }
