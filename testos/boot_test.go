@@ -44,7 +44,7 @@ const diskSize = 16 << 30
 // times measured are printed, so a slow boot shows before a bound is hit.
 const (
 	sshWithin     = 15 * time.Minute
-	healthyWithin = 10 * time.Minute
+	healthyWithin = 20 * time.Minute
 )
 
 func TestClipperBoots(t *testing.T) {
