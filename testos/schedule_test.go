@@ -45,8 +45,10 @@ func parseTimer(out string) (next time.Time, delay time.Duration, calendar strin
 				return next, delay, calendar, want, fmt.Errorf("next elapse %q: %w", line, err)
 			}
 			next = time.Unix(sec, 0)
-		case strings.HasPrefix(line, "μs:"):
-			us, err := strconv.ParseInt(strings.TrimSpace(strings.TrimPrefix(line, "μs:")), 10, 64)
+		case strings.HasPrefix(line, "μs:"), strings.HasPrefix(line, "us:"):
+			// "us:" where the locale is not UTF-8.
+			_, v, _ := strings.Cut(line, ":")
+			us, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 			if err != nil {
 				return next, delay, calendar, want, fmt.Errorf("randomized delay %q: %w", line, err)
 			}
@@ -106,6 +108,10 @@ Normalized form: *-*-* 02:00:00
 		"    Next elapse: Mon 2025-11-30 03:00:00 CET\n       (in UTC): Mon 2025-11-30 02:00:00 UTC\n", 1))
 	if err != nil || want.next.UTC().Format(time.DateTime) != "2025-11-30 02:00:00" {
 		t.Errorf("with a zone: %s, %v", want.next.UTC(), err)
+	}
+	// systemd-analyze in a locale that is not UTF-8.
+	if _, delay, _, _, err := parseTimer(strings.Replace(out, "μs:", "us:", 1)); err != nil || delay != 10*time.Minute {
+		t.Errorf("with us: delay %s, %v", delay, err)
 	}
 	if _, _, _, _, err := parseTimer("@1764468253\n"); err == nil {
 		t.Error("no calendar: no error")
