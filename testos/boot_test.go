@@ -174,7 +174,7 @@ func TestClipperBoots(t *testing.T) {
 	}
 	defer c.Close()
 	mark("SSH login")
-	if oops := kernelOops(serial); oops != "" {
+	if oops := kernelOops(tail(serial, 1<<20)); oops != "" {
 		t.Errorf("the guest's kernel oopsed while booting:\n%s", oops)
 	}
 
@@ -727,18 +727,6 @@ func readStandins(t *testing.T, path string) []standin {
 		out = append(out, s)
 	}
 	return out
-}
-
-// kernelOops returns the lines around an oops or a panic on the serial
-// console, or "".
-func kernelOops(serial string) string {
-	lines := strings.Split(tail(serial, 1<<20), "\n")
-	for i, l := range lines {
-		if strings.Contains(l, "Oops:") || strings.Contains(l, "Kernel panic") || strings.Contains(l, "BUG: ") {
-			return strings.Join(lines[max(0, i-3):min(len(lines), i+20)], "\n")
-		}
-	}
-	return ""
 }
 
 func mustRun(t *testing.T, c *vm.Client, cmd string) string {
