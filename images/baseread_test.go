@@ -1,7 +1,9 @@
 package images
 
 import (
+	"bytes"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/kiln-dev/kiln/internal/fixture"
@@ -12,7 +14,12 @@ import (
 // from the base disk. Each output is made from the base's data, so one
 // read of it is the least a build can do; the count says how close it
 // gets, first with the base's digest known (as from the digest store on
-// every build after the first) and then with it unknown.
+// every build after the first) and then with it unknown. Today: the
+// second raw.xz copies the first's members without reading (memberShare)
+// and the qcow2 writer takes the clusters holding data from the raw.xz
+// pass (rootMap), so the root area is read once per distinct format, two
+// here, plus once to hash the base when its digest is not known. The
+// qcow2 image made this way is byte for byte the one made alone.
 func TestBuildReadsBaseOnce(t *testing.T) {
 	dir := t.TempDir()
 	f := &buildFixture{dir: dir, image: fixture.Disk(t, dir, fixture.DiskOptions{BlockSize: 4096, DataMiB: 24})}
@@ -22,7 +29,7 @@ func TestBuildReadsBaseOnce(t *testing.T) {
 		name  string
 		known bool
 		reads float64 // of the root area
-	}{{"digest known", true, 3.5}, {"digest unknown", false, 4.8}} {
+	}{{"digest known", true, 2.5}, {"digest unknown", false, 3.8}} {
 		t.Run(c.name, func(t *testing.T) {
 			out := t.TempDir()
 			req := f.request(out, targets...)
@@ -43,6 +50,25 @@ func TestBuildReadsBaseOnce(t *testing.T) {
 				t.Errorf("the build read the base's root area %.2f times, want at most %.1f", got, c.reads)
 			}
 			checkSums(t, out)
+			if !c.known {
+				return
+			}
+			alone := t.TempDir()
+			if _, err := Build(t.Context(), f.request(alone, targets[0])); err != nil {
+				t.Fatal(err)
+			}
+			name := "clipper-1.2.0-digitalocean.qcow2.gz"
+			a, err := os.ReadFile(filepath.Join(out, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(filepath.Join(alone, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(a, b) {
+				t.Errorf("%s built beside raw.xz targets differs from %s built alone", name, name)
+			}
 		})
 	}
 }

@@ -63,7 +63,15 @@ func (b *builder) writeDisk(l diskLayout, t Target, name string, comp Compressio
 	defer os.Remove(d.head.f.Name())
 	defer d.close()
 	share := b.share(t.Format, l, comp, out, d)
-	sum, size, err := streamInto(out, d, d.size, comp, share, func(w io.Writer, src source, size int64) error {
+	var src source = d
+	var noted *rootMap
+	if b.wantRootMap && b.rootMap == nil && l.stream == nil && (share == nil || !share.ready) {
+		// This pass reads every byte of the root area (nothing is
+		// copied from another output): note its clusters for qcow2.
+		noted = newRootMap(d.split, d.size)
+		src = mappingSource{source: d, m: noted}
+	}
+	sum, size, err := streamInto(out, src, d.size, comp, share, func(w io.Writer, src source, size int64) error {
 		if l.stream != nil {
 			return l.stream(b, w, src, size, prog)
 		}
@@ -85,6 +93,10 @@ func (b *builder) writeDisk(l diskLayout, t Target, name string, comp Compressio
 	}
 	if share != nil && share.path == out {
 		share.finish()
+	}
+	if noted != nil {
+		noted.complete = true
+		b.rootMap = noted
 	}
 	return []Artifact{{Name: name, Size: size, SHA256: sum}}, nil
 }

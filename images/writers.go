@@ -22,7 +22,7 @@ func WriteQcow2(ctx context.Context, out, raw string, progress func(done, total 
 		return err
 	}
 	_, _, err = streamInto(out, fileSource{f: f, size: st.Size()}, st.Size(), CompressNone, nil, func(w io.Writer, src source, size int64) error {
-		return writeQcow2(ctx, w, src, size, progress)
+		return writeQcow2(ctx, w, src, size, nil, progress)
 	})
 	if err != nil && !errors.Is(err, fs.ErrExist) {
 		os.Remove(out)
