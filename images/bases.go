@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -158,6 +159,12 @@ func (b *builder) hashBases(ctx context.Context) {
 		if u.sha256 != "" || u.kind == PXEBase {
 			// A PXE base is hashed from its copies (target).
 			close(u.done)
+			continue
+		}
+		if u.kind == DiskBase && slices.ContainsFunc(b.req.Targets, mapsBase) {
+			// A compressed disk target reads the base whole: its
+			// pass hashes it too (baseTap); done closes then.
+			b.tap = &baseTap{u: u}
 			continue
 		}
 		go func() {

@@ -103,11 +103,13 @@ func Build(ctx context.Context, req Request) (*Manifest, error) {
 		got, err := b.target(t)
 		if err != nil {
 			stopHashing()
+			b.tap.finish(b, err)
 			b.waitBases(false)
 			return nil, fmt.Errorf("%s: %w", OutputName(req.Name, req.Version, t), err)
 		}
 		arts = append(arts, got...)
 	}
+	b.tap.finish(b, nil)
 	bases, err := b.waitBases(true)
 	if err != nil {
 		return nil, err
@@ -197,6 +199,8 @@ type builder struct {
 	// first target that reads it whole, for the qcow2 targets after it.
 	rootMap     *rootMap
 	wantRootMap bool // a qcow2 target will use rootMap
+	// tap, when set, takes the base disk's digest from a target's pass.
+	tap *baseTap
 }
 
 // baseUse is one base artifact of the build and its digest, known or

@@ -65,11 +65,21 @@ func (b *builder) writeDisk(l diskLayout, t Target, name string, comp Compressio
 	share := b.share(t.Format, l, comp, out, d)
 	var src source = d
 	var noted *rootMap
-	if b.wantRootMap && b.rootMap == nil && l.stream == nil && (share == nil || !share.ready) {
+	var tap *baseTap
+	if l.stream == nil && (share == nil || !share.ready) {
 		// This pass reads every byte of the root area (nothing is
-		// copied from another output): note its clusters for qcow2.
-		noted = newRootMap(d.split, d.size)
-		src = mappingSource{source: d, m: noted}
+		// copied from another output): note its clusters for qcow2,
+		// and hash the base on the way if its digest is wanted.
+		if b.wantRootMap && b.rootMap == nil {
+			noted = newRootMap(d.split, d.size)
+		}
+		if b.tap != nil && !b.tap.started {
+			tap = b.tap
+			tap.start(b.ctx, d.base, d.split, d.size)
+		}
+		if noted != nil || tap != nil {
+			src = mappingSource{source: d, m: noted, tap: tap}
+		}
 	}
 	sum, size, err := streamInto(out, src, d.size, comp, share, func(w io.Writer, src source, size int64) error {
 		if l.stream != nil {
@@ -88,6 +98,7 @@ func (b *builder) writeDisk(l diskLayout, t Target, name string, comp Compressio
 		_, err := w.Write(trailer)
 		return err
 	})
+	tap.finish(b, err)
 	if err != nil {
 		return nil, err
 	}

@@ -53,15 +53,22 @@ func (m *rootMap) fill(bitmap []uint64) int64 {
 	return n
 }
 
-// mappingSource is a source whose reads are noted in a rootMap.
+// mappingSource is a source whose reads are noted in a rootMap and
+// hashed by a baseTap (either may be nil).
 type mappingSource struct {
 	source
-	m *rootMap
+	m   *rootMap
+	tap *baseTap
 }
 
 func (s mappingSource) ReadAt(p []byte, off int64) (int, error) {
 	n, err := s.source.ReadAt(p, off)
-	s.m.mark(off, p[:n])
+	if s.m != nil {
+		s.m.mark(off, p[:n])
+	}
+	if s.tap != nil {
+		s.tap.data(off, p[:n])
+	}
 	return n, err
 }
 
