@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/kiln-dev/kiln/images/base"
 )
@@ -159,12 +161,22 @@ func (b *builder) hashBases(ctx context.Context) {
 			close(u.done)
 			continue
 		}
+		if u.kind == DiskBase && slices.ContainsFunc(b.req.Targets, mapsBase) {
+			// A compressed disk target reads the base whole: its
+			// pass hashes it too (baseTap); done closes then.
+			b.tap = &baseTap{u: u}
+			continue
+		}
 		go func() {
 			defer close(u.done)
 			if u.kind == PXEBase {
 				u.sha256, u.err = hashDir(u.path)
 			} else {
-				u.sha256, u.err = hashPath(ctx, u.path)
+				var read *atomic.Int64
+				if u.kind == DiskBase {
+					read = &diskBaseRead
+				}
+				u.sha256, u.err = hashPath(ctx, u.path, read)
 			}
 			if u.err == nil {
 				b.digests.put(u.path, u.sha256)
@@ -201,8 +213,8 @@ func (b *builder) waitBases(finish bool) ([]BaseArtifact, error) {
 }
 
 // hashPath hashes a file, producing the zeros of its holes without
-// reading them.
-func hashPath(ctx context.Context, path string) (string, error) {
+// reading them; read, when set, counts the bytes read.
+func hashPath(ctx context.Context, path string, read *atomic.Int64) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
@@ -213,7 +225,7 @@ func hashPath(ctx context.Context, path string) (string, error) {
 		return "", err
 	}
 	h := sha256.New()
-	if err := streamSparse(ctx, h, fileSource{f, st.Size()}, st.Size(), nil); err != nil {
+	if err := streamSparse(ctx, h, fileSource{f: f, size: st.Size(), read: read}, st.Size(), nil); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
@@ -228,7 +240,7 @@ func hashDir(dir string) (string, error) {
 	}
 	sums := map[string]string{}
 	for _, n := range []string{files.Kernel, files.Initramfs, files.Rootfs} {
-		s, err := hashPath(context.Background(), filepath.Join(dir, n))
+		s, err := hashPath(context.Background(), filepath.Join(dir, n), nil)
 		if err != nil {
 			return "", err
 		}

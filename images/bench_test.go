@@ -54,7 +54,7 @@ func BenchmarkSparseCopy(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := copyHashed(b.Context(), out, fileSource{in, 256 << 20}, 256<<20, 0, 0, nil, nil); err != nil {
+		if _, err := copyHashed(b.Context(), out, fileSource{f: in, size: 256 << 20}, 256<<20, 0, 0, nil, nil); err != nil {
 			b.Fatal(err)
 		}
 		out.Close()

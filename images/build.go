@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -97,15 +98,18 @@ func Build(ctx context.Context, req Request) (*Manifest, error) {
 	b.hashBases(hashCtx)
 	// 5. Write each target into the staging directory.
 	var arts []Artifact
-	for _, t := range req.Targets {
+	b.wantRootMap = slices.ContainsFunc(req.Targets, scansBase)
+	for _, t := range b.writeOrder() {
 		got, err := b.target(t)
 		if err != nil {
 			stopHashing()
+			b.tap.finish(b, err)
 			b.waitBases(false)
 			return nil, fmt.Errorf("%s: %w", OutputName(req.Name, req.Version, t), err)
 		}
 		arts = append(arts, got...)
 	}
+	b.tap.finish(b, nil)
 	bases, err := b.waitBases(true)
 	if err != nil {
 		return nil, err
@@ -191,6 +195,12 @@ type builder struct {
 	// shares are the compressed members disk targets have in common,
 	// by format.
 	shares map[string]*memberShare
+	// rootMap is the clusters of the base's root area, noted by the
+	// first target that reads it whole, for the qcow2 targets after it.
+	rootMap     *rootMap
+	wantRootMap bool // a qcow2 target will use rootMap
+	// tap, when set, takes the base disk's digest from a target's pass.
+	tap *baseTap
 }
 
 // baseUse is one base artifact of the build and its digest, known or

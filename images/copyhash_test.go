@@ -98,9 +98,9 @@ func TestCopyHashedOddExtents(t *testing.T) {
 				t.Fatal(err)
 			}
 			var last, calls int64
-			var s source = fileSource{in, size}
+			var s source = fileSource{f: in, size: size}
 			if c.skip > 0 {
-				s = splitSource{head: fileSource{out, size}, tail: fileSource{in, size}, split: c.skip}
+				s = splitSource{head: fileSource{f: out, size: size}, tail: fileSource{f: in, size: size}, split: c.skip}
 			}
 			sum, err := copyHashed(t.Context(), out, s, size, c.skip, c.pad, c.trailer, func(done, total int64) {
 				if done < last || total != size+c.pad+int64(len(c.trailer)) {

@@ -63,7 +63,25 @@ func (b *builder) writeDisk(l diskLayout, t Target, name string, comp Compressio
 	defer os.Remove(d.head.f.Name())
 	defer d.close()
 	share := b.share(t.Format, l, comp, out, d)
-	sum, size, err := streamInto(out, d, d.size, comp, share, func(w io.Writer, src source, size int64) error {
+	var src source = d
+	var noted *rootMap
+	var tap *baseTap
+	if l.stream == nil && (share == nil || !share.ready) {
+		// This pass reads every byte of the root area (nothing is
+		// copied from another output): note its clusters for qcow2,
+		// and hash the base on the way if its digest is wanted.
+		if b.wantRootMap && b.rootMap == nil {
+			noted = newRootMap(d.split, d.size)
+		}
+		if b.tap != nil && !b.tap.started {
+			tap = b.tap
+			tap.start(b.ctx, d.base, d.split, d.size)
+		}
+		if noted != nil || tap != nil {
+			src = mappingSource{source: d, m: noted, tap: tap}
+		}
+	}
+	sum, size, err := streamInto(out, src, d.size, comp, share, func(w io.Writer, src source, size int64) error {
 		if l.stream != nil {
 			return l.stream(b, w, src, size, prog)
 		}
@@ -80,11 +98,16 @@ func (b *builder) writeDisk(l diskLayout, t Target, name string, comp Compressio
 		_, err := w.Write(trailer)
 		return err
 	})
+	tap.finish(b, err)
 	if err != nil {
 		return nil, err
 	}
 	if share != nil && share.path == out {
 		share.finish()
+	}
+	if noted != nil {
+		noted.complete = true
+		b.rootMap = noted
 	}
 	return []Artifact{{Name: name, Size: size, SHA256: sum}}, nil
 }

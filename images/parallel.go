@@ -2,6 +2,7 @@ package images
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"runtime"
 	"sync"
@@ -29,10 +30,13 @@ type chunkJob struct {
 	index int64 // the chunk's place in the input
 	reuse *memberRef
 	zero  bool // a whole chunk of zeros, given without its bytes (see WriteZeros)
-	in    []byte
-	out   *bytes.Buffer
-	err   error
-	ready chan struct{}
+	// skipped: a whole chunk whose member is copied from another output,
+	// given without its bytes (see SkipShared)
+	skipped bool
+	in      []byte
+	out     *bytes.Buffer
+	err     error
+	ready   chan struct{}
 }
 
 // parallelCompressor compresses fixed-size chunks concurrently into
@@ -96,7 +100,7 @@ func (p *parallelCompressor) compress(out *bytes.Buffer, in []byte) error {
 
 // size is the number of input bytes of j.
 func (j *chunkJob) size() int {
-	if j.zero {
+	if j.zero || j.skipped {
 		return parallelChunk
 	}
 	return len(j.in)
@@ -107,6 +111,8 @@ func (p *parallelCompressor) work() {
 	for j := range p.jobs {
 		if j.reuse != nil {
 			j.err = p.share.read(*j.reuse, j.out)
+		} else if j.skipped {
+			j.err = errors.New("internal: a chunk given without its bytes has no member to copy")
 		} else if j.zero || len(j.in) == parallelChunk && isZero(j.in) {
 			p.zeroOnce.Do(func() {
 				var b bytes.Buffer
@@ -175,6 +181,26 @@ func (p *parallelCompressor) queue(j *chunkJob) {
 	p.next++
 	p.order <- j
 	p.jobs <- j
+}
+
+// SkipShared takes, at the current input offset and within the next n
+// bytes, the whole chunks whose members another output of the build
+// already holds (see memberShare), without their bytes, and returns how
+// many bytes it took. The caller skips them in its input: a second disk
+// of the same format does not read the base's shared part again.
+func (p *parallelCompressor) SkipShared(n int64) (int64, error) {
+	if err := p.failed(); err != nil {
+		return 0, err
+	}
+	var took int64
+	for len(p.buf) == 0 && n-took >= parallelChunk {
+		if _, ok := p.share.lookup(p.next, parallelChunk); !ok {
+			break
+		}
+		p.queue(&chunkJob{skipped: true})
+		took += parallelChunk
+	}
+	return took, nil
 }
 
 // WriteZeros writes n zero bytes. The holes of a disk image are most of

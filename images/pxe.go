@@ -236,7 +236,7 @@ func copyFileHashed(ctx context.Context, dst, src string) (Artifact, error) {
 		return Artifact{}, err
 	}
 	defer out.Close()
-	sum, err := copyHashed(ctx, out, fileSource{in, st.Size()}, st.Size(), 0, 0, nil, nil)
+	sum, err := copyHashed(ctx, out, fileSource{f: in, size: st.Size()}, st.Size(), 0, 0, nil, nil)
 	if err != nil {
 		return Artifact{}, err
 	}

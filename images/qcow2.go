@@ -53,20 +53,26 @@ func (l *qcowLayout) has(c int64) bool { return l.bitmap[c/64]&(1<<(c%64)) != 0 
 
 // scanQcow finds the non-zero clusters of src, skipping holes with
 // SEEK_DATA when src is a file. Memory is one bit per 64 KiB of disk.
-func scanQcow(ctx context.Context, src io.ReaderAt, size int64) (*qcowLayout, error) {
+// known, when set, already holds the clusters from its first() on: only
+// those before are scanned.
+func scanQcow(ctx context.Context, src io.ReaderAt, size int64, known *rootMap) (*qcowLayout, error) {
 	l := &qcowLayout{size: size, guest: (size + qcowCluster - 1) / qcowCluster}
 	l.bitmap = make([]uint64, (l.guest+63)/64)
+	scanEnd := size
+	if known != nil {
+		scanEnd = min(size, known.first()*qcowCluster)
+	}
 	// The scan reads the whole disk: split it between the cores. Each
 	// worker owns whole bitmap words (64 clusters, 4 MiB), so no two
 	// write the same word.
 	const span = 64 * qcowCluster
 	workers := int64(max(1, min(runtime.GOMAXPROCS(0), 4)))
-	per := ((size+workers-1)/workers + span - 1) / span * span
+	per := ((scanEnd+workers-1)/workers + span - 1) / span * span
 	counts := make([]int64, workers)
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	for i := int64(0); i < workers; i++ {
-		start, end := i*per, min((i+1)*per, size)
+		start, end := i*per, min((i+1)*per, scanEnd)
 		if start >= end {
 			continue
 		}
@@ -82,6 +88,9 @@ func scanQcow(ctx context.Context, src io.ReaderAt, size int64) (*qcowLayout, er
 			return nil, errs[i]
 		}
 		l.data += counts[i]
+	}
+	if known != nil {
+		l.data += known.fill(l.bitmap)
 	}
 	l.l1Size = (l.guest + qcowL2Entries - 1) / qcowL2Entries
 	for i := int64(0); i < l.l1Size; i++ {
@@ -154,8 +163,8 @@ func (l *qcowLayout) scanRange(ctx context.Context, src io.ReaderAt, start, end 
 // writeQcow2 writes src as a qcow2 v3 image to w, front to back. Zero
 // clusters are left unallocated; memory stays at a few cluster buffers plus
 // the scan bitmap whatever the image size.
-func writeQcow2(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, progress func(done, total int64)) error {
-	l, err := scanQcow(ctx, src, size)
+func writeQcow2(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, known *rootMap, progress func(done, total int64)) error {
+	l, err := scanQcow(ctx, src, size, known)
 	if err != nil {
 		return err
 	}
@@ -360,7 +369,11 @@ func (q *qcowReader) ReadAt(p []byte, off int64) (int, error) {
 
 // qcow2Layout: a qcow2 image is written front to back by writeQcow2.
 var qcow2Layout = diskLayout{stream: func(b *builder, w io.Writer, src source, size int64, progress func(done, total int64)) error {
-	return writeQcow2(b.ctx, w, src, size, progress)
+	m := b.rootMap
+	if m != nil && (!m.complete || m.hi != size) {
+		m = nil
+	}
+	return writeQcow2(b.ctx, w, src, size, m, progress)
 }}
 
 // isQcow2 recognises a qcow2 image by its magic.

@@ -28,7 +28,7 @@ func copyFile(t *testing.T, src, dst string) {
 		t.Fatal(err)
 	}
 	defer out.Close()
-	if _, err := copyHashed(t.Context(), out, fileSource{in, mustSize(t, src)}, mustSize(t, src), 0, 0, nil, nil); err != nil {
+	if _, err := copyHashed(t.Context(), out, fileSource{f: in, size: mustSize(t, src)}, mustSize(t, src), 0, 0, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 }

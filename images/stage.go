@@ -55,12 +55,26 @@ func streamInto(out string, src source, size int64, comp Compression, share *mem
 }
 
 // streamSparse writes all size bytes of src to w, producing zeros for holes
-// without reading them.
+// without reading them, and skipping without reading what w says it has
+// from elsewhere (sharedSkipper).
 func streamSparse(ctx context.Context, w io.Writer, src source, size int64, progress func(done, total int64)) error {
 	buf := make([]byte, copyChunk)
 	for off := int64(0); off < size; {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if sk, ok := w.(sharedSkipper); ok {
+			k, err := sk.SkipShared(size - off)
+			if err != nil {
+				return err
+			}
+			if k > 0 {
+				off += k
+				if progress != nil {
+					progress(off, size)
+				}
+				continue
+			}
 		}
 		if data := src.dataAt(off); data > off {
 			if err := writeZeros(w, data-off); err != nil {
@@ -82,6 +96,12 @@ func streamSparse(ctx context.Context, w io.Writer, src source, size int64, prog
 		}
 	}
 	return nil
+}
+
+// sharedSkipper is a writer that can take input another output of the
+// build already holds without its bytes (see parallelCompressor.SkipShared).
+type sharedSkipper interface {
+	SkipShared(n int64) (int64, error)
 }
 
 // zeroWriter is a writer that takes zeros without their bytes.
@@ -152,7 +172,7 @@ func stageDisk(ctx context.Context, path, basePath string, config []byte, platfo
 	if err := head.Truncate(size); err != nil {
 		return nil, err
 	}
-	src := fileSource{in, size}
+	src := fileSource{f: in, size: size, read: &diskBaseRead}
 	if err := copyRange(ctx, head, src, 0, split); err != nil {
 		return nil, err
 	}
@@ -162,7 +182,7 @@ func stageDisk(ctx context.Context, path, basePath string, config []byte, platfo
 	if err := embedDisk(path, config, platformID, epoch); err != nil {
 		return nil, err
 	}
-	return &stagedDisk{splitSource: splitSource{head: fileSource{head, size}, tail: src, split: split}, base: in, size: size}, nil
+	return &stagedDisk{splitSource: splitSource{head: fileSource{f: head, size: size}, tail: src, split: split}, base: in, size: size}, nil
 }
 
 // copyRange copies the data of src in [lo, hi) into dst at the same

@@ -31,9 +31,21 @@ type source interface {
 type fileSource struct {
 	f    *os.File
 	size int64
+	// read, when set, counts the bytes read (see diskBaseRead).
+	read *atomic.Int64
 }
 
-func (s fileSource) ReadAt(p []byte, off int64) (int, error) { return s.f.ReadAt(p, off) }
+// diskBaseRead counts the bytes read from base disks, so tests can see
+// how many times a build reads its base (see TestBuildReadsBaseOnce).
+var diskBaseRead atomic.Int64
+
+func (s fileSource) ReadAt(p []byte, off int64) (int, error) {
+	n, err := s.f.ReadAt(p, off)
+	if s.read != nil {
+		s.read.Add(int64(n))
+	}
+	return n, err
+}
 
 func (s fileSource) dataAt(off int64) int64 {
 	if off >= s.size {

@@ -21,8 +21,8 @@ func WriteQcow2(ctx context.Context, out, raw string, progress func(done, total 
 	if err != nil {
 		return err
 	}
-	_, _, err = streamInto(out, fileSource{f, st.Size()}, st.Size(), CompressNone, nil, func(w io.Writer, src source, size int64) error {
-		return writeQcow2(ctx, w, src, size, progress)
+	_, _, err = streamInto(out, fileSource{f: f, size: st.Size()}, st.Size(), CompressNone, nil, func(w io.Writer, src source, size int64) error {
+		return writeQcow2(ctx, w, src, size, nil, progress)
 	})
 	if err != nil && !errors.Is(err, fs.ErrExist) {
 		os.Remove(out)
@@ -63,7 +63,7 @@ func writeISO(ctx context.Context, out, base string, config []byte, kargs []stri
 		return "", 0, err
 	}
 	defer dst.Close()
-	src := patchedSource{source: fileSource{in, st.Size()}, patches: patches}
+	src := patchedSource{source: fileSource{f: in, size: st.Size()}, patches: patches}
 	sum, err := copyHashed(ctx, dst, src, st.Size(), 0, 0, nil, progress)
 	if err == nil {
 		err = dst.Close()
