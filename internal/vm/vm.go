@@ -152,9 +152,17 @@ func (c Config) Args() []string {
 	args := []string{
 		"-accel", accelArg,
 		"-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus),
-		// SeaBIOS, the default firmware, boots the disk's MBR and GRUB's
-		// core image in BIOS-BOOT, as on a BIOS server.
-		"-drive", "file=" + c.Disk + ",format=" + format + ",if=virtio,cache=unsafe",
+	}
+	// SeaBIOS, the default firmware, boots the disk's MBR and GRUB's core
+	// image in BIOS-BOOT, as on a BIOS server.
+	if len(c.Extra) == 0 {
+		args = append(args, "-drive", "file="+c.Disk+",format="+format+",if=virtio,cache=unsafe")
+	} else {
+		// With more disks SeaBIOS picked an extra one (a blank volume)
+		// and never reached GRUB: the boot disk is named first in the
+		// boot order, and first on the PCI bus so it stays /dev/vda.
+		args = append(args, "-drive", "file="+c.Disk+",format="+format+",if=none,id=boot,cache=unsafe",
+			"-device", "virtio-blk-pci,drive=boot,bootindex=0")
 	}
 	for i, d := range c.Extra {
 		f := d.Format
