@@ -103,5 +103,14 @@ vmtest: testos
 vmtest-testboot: testos
 	$(GO) test -tags vmtest -timeout 30m -v -run TestTestBootOnTestOS ./cmd/kiln/
 
+# Rebuild to upgrade, proven: v1 of a small appliance booted, data written,
+# the OS replaced by v2 (data.mode partition, then volume) and booted again;
+# the data and secrets must carry over. Four boots; `-run
+# TestUpgradeKeepsData/partition` for one mode.
+.PHONY: vmtest-upgrade
+VMTEST_UPGRADE_TIMEOUT ?= 45m
+vmtest-upgrade: testos
+	$(GO) test -tags vmtest -timeout $(VMTEST_UPGRADE_TIMEOUT) -v -run TestUpgradeKeepsData ./testos/
+
 clean:
 	rm -rf $(BIN) out kiln

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,6 +59,43 @@ type Config struct {
 	// the sched_clock static key. A guest booted with tsc=reliable (the
 	// test OS is) has no such flip; other guests may need this.
 	SingleThread bool
+	// Extra are disks attached after Disk, as a cloud server's volumes
+	// are: the guest sees them as further virtio disks and, by their
+	// serial, under /dev/disk/by-id/virtio-SERIAL.
+	Extra []Drive
+}
+
+// Drive is a disk attached to a machine besides its boot disk.
+type Drive struct {
+	// File is the image; like Disk, a scratch copy.
+	File string
+	// Format of File: "raw" (default) or "qcow2".
+	Format string
+	// Serial names the disk to the guest: udev links it as
+	// /dev/disk/by-id/virtio-SERIAL, which stays the same whatever order
+	// the disks are found in (as a provider's volume ID does). Up to 20
+	// characters of letters, digits, '-', '_' and '.' (virtio-blk keeps
+	// 20; a comma would end QEMU's option).
+	Serial string
+}
+
+// serialRE is what a Drive's serial may be.
+var serialRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,20}$`)
+
+// check reports a Config QEMU would misread.
+func (c Config) check() error {
+	for i, d := range c.Extra {
+		if d.File == "" {
+			return fmt.Errorf("extra disk %d has no file", i)
+		}
+		if strings.Contains(d.File, ",") {
+			return fmt.Errorf("extra disk %q: a comma in the path ends QEMU's option; use another path", d.File)
+		}
+		if d.Serial != "" && !serialRE.MatchString(d.Serial) {
+			return fmt.Errorf("extra disk %q: serial %q must be 1-20 letters, digits, '-', '_' or '.'", d.File, d.Serial)
+		}
+	}
+	return nil
 }
 
 // Machine is a running QEMU process.
@@ -114,15 +152,39 @@ func (c Config) Args() []string {
 	args := []string{
 		"-accel", accelArg,
 		"-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus),
-		// SeaBIOS, the default firmware, boots the disk's MBR and GRUB's
-		// core image in BIOS-BOOT, as on a BIOS server.
-		"-drive", "file=" + c.Disk + ",format=" + format + ",if=virtio,cache=unsafe",
+	}
+	// SeaBIOS, the default firmware, boots the disk's MBR and GRUB's core
+	// image in BIOS-BOOT, as on a BIOS server.
+	if len(c.Extra) == 0 {
+		args = append(args, "-drive", "file="+c.Disk+",format="+format+",if=virtio,cache=unsafe")
+	} else {
+		// With more disks SeaBIOS picked an extra one (a blank volume)
+		// and never reached GRUB: the boot disk is named first in the
+		// boot order, and first on the PCI bus so it stays /dev/vda.
+		args = append(args, "-drive", "file="+c.Disk+",format="+format+",if=none,id=boot,cache=unsafe",
+			"-device", "virtio-blk-pci,drive=boot,bootindex=0")
+	}
+	for i, d := range c.Extra {
+		f := d.Format
+		if f == "" {
+			f = "raw"
+		}
+		// -drive if=none plus a -device: the serial is a property of the
+		// virtio-blk device (QEMU dropped -drive serial= in 3.0).
+		id := "extra" + strconv.Itoa(i)
+		dev := "virtio-blk-pci,drive=" + id
+		if d.Serial != "" {
+			dev += ",serial=" + d.Serial
+		}
+		args = append(args, "-drive", "file="+d.File+",format="+f+",if=none,id="+id+",cache=unsafe", "-device", dev)
+	}
+	args = append(args,
 		"-nic", nic,
 		"-display", "none", "-monitor", "none",
 		// A failed first boot reboots (panic=N); -no-reboot turns that
 		// into QEMU exiting, so a waiting caller fails fast.
 		"-no-reboot",
-	}
+	)
 	switch accel {
 	case AccelKVM:
 		// The host's CPU model, as a cloud VM gets; QEMU's default model
@@ -146,6 +208,9 @@ func Start(c Config) (*Machine, error) {
 	bin := c.QEMU
 	if bin == "" {
 		bin = "qemu-system-x86_64"
+	}
+	if err := c.check(); err != nil {
+		return nil, err
 	}
 	if c.Accel == "" {
 		c.Accel = DefaultAccel()

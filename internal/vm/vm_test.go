@@ -43,6 +43,43 @@ func TestArgsForwardOnlyLoopback(t *testing.T) {
 	}
 }
 
+// An extra disk is a virtio-blk device with its serial, after the boot
+// disk, so the guest names it /dev/disk/by-id/virtio-SERIAL; the boot disk
+// is first in the boot order (SeaBIOS otherwise tried a blank volume and
+// never reached GRUB).
+func TestArgsExtraDiskBySerial(t *testing.T) {
+	args := Config{Disk: "/d.raw", Accel: AccelTCG, Extra: []Drive{{File: "/v.raw", Serial: "kiln-data"}, {File: "/w.qcow2", Format: "qcow2"}}}.Args()
+	joined := strings.Join(args, " ")
+	for _, want := range []string{
+		"-drive file=/d.raw,format=raw,if=none,id=boot,cache=unsafe -device virtio-blk-pci,drive=boot,bootindex=0 -drive file=/v.raw,format=raw,if=none,id=extra0,cache=unsafe -device virtio-blk-pci,drive=extra0,serial=kiln-data",
+		"-drive file=/w.qcow2,format=qcow2,if=none,id=extra1,cache=unsafe -device virtio-blk-pci,drive=extra1 ",
+	} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("%q missing from %q", want, joined)
+		}
+	}
+	if n := strings.Count(joined, "bootindex="); n != 1 {
+		t.Errorf("%d disks in the boot order of %q, want only the boot disk", n, joined)
+	}
+	if n := strings.Count(joined, "-drive "); n != 3 {
+		t.Errorf("%d drives in %q, want 3", n, joined)
+	}
+}
+
+// A serial QEMU would cut or misread is refused before QEMU starts.
+func TestStartRefusesBadSerial(t *testing.T) {
+	for _, d := range []Drive{
+		{File: "/v.raw", Serial: "kiln,data"},
+		{File: "/v.raw", Serial: "a-serial-longer-than-twenty"},
+		{File: "/v,1.raw", Serial: "ok"},
+		{Serial: "ok"},
+	} {
+		if _, err := Start(Config{Disk: "/d.raw", QEMU: "/nonexistent/qemu", Extra: []Drive{d}}); err == nil || strings.Contains(err.Error(), "/nonexistent/qemu") {
+			t.Errorf("%+v: got %v, want the drive refused before QEMU starts", d, err)
+		}
+	}
+}
+
 func TestDefaultAccelFromEnv(t *testing.T) {
 	for _, v := range []string{AccelKVM, AccelTCG} {
 		t.Setenv("KILN_VM_ACCEL", v)
