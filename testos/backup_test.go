@@ -87,8 +87,12 @@ func checkTimers(t *testing.T, c *vm.Client, app *spec.Appliance) {
 	}
 	for _, s := range app.Backup.Schedules {
 		unit := "kiln-backup-" + s.Name + ".timer"
+		// systemd 257's `show -P` prints NextElapseUSecRealtime as a
+		// date even with --timestamp=unix (seen on the test OS: "Mon
+		// 2026-11-30 02:03:53 UTC"); date(1) in the guest turns it into
+		// seconds, in the guest's own zone, so no zone name is parsed here.
 		out := mustRun(t, c, fmt.Sprintf(
-			"systemctl show --timestamp=unix -P NextElapseUSecRealtime %[1]s; echo; systemd-analyze timespan \"$(systemctl show -P RandomizedDelayUSec %[1]s)\"; echo; systemctl show -P TimersCalendar %[1]s; echo; systemd-analyze calendar --iterations=1 %[2]q",
+			"v=$(systemctl show -P NextElapseUSecRealtime %[1]s) && [ -n \"$v\" ] && date -d \"$v\" +@%%s; echo; systemd-analyze timespan \"$(systemctl show -P RandomizedDelayUSec %[1]s)\"; echo; systemctl show -P TimersCalendar %[1]s; echo; systemd-analyze calendar --iterations=1 %[2]q",
 			unit, s.OnCalendar))
 		next, delay, calendar, want, err := parseTimer(out)
 		if err != nil {
