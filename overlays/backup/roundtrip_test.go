@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -352,8 +353,20 @@ func TestRoundTrip(t *testing.T) {
 	}
 	e := newEnv(t)
 
-	// First boot: the password is created once and never replaced.
-	e.mustScript("kiln-backup", "init")
+	// First boot: the daily backup and the WAL shipper may both find no
+	// repository at once; both must end with the one repository, and the
+	// password is created once and never replaced.
+	var wg sync.WaitGroup
+	outs, errs := make([]string, 3), make([]error, 3)
+	for i := range outs {
+		wg.Go(func() { outs[i], errs[i] = e.script("kiln-backup", "init") })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("one of three kiln-backup init run at once failed: %v\n%s", err, outs[i])
+		}
+	}
 	pw1, err := os.ReadFile(e.cfg.PasswordFile)
 	if err != nil {
 		t.Fatal(err)

@@ -113,6 +113,7 @@ lock() {
 	backup) fd=9 ;;
 	wal) fd=8 ;;
 	drill) fd=7 ;;
+	repo) fd=6 ;;
 	*) die "unknown lock $1" ;;
 	esac
 	mkdir -p "$KILN_STATE_DIR"
@@ -126,6 +127,7 @@ unlock_local() {
 	backup) exec 9>&- ;;
 	wal) exec 8>&- ;;
 	drill) exec 7>&- ;;
+	repo) exec 6>&- ;;
 	esac
 }
 
@@ -188,7 +190,15 @@ metrics_record() {
 # ensure_repository creates the password once and the repository once.
 # A repository that exists but does not open with this password is never
 # re-created: that would orphan every backup in it.
+#
+# The first daily backup and the WAL shipper both find neither once the S3
+# keys are written, and restic refuses to create a repository twice (seen
+# on a booted appliance: the backup failed with "repository master key and
+# config already initialized"); two password writers would also race on
+# the temporary file. One creates both under the lock; the other then
+# opens what it created.
 ensure_repository() {
+	lock repo 600
 	if [[ ! -s $RESTIC_PASSWORD_FILE ]]; then
 		log "generating the repository password $RESTIC_PASSWORD_FILE; keep a copy off this server"
 		mkdir -p "$(dirname "$RESTIC_PASSWORD_FILE")"
@@ -202,6 +212,7 @@ ensure_repository() {
 	s3_credentials
 	local err
 	if err=$(restic_ cat config 2>&1 >/dev/null); then
+		unlock_local repo
 		unlock_stale
 		return 0
 	fi
@@ -211,6 +222,7 @@ ensure_repository() {
 	esac
 	log "initialising the repository at $RESTIC_REPOSITORY"
 	restic_ init || die "cannot open or create the repository: $err"
+	unlock_local repo
 }
 
 # unlock_stale removes locks left by a restic that died (its process is gone
