@@ -137,10 +137,37 @@ func kernelOops(log string) string {
 			continue
 		}
 		if strings.Contains(l, "Oops:") || strings.Contains(l, "Kernel panic") || strings.Contains(l, "BUG: ") {
-			return strings.Join(lines[max(0, i-3):min(len(lines), i+20)], "\n")
+			return strings.Join(lines[max(0, i-3):min(len(lines), i+40)], "\n")
 		}
 	}
 	return ""
+}
+
+// bootAgain says whether a boot that never answered SSH is tried again:
+// once, and only when the guest's kernel panicked (oops is kernelOops of
+// its console). A boot that hung or an appliance that never opened SSH is
+// not retried.
+func bootAgain(attempt int, oops string) bool {
+	return attempt == 1 && strings.Contains(oops, "Kernel panic")
+}
+
+func TestBootAgain(t *testing.T) {
+	panicked := kernelOops("[  115.0] BUG: unable to handle page fault\n[  115.1] Kernel panic - not syncing: Fatal exception in interrupt\n")
+	oopsed := kernelOops("[  115.0] Oops: general protection fault\n[  115.1] RIP: 0010:foo\n")
+	for _, tc := range []struct {
+		attempt int
+		oops    string
+		want    bool
+	}{
+		{1, panicked, true},
+		{2, panicked, false}, // a second panic fails
+		{1, oopsed, false},   // the guest lived on: not the emulator's crash
+		{1, "", false},       // a hang or a closed SSH port is the appliance's
+	} {
+		if got := bootAgain(tc.attempt, tc.oops); got != tc.want {
+			t.Errorf("bootAgain(%d, %q) = %v, want %v", tc.attempt, tc.oops, got, tc.want)
+		}
+	}
 }
 
 func TestKernelOops(t *testing.T) {
