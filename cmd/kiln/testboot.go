@@ -57,8 +57,9 @@ ones checked.
 Needs qemu-system-x86_64 and qemu-img (Debian: qemu-system-x86,
 qemu-utils). KVM is used when /dev/kvm opens (--accel auto), else TCG, which
 is much slower: a first boot can take ten minutes or more. Where /dev/kvm
-opens but KVM fails (nested virtualisation), pass --accel tcg. Progress goes to
-standard error while it waits; the report to standard output.
+opens but KVM cannot run the guest (nested virtualisation), auto notices it
+within seconds and boots again with TCG, saying so; --accel kvm then fails.
+Progress goes to standard error while it waits; the report to standard output.
 
 Exit codes: 0 every check passed, 1 a check failed (or the machine never let
 the user in, or the input is wrong), 2 a usage error.
@@ -78,7 +79,7 @@ got, from, ok}], ok}, problems [line]. Fields are only ever added.`,
 			}
 			switch accel {
 			case "auto":
-				req.Accel = bootcheck.DefaultAccel()
+				req.Accel = "" // resolved by the boot, which falls back to TCG
 			case vm.AccelKVM, vm.AccelTCG:
 				req.Accel = accel
 			default:

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -45,9 +46,15 @@ func TestTestBootOnTestOS(t *testing.T) {
 	}
 
 	// TCG unless asked: KVM was measured broken on these machines (nested).
+	// KILN_VM_ACCEL=auto runs what an operator gets by default: KVM when
+	// /dev/kvm opens, TCG when KVM then cannot run the guest.
 	accel := os.Getenv("KILN_VM_ACCEL")
 	if accel == "" {
 		accel = vm.AccelTCG
+	}
+	wantAccel := []string{accel}
+	if accel == "auto" {
+		wantAccel = []string{vm.AccelKVM, vm.AccelTCG}
 	}
 	serial := filepath.Join(dir, "serial.log")
 	start := time.Now()
@@ -61,10 +68,10 @@ func TestTestBootOnTestOS(t *testing.T) {
 	if code != 0 || !r.OK {
 		t.Errorf("exit %d, ok %v, problems %q\n%s", code, r.OK, r.Problems, stdout)
 	}
-	if r.Accel != accel || r.SerialLog != serial || r.Times.SSHLogin <= 0 || r.Times.Settled < r.Times.SSHLogin {
+	if !slices.Contains(wantAccel, r.Accel) || r.SerialLog != serial || r.Times.SSHLogin <= 0 || r.Times.Settled < r.Times.SSHLogin {
 		t.Errorf("accel %q, serial log %q, times %+v", r.Accel, r.SerialLog, r.Times)
 	}
-	t.Logf("power-on → SSH login %.0f s, → services settled %.0f s", r.Times.SSHLogin, r.Times.Settled)
+	t.Logf("accel %s; power-on → SSH login %.0f s, → services settled %.0f s", r.Accel, r.Times.SSHLogin, r.Times.Settled)
 	if fi, err := os.Stat(serial); err != nil || fi.Size() == 0 {
 		t.Errorf("serial console log %s: %v", serial, err)
 	}

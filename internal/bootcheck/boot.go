@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -33,7 +34,8 @@ type BootOptions struct {
 	// SerialLog receives the serial console (default
 	// ScratchDir/serial.log).
 	SerialLog string
-	// Accel is vm.AccelKVM, vm.AccelTCG or "" (KVM when /dev/kvm works).
+	// Accel is vm.AccelKVM, vm.AccelTCG or "" (auto: KVM when /dev/kvm
+	// opens, TCG when it does not or when KVM then fails to run the guest).
 	Accel string
 	// MemoryMiB and CPUs size the machine (vm.Config's defaults when 0).
 	MemoryMiB, CPUs int
@@ -88,20 +90,14 @@ func Boot(ctx context.Context, o BootOptions) (report *Report, err error) {
 	if o.SerialLog == "" {
 		o.SerialLog = filepath.Join(o.ScratchDir, "serial.log")
 	}
-	if o.Accel == "" {
+	// "" is auto: KVM when /dev/kvm opens, and TCG after all when KVM
+	// then cannot run the guest.
+	auto := o.Accel == ""
+	if auto {
 		o.Accel = vm.DefaultAccel()
 	}
 
-	// 1. The scratch disk: a qcow2 overlay, so the artifact stays as built
-	// and the copy costs nothing; grown as a server's disk is larger than
-	// the image written to it.
-	disk, err := overlay(ctx, o)
-	if err != nil {
-		return nil, err
-	}
-	defer os.Remove(disk)
-
-	// 2. Forwards: every port of the spec, sshd's included, to a free
+	// 1. Forwards: every port of the spec, sshd's included, to a free
 	// port on the host's loopback.
 	ports := o.Check.Ports
 	if !hasPort(ports, o.SSHPort) {
@@ -118,34 +114,64 @@ func Boot(ctx context.Context, o BootOptions) (report *Report, err error) {
 		forwards = append(forwards, vm.Forward{Host: free[i], Guest: p.Port})
 	}
 
-	// 3. Power on.
-	r := &Report{Artifact: o.Artifact, Accel: o.Accel, SerialLog: o.SerialLog,
-		Services: []Service{}, FailedUnits: []string{}, Ports: []PortResult{}, Problems: []string{}}
-	cfg := vm.Config{Disk: disk, Format: "qcow2", MemoryMiB: o.MemoryMiB, CPUs: o.CPUs, Accel: o.Accel,
-		Forwards: forwards, SerialLog: o.SerialLog, QEMU: o.QEMU}
-	start := time.Now()
-	m, err := vm.Start(cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer m.Stop()
-	logf("booting %s (%s, qemu %s); serial console in %s", o.Artifact, o.Accel, strings.Join(cfg.Args(), " "), o.SerialLog)
+	var (
+		r     *Report
+		c     *vm.Client
+		start time.Time
+	)
+	for {
+		// 2. The scratch disk: a qcow2 overlay, so the artifact stays as
+		// built and the copy costs nothing; grown as a server's disk is
+		// larger than the image written to it.
+		disk, err := overlay(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		defer os.Remove(disk)
 
-	// 4. First boot, until sshd lets the user in.
-	c, err := dial(ctx, m, fwd[o.SSHPort], o, start, logf)
-	if err != nil {
+		// 3. Power on.
+		r = &Report{Artifact: o.Artifact, Accel: o.Accel, SerialLog: o.SerialLog,
+			Services: []Service{}, FailedUnits: []string{}, Ports: []PortResult{}, Problems: []string{}}
+		cfg := vm.Config{Disk: disk, Format: "qcow2", MemoryMiB: o.MemoryMiB, CPUs: o.CPUs, Accel: o.Accel,
+			Forwards: forwards, SerialLog: o.SerialLog, QEMU: o.QEMU}
+		start = time.Now()
+		m, err := vm.Start(cfg)
+		if err != nil {
+			return nil, err
+		}
+		defer m.Stop()
+		logf("booting %s (%s, qemu %s); serial console in %s", o.Artifact, o.Accel, strings.Join(cfg.Args(), " "), o.SerialLog)
+
+		// 4. First boot, until sshd lets the user in.
+		var silent func() bool
+		if auto && o.Accel == vm.AccelKVM {
+			silent = stopIfSilent(m, o.SerialLog, kvmSilence)
+		}
+		c, err = dial(ctx, m, fwd[o.SSHPort], o, start, logf)
+		if err == nil {
+			break
+		}
 		if parent.Err() != nil {
 			// Interrupted, not timed out: the caller says why.
 			return nil, context.Cause(parent)
 		}
+		if auto && o.Accel == vm.AccelKVM && (errors.Is(err, vm.ErrKVM) || silent()) {
+			// Seen with nested virtualisation: /dev/kvm opens, but the
+			// guest's first real-mode code fails (QEMU says "KVM
+			// internal error") or never gets as far as the boot loader's
+			// first line on the serial console. Auto means a boot that
+			// works: the same check, only slower.
+			logf("KVM cannot run the guest on this host although /dev/kvm opens (nested virtualisation?): booting again with TCG, which is much slower")
+			m.Stop()
+			o.Accel = vm.AccelTCG
+			continue
+		}
 		r.problem("%v", err)
 		if out := strings.TrimSpace(m.Output()); out != "" {
 			r.problem("QEMU said: %s", out)
-			if o.Accel == vm.AccelKVM && strings.Contains(out, "KVM internal error") {
-				// Seen with nested virtualisation: /dev/kvm opens, but
-				// the guest's first real-mode code fails.
-				r.problem("KVM does not work on this host although /dev/kvm opens: run again with --accel tcg")
-			}
+		}
+		if errors.Is(err, vm.ErrKVM) {
+			r.problem("KVM does not work on this host although /dev/kvm opens: run again with --accel tcg (or auto)")
 		}
 		return r, fmt.Errorf("%w: %v", ErrNoLogin, err)
 	}
@@ -175,6 +201,30 @@ func Boot(ctx context.Context, o BootOptions) (report *Report, err error) {
 	cr.Artifact, cr.Accel, cr.SerialLog, cr.Times = r.Artifact, r.Accel, r.SerialLog, r.Times
 	cr.Times.Settled = seconds(time.Since(start))
 	return cr, nil
+}
+
+// kvmSilence is how long a KVM guest may print nothing on its serial
+// console before auto gives up on KVM: the boot loader (FCOS's GRUB, the
+// test OS's) writes to the serial console within a second or two of power-on
+// under KVM, while a guest that nested KVM cannot run writes nothing at all
+// (measured here: an empty console after 60 s, no error from QEMU).
+var kvmSilence = 60 * time.Second
+
+// stopIfSilent stops m when nothing has reached serialLog after d, and
+// returns whether it did so.
+func stopIfSilent(m *vm.Machine, serialLog string, d time.Duration) func() bool {
+	var stopped atomic.Bool
+	t := time.AfterFunc(d, func() {
+		if fi, err := os.Stat(serialLog); err == nil && fi.Size() > 0 {
+			return
+		}
+		stopped.Store(true)
+		m.Stop()
+	})
+	return func() bool {
+		t.Stop()
+		return stopped.Load()
+	}
 }
 
 func seconds(d time.Duration) float64 {

@@ -16,7 +16,6 @@ import (
 
 	"github.com/kiln-dev/kiln/builder/spec"
 	"github.com/kiln-dev/kiln/images"
-	"github.com/kiln-dev/kiln/internal/vm"
 )
 
 // Errors of Prepare, one per kind of bad input; each is wrapped with the
@@ -276,7 +275,3 @@ func virtualSize(qemuImg, path, format string) (int64, error) {
 	}
 	return info.VirtualSize, nil
 }
-
-// DefaultAccel is the accelerator "auto" stands for: KVM when /dev/kvm
-// can be opened, else TCG.
-func DefaultAccel() string { return vm.DefaultAccel() }

@@ -86,6 +86,9 @@ func Dial(ctx context.Context, m *Machine, port int, user string, key *Key) (*Cl
 		case <-ctx.Done():
 			return nil, fmt.Errorf("ssh %s@%s: no login after %s: %w", user, addr, time.Since(start).Round(time.Second), last)
 		case <-m.Done():
+			if m.KVMFailed() {
+				return nil, fmt.Errorf("ssh %s@%s: %w: %w after %s", user, addr, ErrExited, ErrKVM, time.Since(start).Round(time.Second))
+			}
 			return nil, fmt.Errorf("ssh %s@%s: %w after %s: %v", user, addr, ErrExited, time.Since(start).Round(time.Second), last)
 		case <-time.After(3 * time.Second):
 		}

@@ -26,6 +26,13 @@ const (
 // ErrExited is returned when QEMU ends while something waits for the guest.
 var ErrExited = errors.New("the virtual machine stopped")
 
+// ErrKVM is returned (with ErrExited) when QEMU reported a KVM internal
+// error: /dev/kvm opened, but KVM cannot run the guest (seen with nested
+// virtualisation, in the boot loader's real-mode code). QEMU then pauses
+// the guest forever; the machine is stopped instead, so a caller learns it
+// in seconds and can boot again with TCG.
+var ErrKVM = errors.New("KVM failed to run the guest although /dev/kvm opens")
+
 // Forward maps a TCP port on the host's loopback to a port of the guest
 // (QEMU user networking). Only 127.0.0.1 is ever bound, so a test machine
 // is never reachable from the network.
@@ -107,6 +114,8 @@ type Machine struct {
 	err   error
 	once  sync.Once
 	out   *strings.Builder
+	// kvmFailed is set, under mu, when QEMU printed a KVM internal error.
+	kvmFailed bool
 }
 
 // DefaultAccel returns AccelKVM when KILN_VM_ACCEL says so or, when it is
@@ -224,7 +233,7 @@ func Start(c Config) (*Machine, error) {
 	}
 	m := &Machine{Accel: c.Accel, done: make(chan struct{}), out: &strings.Builder{}}
 	m.cmd = exec.Command(bin, c.Args()...)
-	m.cmd.Stdout, m.cmd.Stderr = &lockedWriter{b: m.out}, &lockedWriter{b: m.out}
+	m.cmd.Stdout, m.cmd.Stderr = &outputWriter{m: m}, &outputWriter{m: m}
 	if err := m.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
@@ -259,15 +268,31 @@ func (m *Machine) Stop() {
 	})
 }
 
-// mu guards every Machine's output buffer; QEMU writes rarely.
-var mu sync.Mutex
-
-type lockedWriter struct{ b *strings.Builder }
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
+// KVMFailed reports whether QEMU said KVM could not run the guest (the
+// machine was then stopped; see ErrKVM).
+func (m *Machine) KVMFailed() bool {
 	mu.Lock()
 	defer mu.Unlock()
-	return w.b.Write(p)
+	return m.kvmFailed
+}
+
+// mu guards every Machine's output buffer and kvmFailed; QEMU writes rarely.
+var mu sync.Mutex
+
+// outputWriter keeps what QEMU prints and stops a machine whose KVM failed.
+type outputWriter struct{ m *Machine }
+
+func (w *outputWriter) Write(p []byte) (int, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	n, err := w.m.out.Write(p)
+	if !w.m.kvmFailed && strings.Contains(w.m.out.String(), "KVM internal error") {
+		w.m.kvmFailed = true
+		// Not from here: Kill waits for nothing, but the process's
+		// pipes are being copied by the goroutine calling Write.
+		go func() { _ = w.m.cmd.Process.Kill() }()
+	}
+	return n, err
 }
 
 // FreePorts returns n TCP ports that are free on 127.0.0.1 now. QEMU binds

@@ -2,6 +2,7 @@ package vm
 
 import (
 	"context"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -161,4 +162,61 @@ func listen(t *testing.T, serve func(net.Conn)) int {
 		}
 	}()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// fakeQEMU writes a shell script that stands in for qemu-system-x86_64:
+// it prints say on stderr and then waits, as QEMU does with a paused guest.
+func fakeQEMU(t *testing.T, say string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "qemu-system-x86_64")
+	script := "#!/bin/sh\nprintf '%s' '" + say + "' >&2\nexec sleep 300\n"
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// A guest that KVM cannot run is stopped at once, and Dial says why,
+// instead of waiting for SSH until its context ends (QEMU pauses such a
+// guest and never exits).
+func TestKVMFailureStopsMachine(t *testing.T) {
+	key, err := NewKey("t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports, err := FreePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, say string
+		want      error
+	}{
+		{"kvm internal error", "KVM internal error. Suberror: 1\nemulation failure\n", ErrKVM},
+		{"quiet guest", "", context.DeadlineExceeded},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := Start(Config{Disk: "/d.raw", Accel: AccelKVM, QEMU: fakeQEMU(t, tc.say)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Stop()
+			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+			defer cancel()
+			start := time.Now()
+			_, err = Dial(ctx, m, ports[0], "u", key)
+			if tc.want == ErrKVM {
+				if !errors.Is(err, ErrKVM) || !errors.Is(err, ErrExited) || !m.KVMFailed() {
+					t.Fatalf("Dial = %v (KVMFailed %v), want ErrKVM and ErrExited", err, m.KVMFailed())
+				}
+				if d := time.Since(start); d > 3*time.Second {
+					t.Errorf("Dial took %s to notice", d)
+				}
+				return
+			}
+			if err == nil || errors.Is(err, ErrKVM) || m.KVMFailed() {
+				t.Fatalf("Dial = %v (KVMFailed %v) for a guest that only stays quiet", err, m.KVMFailed())
+			}
+		})
+	}
 }
