@@ -42,6 +42,8 @@ const diskSize = 16 << 30
 
 // Bounds of the waits, generous for TCG on a busy two-core machine; the
 // times measured are printed, so a slow boot shows before a bound is hit.
+// The wait for healthy services goes on past healthyWithin while services
+// still change state (see keepWaiting).
 const (
 	sshWithin     = 15 * time.Minute
 	healthyWithin = 20 * time.Minute
@@ -510,6 +512,10 @@ func waitHealthy(t *testing.T, c *vm.Client, qs []quadlet, blocked map[string]st
 	for _, q := range qs {
 		units = append(units, q.Name+".service")
 	}
+	var (
+		lastProgress string
+		lastChange   = time.Now()
+	)
 	for {
 		// One round trip per poll: each podman call costs seconds of
 		// emulated CPU.
@@ -539,7 +545,7 @@ func waitHealthy(t *testing.T, c *vm.Client, qs []quadlet, blocked map[string]st
 				state[name] = s
 			}
 		}
-		var waiting []string
+		var waiting, progress []string
 		settled := true
 		for _, q := range qs {
 			s := state[q.Name]
@@ -563,10 +569,18 @@ func waitHealthy(t *testing.T, c *vm.Client, qs []quadlet, blocked map[string]st
 				}
 			}
 			waiting = append(waiting, fmt.Sprintf("%s (%s, %s)", q.Name, s.active, s.status))
+			// Not the status itself: podman's "Up 3 minutes" changes
+			// on every poll.
+			phase, _, _ := strings.Cut(s.status, " ") // Created, Up, Exited…
+			progress = append(progress, strings.Join([]string{q.Name, s.active, phase, s.health, strconv.Itoa(s.restarts)}, " "))
 		}
-		if len(waiting) == 0 || time.Now().After(deadline) {
+		now := time.Now()
+		if p := strings.Join(progress, ", "); p != lastProgress {
+			lastProgress, lastChange = p, now
+		}
+		if len(waiting) == 0 || !keepWaiting(now, deadline, lastChange) {
 			if len(waiting) > 0 {
-				t.Logf("still waiting at the bound: %s", strings.Join(waiting, ", "))
+				t.Logf("still waiting at the bound (no change for %s): %s", now.Sub(lastChange).Round(time.Second), strings.Join(waiting, ", "))
 			}
 			return state, settled
 		}

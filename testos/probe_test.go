@@ -143,6 +143,46 @@ func kernelOops(log string) string {
 	return ""
 }
 
+// healthyStall and healthyCap bound the wait for healthy services past
+// its deadline: it goes on while the services that are not yet healthy
+// still change state (a unit started, a container passed its check) and
+// stops once nothing changed for healthyStall, or at healthyCap past the
+// deadline. On a loaded host every service of a boot came up 27 minutes in,
+// a minute after a fixed bound had given up on the ones still starting in
+// dependency order (backend after pgbouncer after PostgreSQL's initdb).
+const (
+	healthyStall = 6 * time.Minute
+	healthyCap   = 10 * time.Minute
+)
+
+// keepWaiting says whether the wait for healthy services goes on at now,
+// given its deadline and when the set of services still waited for last
+// changed.
+func keepWaiting(now, deadline, lastChange time.Time) bool {
+	if now.Before(deadline) {
+		return true
+	}
+	return now.Before(deadline.Add(healthyCap)) && now.Sub(lastChange) < healthyStall
+}
+
+func TestKeepWaiting(t *testing.T) {
+	d := time.Date(2026, 11, 29, 15, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name            string
+		now, lastChange time.Duration // from the deadline
+		want            bool
+	}{
+		{"before the deadline, however still", -time.Minute, -time.Hour, true},
+		{"past it, a service just moved", time.Minute, 0, true},
+		{"past it, stalled", 7 * time.Minute, 0, false},
+		{"past the cap, still moving", 11 * time.Minute, 10 * time.Minute, false},
+	} {
+		if got := keepWaiting(d.Add(tc.now), d, d.Add(tc.lastChange)); got != tc.want {
+			t.Errorf("%s: keepWaiting = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
 // bootAgain says whether a boot that never answered SSH is tried again:
 // once, and only when the guest's kernel panicked (oops is kernelOops of
 // its console). A boot that hung or an appliance that never opened SSH is
