@@ -16,13 +16,6 @@ import (
 // buildGCPercent is the GOGC a build runs with; see Build.
 const buildGCPercent = 20
 
-// buildMemoryLimit is the soft limit on the Go runtime's memory during a
-// build; see Build. The writers' live heap is at most ~30 MiB (raw.xz:
-// two xz encoders with their input and output chunks, and the hashing
-// buffers), and the program's own text takes ~18 MiB of the 64 MiB
-// budget, so the runtime is asked to stay near what is live.
-const buildMemoryLimit = 40 << 20
-
 // OutputName returns the file name Build gives a target.
 func OutputName(name, version string, t Target) string {
 	if fi, ok := LookupFormat(t.Format); ok && fi.Output != "" {
@@ -51,16 +44,6 @@ func Build(ctx context.Context, req Request) (*Manifest, error) {
 	// live data before a collection; collect earlier to keep the peak
 	// RSS within budget whatever the format.
 	defer debug.SetGCPercent(debug.SetGCPercent(buildGCPercent))
-	// GOGC alone is not enough for xz: each member's encoder is a few MiB
-	// of garbage, and the runtime keeps freed pages mapped for a while
-	// before giving them back, which measured ~7 MiB above the heap's
-	// peak. A soft limit near the live heap makes the runtime collect and
-	// return pages as it nears it (it is soft: a build that needs more
-	// gets it, at the cost of more collections). A GOMEMLIMIT set by the
-	// user is kept.
-	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
-		defer debug.SetMemoryLimit(debug.SetMemoryLimit(buildMemoryLimit))
-	}
 	// 2. The output directory: one build at a time, no silent overwrite,
 	// no mixture of appliances, versions or configs.
 	od, err := openOutDir(req.OutDir)
