@@ -112,5 +112,15 @@ VMTEST_UPGRADE_TIMEOUT ?= 45m
 vmtest-upgrade: testos
 	$(GO) test -tags vmtest -timeout $(VMTEST_UPGRADE_TIMEOUT) -v -run TestUpgradeKeepsData ./testos/
 
+# Live boots on the test OS: the PXE bundle (QEMU -kernel/-initrd, the
+# rootfs fetched over HTTP from the host) and the live ISO (-cdrom) of a
+# small appliance, each checked as test-boot checks a disk boot. Two boots;
+# `-run TestLiveBoots/pxe` or `/iso` for one. Run it under the machine's VM
+# lock: flock /tmp/kiln-vm.lock make vmtest-live.
+.PHONY: vmtest-live
+VMTEST_LIVE_TIMEOUT ?= 45m
+vmtest-live: testos
+	$(GO) test -tags vmtest -timeout $(VMTEST_LIVE_TIMEOUT) -v -run TestLiveBoots ./testos/
+
 clean:
 	rm -rf $(BIN) out kiln

@@ -5,12 +5,16 @@
 # initramfs (dracut, with systemd) runs the real Ignition engine on first
 # boot, as FCOS's does.
 #
-#   testos/build.sh            writes testos/out/testos-metal.raw
+#   testos/build.sh            writes testos/out/testos-metal.raw and, from
+#                              the same root, the live files: the PXE base
+#                              directory testos/out/testos-live-pxe/ and the
+#                              live ISO testos/out/testos-live.iso
 #
 # Environment: TESTOS_OUT (output directory), TESTOS_CACHE (a cache shared by
 # every clone on the machine, default /var/cache/kiln-testos), TESTOS_MIRROR
 # (Debian mirror, default: the host's), GO. Needs root, mmdebstrap, sgdisk,
-# mkfs.ext4, mkfs.vfat and a loop device (for grub-install only).
+# mkfs.ext4, mkfs.vfat, a loop device (for grub-install only), and for the
+# live files mksquashfs, grub-mkrescue (with grub-pc-bin) and xorriso.
 #
 # Disk layout (FCOS metal): p1 BIOS-BOOT 1 MiB, p2 EFI-SYSTEM vfat 127 MiB,
 # p3 boot ext4 384 MiB at 129 MiB, p4 root ext4 (FCOS: xfs) sized to its
@@ -37,9 +41,19 @@ log() { printf 'testos: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "must run as root (mmdebstrap into a directory, chroot, loop devices)"
-for t in mmdebstrap sgdisk mkfs.ext4 mkfs.vfat losetup sha256sum; do
-	command -v "$t" >/dev/null || die "$t is missing (apt-get install mmdebstrap gdisk e2fsprogs dosfstools mount)"
+for t in mmdebstrap sgdisk mkfs.ext4 mkfs.vfat losetup sha256sum mksquashfs grub-mkrescue xorriso; do
+	command -v "$t" >/dev/null || die "$t is missing (apt-get install mmdebstrap gdisk e2fsprogs dosfstools mount squashfs-tools grub-common grub-pc-bin xorriso)"
 done
+[ -d /usr/lib/grub/i386-pc ] || die "GRUB's BIOS modules are missing (apt-get install grub-pc-bin)"
+# What is cached and reused together: the metal image and the live files.
+# The release in the live names is what kiln reads a live base's release
+# from (FCOS: fedora-coreos-RELEASE-live-kernel.x86_64, volume id
+# fedora-coreos-RELEASE), so it is the FCOS release the test OS stands in
+# for, as in the BLS title below.
+fcos_release=42.20251012.3.0
+pxe_dir=testos-live-pxe
+live_iso=testos-live.iso
+outputs="$image $pxe_dir $live_iso"
 mkdir -p "$out" "$cache"
 
 # 1. The Ignition engine for the initramfs, built from the version tools/
@@ -67,14 +81,22 @@ inputs_hash=$( {
 	done)
 } | sha256sum | cut -c1-16)
 
-if [ -f "$out/$image" ] && [ "$(cat "$out/$image.hash" 2>/dev/null)" = "$inputs_hash" ]; then
-	log "$out/$image is up to date ($inputs_hash)"
+have_outputs() { # have_outputs DIR: every output is in DIR
+	for o in $outputs; do [ -e "$1/$o" ] || return 1; done
+}
+if have_outputs "$out" && [ "$(cat "$out/$image.hash" 2>/dev/null)" = "$inputs_hash" ]; then
+	log "$out/$image and the live files are up to date ($inputs_hash)"
 	exit 0
 fi
-if [ -f "$cache/$inputs_hash/$image" ]; then
-	log "copying $image from $cache/$inputs_hash"
-	cp --sparse=always "$cache/$inputs_hash/$image" "$out/$image.tmp"
-	mv "$out/$image.tmp" "$out/$image"
+if have_outputs "$cache/$inputs_hash"; then
+	log "copying $outputs from $cache/$inputs_hash"
+	rm -f "$out/$image.hash"
+	for o in $outputs; do
+		rm -rf "$out/$o.tmp"
+		cp -r --sparse=always "$cache/$inputs_hash/$o" "$out/$o.tmp"
+		rm -rf "$out/$o"
+		mv "$out/$o.tmp" "$out/$o"
+	done
 	echo "$inputs_hash" >"$out/$image.hash"
 	exit 0
 fi
@@ -94,7 +116,7 @@ cleanup() {
 		mountpoint -q "$m" && umount -l "$m"
 	done
 	[ -n "$loop" ] && losetup -d "$loop"
-	rm -rf "$work" "$out/$image.tmp"
+	rm -rf "$work" "$out/$image.tmp" "$out/$pxe_dir.tmp" "$out/$live_iso.tmp"
 }
 trap cleanup EXIT
 
@@ -240,7 +262,6 @@ rm -f "$root/vmlinuz" "$root/initrd.img"
 # spec's base.release is checked as on a real base: FCOS 42 has the same
 # systemd (257) and Podman (5.4) generation; its OpenSSH is 9.9, whose
 # algorithm lists Debian 13's OpenSSH 10.0 accepts.
-fcos_release=42.20251012.3.0
 cat >"$boot/loader.1/entries/testos-1.conf" <<EOF
 title kiln test OS (Debian 13, $kver) standing in for Fedora CoreOS $fcos_release
 version 1
@@ -298,11 +319,74 @@ loop=""
 e2fsck -fn "$out/$image.tmp?offset=$((129 * MiB))" >/dev/null || die "boot filesystem is not clean"
 sgdisk -v "$out/$image.tmp" | grep -q 'No problems found' || die "sgdisk -v finds problems in the GPT"
 
-# 7. Into place, then into the shared cache (older entries go).
+# 7. The live files, from the same root, kernel and initramfs (whose
+#    kiln-live module does the live boot: rootfs/usr/lib/dracut/modules.d/
+#    31kiln-live): FCOS's PXE names, so that the directory is a base PXE
+#    directory to kiln, and a live ISO laid out as FCOS's.
+log "live files: squashfs of the root, PXE directory, ISO"
+rm -rf "$out/$pxe_dir.tmp" "$out/$live_iso.tmp"
+mkdir -p "$out/$pxe_dir.tmp"
+live=testos-$fcos_release-live
+cp "$boot/vmlinuz-$kver" "$out/$pxe_dir.tmp/$live-kernel.x86_64"
+cp "$boot/initrd.img-$kver" "$out/$pxe_dir.tmp/$live-initramfs.x86_64.img"
+# dracut writes the initramfs 0600; a TFTP or HTTP server must read it.
+chmod 0644 "$out/$pxe_dir.tmp/$live-initramfs.x86_64.img"
+# zstd: the kernel reads it, and it unpacks faster than xz under an
+# emulator. mksquashfs takes its times from SOURCE_DATE_EPOCH (exported
+# above), so two builds of one root are the same.
+mksquashfs "$root" "$out/$pxe_dir.tmp/$live-rootfs.x86_64.img" -noappend -quiet -no-progress -comp zstd >&2
+# The ISO: images/pxeboot/{vmlinuz,initrd.img,rootfs.img}, the 256 KiB
+# zero embed area images/ignition.img that coreos/igninfo.json names, and
+# the kernel-argument area that coreos/kargs.json names in GRUB's config.
+# The volume id is what coreos.liveiso names (FCOS: fedora-coreos-RELEASE).
+# GRUB (grub-mkrescue, BIOS El Torito) loads the embed area as a second
+# initrd, as FCOS's boot loaders do. kiln writes its arguments into the
+# area followed by '#' padding (kargs.json's pad); the area is a GRUB
+# string that a regexp cuts at the first '#', since a '#' inside a word is
+# not a GRUB comment.
+volid=kiln-testos-$fcos_release
+kargs_default="coreos.liveiso=$volid ignition.firstboot ignition.platform.id=metal"
+kargs_size=1024
+iso="$work/iso"
+mkdir -p "$iso/images/pxeboot" "$iso/coreos" "$iso/boot/grub"
+ln "$out/$pxe_dir.tmp/$live-kernel.x86_64" "$iso/images/pxeboot/vmlinuz"
+ln "$out/$pxe_dir.tmp/$live-initramfs.x86_64.img" "$iso/images/pxeboot/initrd.img"
+ln "$out/$pxe_dir.tmp/$live-rootfs.x86_64.img" "$iso/images/pxeboot/rootfs.img"
+truncate -s $((256 * 1024)) "$iso/images/ignition.img"
+echo '{"file":"images/ignition.img"}' >"$iso/coreos/igninfo.json"
+pad=$(head -c $((kargs_size - ${#kargs_default})) /dev/zero | tr '\0' '#')
+head='# Live ISO of the kiln test OS (testos/build.sh); tsc=reliable and panic=10
+# as on the disk image (testos/grub.cfg).
+serial --unit=0 --speed=115200
+terminal_input serial console
+terminal_output serial console
+set timeout=0
+insmod regexp
+menuentry '"'kiln test OS (live)'"' {
+	set kiln_kargs="'
+tail='"
+	regexp --set 1:kargs '"'^([^#]*)'"' "$kiln_kargs"
+	linux /images/pxeboot/vmlinuz $kargs console=tty0 console=ttyS0,115200n8 panic=10 tsc=reliable
+	initrd /images/pxeboot/initrd.img /images/ignition.img
+}'
+printf '%s%s%s%s\n' "$head" "$kargs_default" "$pad" "$tail" >"$iso/boot/grub/grub.cfg"
+cat >"$iso/coreos/kargs.json" <<EOF
+{"default": "$kargs_default", "files": [{"path": "boot/grub/grub.cfg", "offset": ${#head}, "pad": "#", "end": "\"\n"}], "size": $kargs_size}
+EOF
+grub-mkrescue -o "$out/$live_iso.tmp" "$iso" -- -volid "$volid" >"$work/grub-mkrescue.log" 2>&1 ||
+	{ cat "$work/grub-mkrescue.log" >&2; die "grub-mkrescue"; }
+rm -rf "$iso"
+
+# 8. Into place, then into the shared cache (older entries go).
+rm -rf "$out/$pxe_dir" "$out/$live_iso"
+mv "$out/$pxe_dir.tmp" "$out/$pxe_dir"
+mv "$out/$live_iso.tmp" "$out/$live_iso"
 mv "$out/$image.tmp" "$out/$image"
 echo "$inputs_hash" >"$out/$image.hash"
 mkdir -p "$cache/$inputs_hash.tmp"
-cp --sparse=always "$out/$image" "$cache/$inputs_hash.tmp/$image"
+for o in $outputs; do
+	cp -r --sparse=always "$out/$o" "$cache/$inputs_hash.tmp/$o"
+done
 find "$cache" -mindepth 1 -maxdepth 1 -type d ! -name "$inputs_hash.tmp" -exec rm -rf {} +
 mv "$cache/$inputs_hash.tmp" "$cache/$inputs_hash"
 log "wrote $out/$image ($inputs_hash)"

@@ -43,7 +43,8 @@ type Forward struct {
 // Config describes one machine.
 type Config struct {
 	// Disk is the image the machine boots from and writes to; pass a
-	// scratch copy, never an artifact that must stay as built.
+	// scratch copy, never an artifact that must stay as built. Empty for
+	// a live boot (Kernel or CDROM).
 	Disk string
 	// Format of Disk: "raw" (default) or "qcow2".
 	Format string
@@ -70,6 +71,13 @@ type Config struct {
 	// are: the guest sees them as further virtio disks and, by their
 	// serial, under /dev/disk/by-id/virtio-SERIAL.
 	Extra []Drive
+	// Live boots have no boot disk (Disk empty). Kernel, Initrd and Append
+	// boot a kernel as a PXE loader does: QEMU loads them itself (one
+	// initrd file: PXE's several initrds are concatenated into it, which
+	// the kernel unpacks in order). CDROM boots a live ISO from the
+	// emulated CD drive through the firmware, as a server's virtual media.
+	Kernel, Initrd, Append string
+	CDROM                  string
 }
 
 // Drive is a disk attached to a machine besides its boot disk.
@@ -91,6 +99,16 @@ var serialRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,20}$`)
 
 // check reports a Config QEMU would misread.
 func (c Config) check() error {
+	switch {
+	case c.Disk == "" && c.Kernel == "" && c.CDROM == "":
+		return errors.New("nothing to boot: give a disk, a kernel or a CD-ROM image")
+	case c.Kernel != "" && c.CDROM != "":
+		return errors.New("a kernel and a CD-ROM image: boot one of them")
+	case c.Kernel == "" && (c.Initrd != "" || c.Append != ""):
+		return errors.New("an initrd or kernel arguments without a kernel")
+	case strings.Contains(c.CDROM, ","):
+		return fmt.Errorf("CD-ROM image %q: a comma in the path ends QEMU's option; use another path", c.CDROM)
+	}
 	for i, d := range c.Extra {
 		if d.File == "" {
 			return fmt.Errorf("extra disk %d has no file", i)
@@ -164,9 +182,12 @@ func (c Config) Args() []string {
 	}
 	// SeaBIOS, the default firmware, boots the disk's MBR and GRUB's core
 	// image in BIOS-BOOT, as on a BIOS server.
-	if len(c.Extra) == 0 {
+	switch {
+	case c.Disk == "":
+		// A live boot: no boot disk; the extra disks keep their serials.
+	case len(c.Extra) == 0:
 		args = append(args, "-drive", "file="+c.Disk+",format="+format+",if=virtio,cache=unsafe")
-	} else {
+	default:
 		// With more disks SeaBIOS picked an extra one (a blank volume)
 		// and never reached GRUB: the boot disk is named first in the
 		// boot order, and first on the PCI bus so it stays /dev/vda.
@@ -186,6 +207,20 @@ func (c Config) Args() []string {
 			dev += ",serial=" + d.Serial
 		}
 		args = append(args, "-drive", "file="+d.File+",format="+f+",if=none,id="+id+",cache=unsafe", "-device", dev)
+	}
+	if c.Kernel != "" {
+		args = append(args, "-kernel", c.Kernel)
+		if c.Initrd != "" {
+			args = append(args, "-initrd", c.Initrd)
+		}
+		if c.Append != "" {
+			args = append(args, "-append", c.Append)
+		}
+	}
+	if c.CDROM != "" {
+		// The CD drive first in the boot order: SeaBIOS would otherwise
+		// try the extra disks (blank volumes) before it.
+		args = append(args, "-drive", "file="+c.CDROM+",media=cdrom,if=ide,readonly=on", "-boot", "order=d")
 	}
 	args = append(args,
 		"-nic", nic,

@@ -1,17 +1,23 @@
 package vm
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cavaliergopher/cpio"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/kiln-dev/kiln/internal/testutil"
 )
 
 func TestArgsForwardOnlyLoopback(t *testing.T) {
@@ -218,5 +224,209 @@ func TestKVMFailureStopsMachine(t *testing.T) {
 				t.Fatalf("Dial = %v (KVMFailed %v) for a guest that only stays quiet", err, m.KVMFailed())
 			}
 		})
+	}
+}
+
+// A PXE-style live boot: QEMU loads the kernel and one initrd itself, with
+// the kernel arguments, and no boot disk is attached; the extra disks keep
+// their serials.
+func TestArgsLiveKernel(t *testing.T) {
+	args := Config{Accel: AccelTCG, Kernel: "/k", Initrd: "/i.img", Append: "coreos.live.rootfs_url=http://10.0.2.2:8080/r.img ignition.firstboot",
+		Extra: []Drive{{File: "/v.raw", Serial: "kiln-data"}}}.Args()
+	joined := strings.Join(args, " ")
+	for _, want := range []string{"-kernel /k -initrd /i.img -append coreos.live.rootfs_url=http://10.0.2.2:8080/r.img ignition.firstboot",
+		"-drive file=/v.raw,format=raw,if=none,id=extra0,cache=unsafe -device virtio-blk-pci,drive=extra0,serial=kiln-data"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("%q missing from %q", want, joined)
+		}
+	}
+	if i := slices.Index(args, "-append"); i < 0 || args[i+1] != "coreos.live.rootfs_url=http://10.0.2.2:8080/r.img ignition.firstboot" {
+		t.Errorf("the kernel arguments are not one QEMU argument: %q", args)
+	}
+	if n := strings.Count(joined, "-drive "); n != 1 || strings.Contains(joined, "id=boot") || strings.Contains(joined, "file=,") {
+		t.Errorf("a live boot attached a boot disk: %q", joined)
+	}
+}
+
+// A live ISO boots from the CD drive, first in the boot order.
+func TestArgsLiveCDROM(t *testing.T) {
+	args := Config{Accel: AccelTCG, CDROM: "/live.iso", Extra: []Drive{{File: "/v.raw", Serial: "kiln-data"}}}.Args()
+	joined := strings.Join(args, " ")
+	if !strings.Contains(joined, "-drive file=/live.iso,media=cdrom,if=ide,readonly=on -boot order=d") {
+		t.Errorf("no CD-ROM first in the boot order: %q", joined)
+	}
+	if strings.Contains(joined, "-kernel") || strings.Contains(joined, "id=boot") {
+		t.Errorf("an ISO boot with a kernel or boot disk: %q", joined)
+	}
+}
+
+// Live configurations QEMU would misread or boot from the wrong medium are
+// refused before QEMU starts.
+func TestStartRefusesBadLiveConfig(t *testing.T) {
+	for _, c := range []Config{
+		{},
+		{Kernel: "/k", CDROM: "/live.iso"},
+		{Disk: "/d.raw", Initrd: "/i.img"},
+		{Disk: "/d.raw", Append: "quiet"},
+		{CDROM: "/a,b.iso"},
+	} {
+		c.QEMU = "/nonexistent/qemu"
+		if _, err := Start(c); err == nil || strings.Contains(err.Error(), "/nonexistent/qemu") {
+			t.Errorf("%+v: got %v, want the config refused before QEMU starts", c, err)
+		}
+	}
+}
+
+// liveInit runs as PID 1 in the test initramfs: it prints the kernel
+// command line and the PCI devices it sees (the disks' drivers are modules
+// this initramfs lacks) on the serial console and powers off.
+const liveInit = `#!/bin/busybox sh
+/bin/busybox mount -t devtmpfs dev /dev
+/bin/busybox mount -t proc proc /proc
+exec >/dev/ttyS0 2>&1
+echo "KILN-LIVE-CMDLINE: $(/bin/busybox cat /proc/cmdline)"
+/bin/busybox mount -t sysfs sys /sys
+echo "KILN-LIVE-PCI: $(/bin/busybox cat /sys/bus/pci/devices/*/device | /bin/busybox tr '\n' ' ')"
+/bin/busybox poweroff -f
+`
+
+// liveInitrd writes a newc initramfs with a static busybox and liveInit.
+func liveInitrd(t *testing.T, dir string) string {
+	t.Helper()
+	bb, err := os.ReadFile(testutil.Tool(t, "busybox"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	w := cpio.NewWriter(&b)
+	for _, f := range []struct {
+		name string
+		mode cpio.FileMode
+		data []byte
+	}{
+		{"bin", cpio.TypeDir | 0o755, nil}, {"dev", cpio.TypeDir | 0o755, nil}, {"proc", cpio.TypeDir | 0o755, nil},
+		{"sys", cpio.TypeDir | 0o755, nil},
+		{"bin/busybox", cpio.TypeReg | 0o755, bb}, {"init", cpio.TypeReg | 0o755, []byte(liveInit)},
+	} {
+		if err := w.WriteHeader(&cpio.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data)), Links: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(f.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "initrd.img")
+	if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// hostKernel returns Debian's kernel of the host, which the live boots
+// below start.
+func hostKernel(t *testing.T) string {
+	t.Helper()
+	kernels, _ := filepath.Glob("/boot/vmlinuz-*")
+	if len(kernels) == 0 {
+		if testutil.InCI() {
+			t.Fatal("no /boot/vmlinuz-* (install linux-image-amd64)")
+		}
+		t.Skip("no /boot/vmlinuz-*; install linux-image-amd64")
+	}
+	return kernels[len(kernels)-1]
+}
+
+// bootToPowerOff starts c and waits for the guest to power off, then
+// returns its serial console.
+func bootToPowerOff(t *testing.T, c Config) string {
+	t.Helper()
+	m, err := Start(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Stop()
+	select {
+	case <-m.Done():
+	case <-time.After(3 * time.Minute):
+		log, _ := os.ReadFile(c.SerialLog)
+		t.Fatalf("the guest did not power off in 3 minutes\nQEMU: %s\nserial:\n%s", m.Output(), log)
+	}
+	log, err := os.ReadFile(c.SerialLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(log)
+}
+
+// Kernel, Initrd and Append reach the guest as a PXE loader passes them,
+// with only the extra disk attached.
+func TestLiveKernelBoots(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a VM")
+	}
+	qemu := testutil.Tool(t, "qemu-system-x86_64")
+	dir := t.TempDir()
+	vol := filepath.Join(dir, "vol.raw")
+	if err := os.WriteFile(vol, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	log := bootToPowerOff(t, Config{QEMU: qemu, Accel: AccelTCG, MemoryMiB: 256, CPUs: 1, Kernel: hostKernel(t),
+		Initrd: liveInitrd(t, dir), Append: "console=ttyS0 panic=-1 kiln.marker=pxe-live", SerialLog: filepath.Join(dir, "serial.log"),
+		Extra: []Drive{{File: vol, Serial: "kiln-data"}}})
+	if !regexp.MustCompile(`KILN-LIVE-CMDLINE: .*kiln\.marker=pxe-live`).MatchString(log) {
+		t.Errorf("the kernel arguments did not reach the guest:\n%s", log)
+	}
+	// virtio-blk is PCI device 0x1001: the extra disk, and no boot disk.
+	if m := regexp.MustCompile(`KILN-LIVE-PCI: (.*)`).FindStringSubmatch(log); m == nil || strings.Count(m[1], "0x1001") != 1 {
+		t.Errorf("want one virtio disk (the extra one), got PCI devices %q\n%s", m, log)
+	}
+}
+
+// CDROM boots a live ISO through the firmware and its boot loader (GRUB on
+// an El Torito image, as the test OS's live ISO has), ahead of a blank
+// extra disk.
+func TestLiveCDROMBoots(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a VM")
+	}
+	qemu := testutil.Tool(t, "qemu-system-x86_64")
+	mkrescue := testutil.Tool(t, "grub-mkrescue")
+	testutil.Tool(t, "xorriso")
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	if err := os.MkdirAll(filepath.Join(tree, "boot", "grub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	kernel, err := os.ReadFile(hostKernel(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	initrd, err := os.ReadFile(liveInitrd(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{
+		"vmlinuz": kernel, "initrd.img": initrd,
+		"boot/grub/grub.cfg": []byte("serial --unit=0 --speed=115200\nterminal_output serial\nset timeout=0\nmenuentry live {\n\tlinux /vmlinuz console=ttyS0 panic=-1 kiln.marker=iso-live\n\tinitrd /initrd.img\n}\n"),
+	} {
+		if err := os.WriteFile(filepath.Join(tree, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	iso := filepath.Join(dir, "live.iso")
+	if out, err := exec.Command(mkrescue, "-o", iso, tree).CombinedOutput(); err != nil {
+		t.Fatalf("grub-mkrescue: %v\n%s", err, out)
+	}
+	vol := filepath.Join(dir, "vol.raw")
+	if err := os.WriteFile(vol, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	log := bootToPowerOff(t, Config{QEMU: qemu, Accel: AccelTCG, MemoryMiB: 256, CPUs: 1, CDROM: iso,
+		SerialLog: filepath.Join(dir, "serial.log"), Extra: []Drive{{File: vol, Serial: "kiln-data"}}})
+	if !regexp.MustCompile(`KILN-LIVE-CMDLINE: .*kiln\.marker=iso-live`).MatchString(log) {
+		t.Errorf("the ISO's boot loader did not start its kernel:\n%s", log)
 	}
 }
