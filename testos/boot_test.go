@@ -71,11 +71,7 @@ func TestClipperBoots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	example := regexp.MustCompile(`(?m)^(\s*- )ssh-ed25519 \S+ deploy@example$`)
-	if !example.Match(data) {
-		t.Fatal("clipper.yaml no longer has the example key this test replaces")
-	}
-	data = example.ReplaceAll(data, []byte("${1}"+key.Authorized))
+	data = withKey(t, "clipper.yaml", data, key)
 	// And backup.s3.endpoint: the backups go to an S3 server on the host
 	// (backup_test.go), which the guest reaches through QEMU's gateway.
 	s3 := startS3(t)
@@ -85,13 +81,7 @@ func TestClipperBoots(t *testing.T) {
 	// base.release stays: the test OS's BLS entry names the FCOS release
 	// it stands in for (testos/build.sh), and kiln checks it as on FCOS.
 	specPath := filepath.Join(dir, "clipper.yaml")
-	if err := os.WriteFile(specPath, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	app, _, diags := spec.Load(specPath, data)
-	if app == nil {
-		t.Fatalf("clipper.yaml does not load: %v", diags)
-	}
+	app := writeSpec(t, specPath, data)
 	// The bucket exists, as an operator creates it before the first backup.
 	if err := s3.backend.CreateBucket(app.Backup.S3.Bucket); err != nil {
 		t.Fatal(err)
@@ -805,4 +795,31 @@ func bootFirst(t *testing.T, artifact string, cfg vm.Config, sshPort int, key *v
 		}
 		t.Fatalf("%v\nQEMU: %s%s\nserial console (end):\n%s", err, m.Output(), oops, tail(cfg.SerialLog, 60))
 	}
+}
+
+// exampleKey is the example deploy key of kiln's specs, which the VM tests
+// replace with a key of their own.
+var exampleKey = regexp.MustCompile(`(?m)^(\s*- )ssh-ed25519 \S+ deploy@example$`)
+
+// withKey returns the spec data (of the file name) with its example key
+// replaced by key's.
+func withKey(t *testing.T, name string, data []byte, key *vm.Key) []byte {
+	t.Helper()
+	if !exampleKey.Match(data) {
+		t.Fatalf("%s no longer has the example key the test replaces", name)
+	}
+	return exampleKey.ReplaceAll(data, []byte("${1}"+key.Authorized))
+}
+
+// writeSpec writes the spec data to path and loads it as kiln does.
+func writeSpec(t *testing.T, path string, data []byte) *spec.Appliance {
+	t.Helper()
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	app, _, diags := spec.Load(path, data)
+	if app == nil {
+		t.Fatalf("%s does not load: %v", filepath.Base(path), diags)
+	}
+	return app
 }

@@ -31,7 +31,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -86,19 +85,9 @@ func TestLiveBoots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyRE := regexp.MustCompile(`(?m)^(\s*- )ssh-ed25519 \S+ deploy@example$`)
-	if !keyRE.Match(data) {
-		t.Fatalf("%s no longer has the example key the test replaces", name)
-	}
-	data = keyRE.ReplaceAll(data, []byte("${1}"+key.Authorized))
+	data = withKey(t, name, data, key)
 	specPath := filepath.Join(dir, name)
-	if err := os.WriteFile(specPath, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	app, _, diags := spec.Load(specPath, data)
-	if app == nil {
-		t.Fatalf("%s does not load: %v", name, diags)
-	}
+	app := writeSpec(t, specPath, data)
 	built := filepath.Join(dir, "out")
 	start := time.Now()
 	run(t, root, kiln, "build", "-f", specPath, "-o", built, "--platform", "metal", "--format", "iso", "--format", "pxe",

@@ -136,8 +136,8 @@ func (u *upgrade) build(version string) (*spec.Appliance, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	data = withKey(t, name, data, u.key)
 	edits := []struct{ re, repl string }{
-		{`(?m)^(\s*- )ssh-ed25519 \S+ deploy@example$`, "${1}" + u.key.Authorized},
 		{`(?m)^version: 1\.0\.0$`, "version: " + version},
 	}
 	if version != "1.0.0" {
@@ -155,13 +155,7 @@ func (u *upgrade) build(version string) (*spec.Appliance, string) {
 		t.Fatal(err)
 	}
 	specPath := filepath.Join(dir, name)
-	if err := os.WriteFile(specPath, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	app, _, diags := spec.Load(specPath, data)
-	if app == nil {
-		t.Fatalf("%s does not load: %v", name, diags)
-	}
+	app := writeSpec(t, specPath, data)
 	out := filepath.Join(dir, "out")
 	run(t, u.root, u.kiln, "build", "-f", specPath, "-o", out, "--platform", "metal", "--format", "raw", "--base-image", u.base, "--insecure-base")
 	return app, filepath.Join(out, fmt.Sprintf("%s-%s-metal.raw", app.Name, version))
