@@ -149,7 +149,6 @@ func TestClipperBoots(t *testing.T) {
 	}
 
 	c, start := bootFirst(t, artifact, cfg, fwd[app.SSH.Port], key)
-	defer c.Close()
 	mark("SSH login")
 	if oops := kernelOops(tail(serial, 1<<20)); oops != "" {
 		t.Errorf("the guest's kernel oopsed while booting:\n%s", oops)
@@ -754,46 +753,65 @@ func tail(path string, n int) string {
 }
 
 // bootFirst boots a fresh sparse copy of artifact, grown to diskSize, and
-// logs in over SSH; it returns the client and the power-on time. A guest kernel that panics before SSH answers is given one more
-// boot from a fresh copy, said in the log with the panic: the CI machine's
-// TCG once took the guest down with "Fatal exception in interrupt" two
-// minutes into a boot that passed on the same commit elsewhere, which is
-// the emulator's, not the appliance's. A second panic, or any other
-// failure, fails the test with the oops and the console's end.
+// logs in over SSH (powerOn, which boots a fresh copy again after a guest
+// kernel's panic); it returns the session and the power-on time.
 func bootFirst(t *testing.T, artifact string, cfg vm.Config, sshPort int, key *vm.Key) (*vm.Client, time.Time) {
 	t.Helper()
-	for attempt := 1; ; attempt++ {
+	_, c, on := powerOn(t, "clipper", cfg, sshWithin, sshPort, key, func() {
 		_ = os.Remove(cfg.Disk)
 		run(t, filepath.Dir(cfg.Disk), "cp", "--sparse=always", artifact, cfg.Disk)
 		if err := os.Truncate(cfg.Disk, diskSize); err != nil {
 			t.Fatal(err)
 		}
-		start := time.Now()
+	})
+	return c, on
+}
+
+// powerOn boots cfg and logs in over SSH as deploy within the given time;
+// it returns the machine, the session and the power-on time. prepare, when
+// not nil, writes the machine's disks afresh before each boot (the disk's
+// copy of the artifact, a blank volume), and makes the boot one that can
+// be repeated: a guest kernel that panics before SSH answers is then given
+// one more boot, said in the log with the panic. The CI machine's TCG took
+// guests down with "Fatal exception in interrupt" twice on commits that
+// booted everywhere else — once two minutes into the Clipper boot, once
+// 8 s into a live ISO's kernel, before anything of the appliance ran —
+// which is the emulator's failure, not the appliance's. A second panic, a
+// panic on a boot that cannot be repeated, or any other failure fails the
+// test with the oops and the console's end.
+func powerOn(t *testing.T, what string, cfg vm.Config, within time.Duration, sshPort int, key *vm.Key, prepare func()) (*vm.Machine, *vm.Client, time.Time) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		if prepare != nil {
+			prepare()
+		}
+		on := time.Now()
 		m, err := vm.Start(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(m.Stop)
-		t.Logf("booting %s (%s); serial console in %s", cfg.Disk, strings.Join(cfg.Args()[:2], " "), cfg.SerialLog)
-		ctx, cancel := context.WithTimeout(context.Background(), sshWithin)
+		t.Logf("%s: booting (%s); serial console in %s", what, strings.Join(cfg.Args()[:2], " "), cfg.SerialLog)
+		ctx, cancel := context.WithTimeout(context.Background(), within)
 		c, err := vm.Dial(ctx, m, sshPort, "deploy", key)
 		cancel()
 		if err == nil {
-			return c, start
+			t.Cleanup(func() { c.Close() })
+			return m, c, on
 		}
 		m.Stop()
 		oops := kernelOops(tail(cfg.SerialLog, 1<<20))
-		if bootAgain(attempt, oops) {
+		if prepare != nil && bootAgain(attempt, oops) {
 			kept := cfg.SerialLog + ".panic"
 			_ = os.Rename(cfg.SerialLog, kept)
-			t.Logf("RETRY: the guest's kernel panicked %s after power-on, before SSH answered (console kept in %s); booting a fresh copy once more. The oops:\n%s",
-				time.Since(start).Round(time.Second), kept, oops)
+			t.Logf("RETRY: %s: the guest's kernel panicked %s after power-on, before SSH answered (console kept in %s); booting afresh once more. The oops:\n%s",
+				what, time.Since(on).Round(time.Second), kept, oops)
 			continue
 		}
 		if oops != "" {
 			oops = "\nthe guest's kernel oopsed:\n" + oops
 		}
-		t.Fatalf("%v\nQEMU: %s%s\nserial console (end):\n%s", err, m.Output(), oops, tail(cfg.SerialLog, 60))
+		t.Fatalf("%s: %v\nQEMU: %s%s\nserial console (end):\n%s", what, err, m.Output(), oops, tail(cfg.SerialLog, 60))
 	}
 }
 

@@ -161,11 +161,13 @@ func (b *liveBoot) run() {
 		t.Fatalf("data.device %q is not /dev/disk/by-id/virtio-SERIAL, which the test can attach", b.app.Data.Device)
 	}
 	b.volume = filepath.Join(t.TempDir(), "volume.raw")
-	if err := os.WriteFile(b.volume, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(b.volume, volumeSize); err != nil {
-		t.Fatal(err)
+	blank := func() {
+		if err := os.WriteFile(b.volume, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(b.volume, volumeSize); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ports := bootcheck.Ports(b.app)
 	free, err := vm.FreePorts(len(ports))
@@ -185,27 +187,17 @@ func (b *liveBoot) run() {
 		b.cfg.Accel = vm.AccelTCG // as boot_test.go: KVM is broken on the CI machines
 	}
 
-	on := time.Now()
-	m, err := vm.Start(b.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Stop)
 	if path := os.Getenv("KILN_VM_KEY"); path != "" {
 		if err := b.key.WritePrivate(path); err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("login: ssh -i %s -p %d deploy@127.0.0.1", path, fwd[b.app.SSH.Port])
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), liveSSHWithin+liveHealthyWithin+5*time.Minute)
+	// A live boot starts from its artifact and a blank volume every time,
+	// so a boot the emulator's panic ended is booted again (powerOn).
+	_, c, on := powerOn(t, b.what, b.cfg, liveSSHWithin, fwd[b.app.SSH.Port], b.key, blank)
+	ctx, cancel := context.WithTimeout(context.Background(), liveHealthyWithin+5*time.Minute)
 	defer cancel()
-	sshCtx, sshCancel := context.WithTimeout(ctx, liveSSHWithin)
-	c, err := vm.Dial(sshCtx, m, fwd[b.app.SSH.Port], "deploy", b.key)
-	sshCancel()
-	if err != nil {
-		t.Fatalf("%s: %v\nQEMU: %s\nserial console (end):\n%s", b.what, err, m.Output(), tail(b.serialLog, 80))
-	}
-	t.Cleanup(func() { c.Close() })
 	sshAt := time.Since(on)
 	t.Logf("%s: SSH with the spec's key %s after power-on", b.what, sshAt.Round(time.Second))
 

@@ -15,7 +15,6 @@ package testos_test
 
 import (
 	"bufio"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -191,26 +190,15 @@ func (u *upgrade) boot(what string) (*vm.Machine, *vm.Client, time.Time) {
 		}
 		cfg.Extra = []vm.Drive{{File: u.volume, Serial: serial}}
 	}
-	on := time.Now()
-	m, err := vm.Start(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Stop)
 	if path := os.Getenv("KILN_VM_KEY"); path != "" {
 		if err := u.key.WritePrivate(path); err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("login: ssh -i %s -p %d deploy@127.0.0.1", path, ports[0])
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), upgradeSSHWithin)
-	defer cancel()
-	c, err := vm.Dial(ctx, m, ports[0], "deploy", u.key)
-	if err != nil {
-		t.Fatalf("%s: %v\nQEMU: %s\nserial console (end):\n%s", what, err, m.Output(), tail(cfg.SerialLog, 60))
-	}
-	t.Cleanup(func() { c.Close() })
-	return m, c, on
+	// No second boot after a panic: an upgrade boot runs on disks the
+	// boots before it wrote, which a retry could not restore.
+	return powerOn(t, what, cfg, upgradeSSHWithin, ports[0], u.key, nil)
 }
 
 // serialLog is the serial console's file of one boot, kept in testos/out
