@@ -771,14 +771,14 @@ func bootFirst(t *testing.T, artifact string, cfg vm.Config, sshPort int, key *v
 // it returns the machine, the session and the power-on time. prepare, when
 // not nil, writes the machine's disks afresh before each boot (the disk's
 // copy of the artifact, a blank volume), and makes the boot one that can
-// be repeated: a guest kernel that panics before SSH answers is then given
-// one more boot, said in the log with the panic. The CI machine's TCG took
-// guests down with "Fatal exception in interrupt" twice on commits that
-// booted everywhere else — once two minutes into the Clipper boot, once
-// 8 s into a live ISO's kernel, before anything of the appliance ran —
-// which is the emulator's failure, not the appliance's. A second panic, a
-// panic on a boot that cannot be repeated, or any other failure fails the
-// test with the oops and the console's end.
+// be repeated: a guest kernel that panics before SSH answers is then booted
+// again (up to panicBoots boots), said in the log with the panic. The CI
+// machine's TCG took guests down with "Fatal exception in interrupt" twice
+// on commits that booted everywhere else — once two minutes into the
+// Clipper boot, once 8 s into a live ISO's kernel, before anything of the
+// appliance ran — which is the emulator's failure, not the appliance's. A
+// panic on the last boot or on a boot that cannot be repeated, or any
+// other failure, fails the test with the console's end and the oops last.
 func powerOn(t *testing.T, what string, cfg vm.Config, within time.Duration, sshPort int, key *vm.Key, prepare func()) (*vm.Machine, *vm.Client, time.Time) {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
@@ -802,16 +802,18 @@ func powerOn(t *testing.T, what string, cfg vm.Config, within time.Duration, ssh
 		m.Stop()
 		oops := kernelOops(tail(cfg.SerialLog, 1<<20))
 		if prepare != nil && bootAgain(attempt, oops) {
-			kept := cfg.SerialLog + ".panic"
+			kept := fmt.Sprintf("%s.panic%d", cfg.SerialLog, attempt)
 			_ = os.Rename(cfg.SerialLog, kept)
-			t.Logf("RETRY: %s: the guest's kernel panicked %s after power-on, before SSH answered (console kept in %s); booting afresh once more. The oops:\n%s",
-				what, time.Since(on).Round(time.Second), kept, oops)
+			t.Logf("RETRY: %s: the guest's kernel panicked %s after power-on, before SSH answered (boot %d of at most %d; console kept in %s); booting afresh. The oops:\n%s\nin short:\n%s",
+				what, time.Since(on).Round(time.Second), attempt, panicBoots, kept, oops, oopsSummary(oops))
 			continue
 		}
+		msg := fmt.Sprintf("%s: %v\nQEMU: %s\nserial console (end):\n%s", what, err, m.Output(), tail(cfg.SerialLog, 60))
 		if oops != "" {
-			oops = "\nthe guest's kernel oopsed:\n" + oops
+			// Last, where a CI log's excerpt keeps it.
+			msg += fmt.Sprintf("\nthe guest's kernel oopsed (boot %d of at most %d):\n%s\nin short:\n%s", attempt, panicBoots, oops, oopsSummary(oops))
 		}
-		t.Fatalf("%s: %v\nQEMU: %s%s\nserial console (end):\n%s", what, err, m.Output(), oops, tail(cfg.SerialLog, 60))
+		t.Fatal(msg)
 	}
 }
 

@@ -184,11 +184,40 @@ func TestKeepWaiting(t *testing.T) {
 }
 
 // bootAgain says whether a boot that never answered SSH is tried again:
-// once, and only when the guest's kernel panicked (oops is kernelOops of
-// its console). A boot that hung or an appliance that never opened SSH is
-// not retried.
+// up to panicBoots boots in all, and only when the guest's kernel panicked
+// (oops is kernelOops of its console). A boot that hung or an appliance
+// that never opened SSH is not retried.
 func bootAgain(attempt int, oops string) bool {
-	return attempt == 1 && strings.Contains(oops, "Kernel panic")
+	return attempt < panicBoots && strings.Contains(oops, "Kernel panic")
+}
+
+// panicBoots is how many times a boot whose guest kernel panicked before
+// SSH is tried in all. The panics seen were the CI machine's alone (two
+// runs, one boot in each, none in dozens of boots here), so a boot that
+// panics three times running is taken as a real failure.
+const panicBoots = 3
+
+// oopsSummary is the few lines of an oops that say what failed (the first
+// report, the faulting instruction, the panic, the functions of the first
+// call trace), for the last lines of a failure's message, which are what a
+// CI log's excerpt keeps.
+func oopsSummary(oops string) string {
+	var out []string
+	trace := -1
+	for _, l := range strings.Split(oops, "\n") {
+		switch {
+		case strings.Contains(l, "Oops:") || strings.Contains(l, "BUG: ") || strings.Contains(l, "Kernel panic") ||
+			strings.Contains(l, "RIP: ") || strings.Contains(l, "Comm: "):
+			out = append(out, strings.TrimSpace(l))
+		case strings.Contains(l, "Call Trace:") && trace < 0:
+			trace = 0
+			out = append(out, strings.TrimSpace(l))
+		case trace >= 0 && trace < 8 && strings.Contains(l, "+0x"):
+			trace++
+			out = append(out, strings.TrimSpace(l))
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func TestBootAgain(t *testing.T) {
@@ -200,9 +229,10 @@ func TestBootAgain(t *testing.T) {
 		want    bool
 	}{
 		{1, panicked, true},
-		{2, panicked, false}, // a second panic fails
-		{1, oopsed, false},   // the guest lived on: not the emulator's crash
-		{1, "", false},       // a hang or a closed SSH port is the appliance's
+		{2, panicked, true},
+		{panicBoots, panicked, false}, // the last boot's panic fails
+		{1, oopsed, false},            // the guest lived on: not the emulator's crash
+		{1, "", false},                // a hang or a closed SSH port is the appliance's
 	} {
 		if got := bootAgain(tc.attempt, tc.oops); got != tc.want {
 			t.Errorf("bootAgain(%d, %q) = %v, want %v", tc.attempt, tc.oops, got, tc.want)
@@ -318,5 +348,35 @@ func TestTargetsNotUp(t *testing.T) {
 	}
 	if got := targetsNotUp(targets, nil, func(promTarget) bool { return false }); len(got) != len(targets) {
 		t.Errorf("no series: %d not up, want all %d", len(got), len(targets))
+	}
+}
+
+func TestOopsSummary(t *testing.T) {
+	oops := `[    8.2] BUG: unable to handle page fault for address: ffff8c3bfffff000
+[    8.2] #PF: supervisor read access in kernel mode
+[    8.2] CPU: 0 UID: 0 PID: 0 Comm: swapper/0 Not tainted 6.12.117+deb13-amd64 #1
+[    8.2] RIP: 0010:memcpy_orig+0x31/0x140
+[    8.2] RSP: 0018:ffffb58e00003e10 EFLAGS: 00010206
+[    8.2] Call Trace:
+[    8.2]  <IRQ>
+[    8.2]  ? __die+0x23/0x70
+[    8.2]  ? page_fault_oops+0x171/0x4e0
+[    8.2]  a+0x1/0x2
+[    8.2]  b+0x1/0x2
+[    8.2]  c+0x1/0x2
+[    8.2]  d+0x1/0x2
+[    8.2]  e+0x1/0x2
+[    8.2]  f+0x1/0x2
+[    8.2]  g+0x1/0x2
+[    8.2] R10: 0000000000000000 R11: 0000000000000001
+[    8.3] Kernel panic - not syncing: Fatal exception in interrupt`
+	got := strings.Split(oopsSummary(oops), "\n")
+	for _, want := range []string{"BUG: unable to handle page fault", "Comm: swapper/0", "RIP: 0010:memcpy_orig", "Call Trace:", "__die+0x23", "f+0x1", "Kernel panic"} {
+		if !strings.Contains(strings.Join(got, "\n"), want) {
+			t.Errorf("summary lacks %q:\n%s", want, strings.Join(got, "\n"))
+		}
+	}
+	if s := strings.Join(got, "\n"); strings.Contains(s, "g+0x1") || strings.Contains(s, "RSP:") || strings.Contains(s, "R10:") {
+		t.Errorf("summary is longer than the first 8 trace lines and the key lines:\n%s", s)
 	}
 }
