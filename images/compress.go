@@ -32,7 +32,7 @@ func compressor(w io.Writer, c Compression) (io.WriteCloser, error) {
 			return gzip.NewWriterLevel(w, gzip.DefaultCompression)
 		}), nil
 	case CompressZstd:
-		return newZstdWriter(w)
+		return newParallelCompressor(w, maxZstdWorkers, newZstdMembers().member), nil
 	case CompressNone:
 		return nopCloser{w}, nil
 	}

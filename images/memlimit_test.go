@@ -11,7 +11,7 @@ import (
 // TestBuildMemoryLimit checks that an xz output is written under the soft
 // memory limit that keeps raw.xz's peak RSS well inside 64 MiB
 // (images/bench.sh measures the RSS itself), that other formats are not
-// (zstd keeps more than that live), that the previous limit is given back
+// (zstd only got slower under it), that the previous limit is given back
 // afterwards, and that a limit the user set through GOMEMLIMIT is left
 // alone.
 func TestBuildMemoryLimit(t *testing.T) {

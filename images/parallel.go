@@ -55,8 +55,8 @@ type parallelCompressor struct {
 	zeroOnce sync.Once
 	zero     []byte
 	zeroErr  error
-	pool     sync.Pool // input chunks
-	outs     sync.Pool // output buffers, reused so the heap stays flat
+	pool     freeList[[]byte]        // input chunks
+	outs     freeList[*bytes.Buffer] // output buffers, reused so the heap stays flat
 	workers  sync.WaitGroup
 	// share, when set, holds members other targets of the build made
 	// from the same input (see memberShare); next is the index of the
@@ -75,9 +75,10 @@ func newParallelCompressor(w io.Writer, workers int, newEnc func(io.Writer) (io.
 		inflight: make(chan struct{}, n),
 		done:     make(chan struct{}),
 	}
-	p.pool.New = func() any { return make([]byte, 0, parallelChunk) }
-	p.outs.New = func() any { return new(bytes.Buffer) }
-	p.buf = p.pool.Get().([]byte)
+	// n chunks in flight and the one being filled.
+	p.pool = newFreeList(n+1, func() []byte { return make([]byte, 0, parallelChunk) })
+	p.outs = newFreeList(n, func() *bytes.Buffer { return new(bytes.Buffer) })
+	p.buf = p.pool.get()
 	for range n {
 		p.workers.Add(1)
 		go p.work()
@@ -145,10 +146,10 @@ func (p *parallelCompressor) drain() {
 			p.fail(err)
 		}
 		if j.in != nil {
-			p.pool.Put(j.in[:0])
+			p.pool.put(j.in[:0])
 		}
 		j.out.Reset()
-		p.outs.Put(j.out)
+		p.outs.put(j.out)
 		<-p.inflight
 	}
 }
@@ -169,12 +170,12 @@ func (p *parallelCompressor) failed() error {
 
 func (p *parallelCompressor) submit() {
 	p.queue(&chunkJob{in: p.buf})
-	p.buf = p.pool.Get().([]byte)
+	p.buf = p.pool.get()
 }
 
 func (p *parallelCompressor) queue(j *chunkJob) {
 	p.inflight <- struct{}{}
-	j.index, j.out, j.ready = p.next, p.outs.Get().(*bytes.Buffer), make(chan struct{})
+	j.index, j.out, j.ready = p.next, p.outs.get(), make(chan struct{})
 	if r, ok := p.share.lookup(j.index, j.size()); ok {
 		j.reuse = &r
 	}
@@ -253,4 +254,33 @@ func (p *parallelCompressor) Close() error {
 	<-p.done
 	p.workers.Wait()
 	return p.failed()
+}
+
+// freeList keeps up to its capacity of idle values for reuse. A sync.Pool
+// keeps a cache per P, so on a machine with more cores more idle 2 MiB
+// buffers stayed allocated: a raw.zst build peaked at 74 MiB of RSS with
+// GOMAXPROCS=4 against 57 MiB with 2, for the same two workers.
+type freeList[T any] struct {
+	idle  chan T
+	alloc func() T
+}
+
+func newFreeList[T any](n int, alloc func() T) freeList[T] {
+	return freeList[T]{idle: make(chan T, n), alloc: alloc}
+}
+
+func (f freeList[T]) get() T {
+	select {
+	case v := <-f.idle:
+		return v
+	default:
+		return f.alloc()
+	}
+}
+
+func (f freeList[T]) put(v T) {
+	select {
+	case f.idle <- v:
+	default:
+	}
 }

@@ -90,10 +90,9 @@ func (s *memberShare) close() {
 // format can have in common with the build's other targets of the same
 // format, or nil when its members are not independent of the head: a
 // layout that streams its own structure (qcow2 places data clusters by
-// what the head holds), or a compression whose members are not
-// independent chunks (zstd).
+// what the head holds), or an uncompressed output (nothing to save).
 func (b *builder) share(format string, l diskLayout, comp Compression, out string, d *stagedDisk) *memberShare {
-	if l.stream != nil || (comp != CompressXZ && comp != CompressGzip) {
+	if l.stream != nil || comp == CompressNone {
 		return nil
 	}
 	if s, ok := b.shares[format]; ok {

@@ -21,27 +21,29 @@ func TestBuildSharesCompressedMembers(t *testing.T) {
 	before := sharedMembers.Load()
 	if _, err := Build(t.Context(), f.request(together,
 		Target{Platform: "hetzner", Format: "raw.xz"}, Target{Platform: "metal", Format: "raw.xz"},
-		Target{Platform: "metal", Format: "raw.gz"}, Target{Platform: "vultr", Format: "raw.gz"})); err != nil {
+		Target{Platform: "metal", Format: "raw.gz"}, Target{Platform: "vultr", Format: "raw.gz"},
+		Target{Platform: "hetzner", Format: "raw.zst"}, Target{Platform: "vultr", Format: "raw.zst"})); err != nil {
 		t.Fatal(err)
 	}
 	shared := sharedMembers.Load() - before
 	// The root area past the boot partition is 25 MiB: at least ten
-	// whole 2 MiB chunks each for the second .xz and the second .gz.
-	if shared < 20 {
-		t.Errorf("%d members shared, want at least 20", shared)
+	// whole 2 MiB chunks each for the second .xz, .gz and .zst.
+	if shared < 30 {
+		t.Errorf("%d members shared, want at least 30", shared)
 	}
 	checkSums(t, together)
 
 	alone := t.TempDir()
 	before = sharedMembers.Load()
 	if _, err := Build(t.Context(), f.request(alone,
-		Target{Platform: "metal", Format: "raw"}, Target{Platform: "metal", Format: "raw.xz"}, Target{Platform: "vultr", Format: "raw.gz"})); err != nil {
+		Target{Platform: "metal", Format: "raw"}, Target{Platform: "metal", Format: "raw.xz"}, Target{Platform: "vultr", Format: "raw.gz"},
+		Target{Platform: "vultr", Format: "raw.zst"})); err != nil {
 		t.Fatal(err)
 	}
 	if n := sharedMembers.Load() - before; n != 0 {
 		t.Errorf("%d members shared between different formats", n)
 	}
-	for _, n := range []string{"clipper-1.2.0-metal.raw.xz", "clipper-1.2.0-vultr.raw.gz"} {
+	for _, n := range []string{"clipper-1.2.0-metal.raw.xz", "clipper-1.2.0-vultr.raw.gz", "clipper-1.2.0-vultr.raw.zst"} {
 		a, err := os.ReadFile(filepath.Join(together, n))
 		if err != nil {
 			t.Fatal(err)
