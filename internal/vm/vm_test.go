@@ -38,8 +38,8 @@ func TestArgsForwardOnlyLoopback(t *testing.T) {
 	if i := slices.Index(args, "-accel"); i < 0 || args[i+1] != "tcg" {
 		t.Errorf("TCG run is not multi-threaded TCG: %q", args)
 	}
-	if i := slices.Index(args, "-cpu"); i < 0 || args[i+1] != "max,svm=off,la57=off" {
-		t.Errorf("TCG run does not ask for -cpu max without SVM and 5-level paging: %q", args)
+	if i := slices.Index(args, "-cpu"); i < 0 || args[i+1] != "max,svm=off,la57=off,avx=off" {
+		t.Errorf("TCG run does not ask for -cpu max without SVM, 5-level paging and AVX: %q", args)
 	}
 	single := Config{Disk: "/d.raw", Accel: AccelTCG, SingleThread: true}.Args()
 	if i := slices.Index(single, "-accel"); i < 0 || single[i+1] != "tcg,thread=single" {
