@@ -9,17 +9,17 @@ import (
 )
 
 // parallelChunk is the input size of one independently compressed member.
-// xz and gzip both define a file as a sequence of complete streams
-// (members), and their decompressors read them back to back; splitting
-// the input at fixed offsets keeps the output identical on every machine
-// whatever the number of workers.
+// xz, gzip and zstd all define a file as a sequence of complete streams
+// (members; zstd's frames), and their decompressors read them back to
+// back; splitting the input at fixed offsets keeps the output identical
+// on every machine whatever the number of workers.
 const parallelChunk = 2 << 20
 
 // Worker counts bound memory: each in-flight chunk holds its input and
 // output (at most ~2 × parallelChunk) and an encoder, and at most one
 // chunk per worker is in flight. An xz encoder costs ~5 MiB (see
 // xzDictCap), a gzip one well under 1 MiB, so xz gets fewer workers to
-// keep a build's peak RSS within 64 MiB.
+// keep a build's peak RSS within 64 MiB (zstd: see maxZstdWorkers).
 const (
 	maxGzipWorkers = 4
 	maxXZWorkers   = 2
