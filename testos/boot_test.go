@@ -52,13 +52,7 @@ const (
 func TestClipperBoots(t *testing.T) {
 	testStart := time.Now()
 	root := testutil.RepoRoot(t)
-	base := filepath.Join(root, "testos", "out", "testos-metal.raw")
-	if _, err := os.Stat(base); err != nil {
-		if testutil.InCI() {
-			t.Fatalf("%s is missing: run `make testos` (as root) before the VM test", base)
-		}
-		t.Skipf("%s is absent: run `make testos` (as root) to build the test OS, then `make vmtest`", base)
-	}
+	base := testutil.TestOS(t, "make vmtest", "testos-metal.raw")[0]
 	qemu := testutil.Tool(t, "qemu-system-x86_64")
 	dir := t.TempDir()
 

@@ -59,16 +59,8 @@ const (
 
 func TestLiveBoots(t *testing.T) {
 	root := testutil.RepoRoot(t)
-	out := filepath.Join(root, "testos", "out")
-	pxeBase, isoBase := filepath.Join(out, "testos-live-pxe"), filepath.Join(out, "testos-live.iso")
-	for _, p := range []string{pxeBase, isoBase} {
-		if _, err := os.Stat(p); err != nil {
-			if testutil.InCI() {
-				t.Fatalf("%s is missing: run `make testos` (as root) before the VM test", p)
-			}
-			t.Skipf("%s is absent: run `make testos` (as root) to build the test OS, then `make vmtest-live`", p)
-		}
-	}
+	live := testutil.TestOS(t, "make vmtest-live", "testos-live-pxe", "testos-live.iso")
+	pxeBase, isoBase := live[0], live[1]
 	qemu := testutil.Tool(t, "qemu-system-x86_64")
 	dir := t.TempDir()
 	kiln := filepath.Join(dir, "kiln")

@@ -46,13 +46,7 @@ const (
 
 func TestUpgradeKeepsData(t *testing.T) {
 	root := testutil.RepoRoot(t)
-	base := filepath.Join(root, "testos", "out", "testos-metal.raw")
-	if _, err := os.Stat(base); err != nil {
-		if testutil.InCI() {
-			t.Fatalf("%s is missing: run `make testos` (as root) before the VM test", base)
-		}
-		t.Skipf("%s is absent: run `make testos` (as root) to build the test OS, then `make vmtest-upgrade`", base)
-	}
+	base := testutil.TestOS(t, "make vmtest-upgrade", "testos-metal.raw")[0]
 	qemu := testutil.Tool(t, "qemu-system-x86_64")
 	sgdisk := testutil.Tool(t, "sgdisk")
 	kiln := filepath.Join(t.TempDir(), "kiln")

@@ -23,14 +23,7 @@ import (
 // must say so field by field. Run it under the machine's VM lock:
 // flock /tmp/kiln-vm.lock make vmtest-testboot.
 func TestTestBootOnTestOS(t *testing.T) {
-	root := testutil.RepoRoot(t)
-	base := filepath.Join(root, "testos", "out", "testos-metal.raw")
-	if _, err := os.Stat(base); err != nil {
-		if testutil.InCI() {
-			t.Fatalf("%s is missing: run `make testos` (as root) before the VM tests", base)
-		}
-		t.Skipf("%s is absent: run `make testos` (as root) to build the test OS", base)
-	}
+	base := testutil.TestOS(t, "flock /tmp/kiln-vm.lock make vmtest-testboot", "testos-metal.raw")[0]
 	testutil.Tool(t, "qemu-system-x86_64")
 	testutil.Tool(t, "qemu-img")
 	dir := t.TempDir()

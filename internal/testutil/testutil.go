@@ -187,3 +187,24 @@ func fieldErrors[C any](t *testing.T, base func() C, render func(C) error, cases
 		})
 	}
 }
+
+// TestOS returns the paths of the named files under testos/out (what `make
+// testos` writes: testos-metal.raw, testos-live-pxe, testos-live.iso). A
+// VM test cannot run without them: when one is missing it is skipped
+// locally, with the make target that runs it (target), and fails in CI,
+// where .ci/run builds the test OS first.
+func TestOS(t testing.TB, target string, names ...string) []string {
+	t.Helper()
+	out := filepath.Join(RepoRoot(t), "testos", "out")
+	paths := make([]string, len(names))
+	for i, n := range names {
+		paths[i] = filepath.Join(out, n)
+		if _, err := os.Stat(paths[i]); err != nil {
+			if InCI() {
+				t.Fatalf("%s is missing: run `make testos` (as root) before the VM tests", paths[i])
+			}
+			t.Skipf("%s is absent: run `make testos` (as root) to build the test OS, then `%s`", paths[i], target)
+		}
+	}
+	return paths
+}
